@@ -1,0 +1,208 @@
+package admin
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"text/tabwriter"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/alharvest/alharvest/internal/searcher"
+	"github.com/alharvest/alharvest/pkg/messages"
+)
+
+// Status is a snapshot of the pipeline's queues and checkpoints.
+type Status struct {
+	Time   time.Time     `json:"time"`
+	Where  string        `json:"where"`
+	Stages []StageStatus `json:"stages"`
+	// CollectedEvents counts alharvest.collected events kept in
+	// ALHARVEST_COLLECTED (one per file written or confirmed present).
+	CollectedEvents uint64 `json:"collected_events"`
+	// DeadLetters counts dead letters per stage.
+	DeadLetters map[string]uint64 `json:"dead_letters"`
+	Searches    []SearchStatus    `json:"searches"`
+}
+
+// StageStatus describes one consuming stage's queue.
+type StageStatus struct {
+	Stage  string `json:"stage"`
+	Stream string `json:"stream"`
+	// Queued is messages in the work queue (waiting, in flight or waiting
+	// for a retry).
+	Queued uint64 `json:"queued"`
+	// Pending is messages not yet delivered to any replica.
+	Pending uint64 `json:"pending"`
+	// InFlight is messages delivered and not yet acknowledged.
+	InFlight int `json:"in_flight"`
+	// Redelivered is messages being delivered again.
+	Redelivered int `json:"redelivered"`
+	// Waiting is pull requests from replicas waiting for work (a proxy for
+	// idle replicas).
+	Waiting      int    `json:"waiting_pulls"`
+	DeadLettered uint64 `json:"dead_lettered"`
+	// Consumer is false when no replica of the stage ever started.
+	Consumer bool `json:"consumer_exists"`
+}
+
+// SearchStatus is one searcher checkpoint.
+type SearchStatus struct {
+	Threshold int64              `json:"threshold"`
+	Filter    string             `json:"filter,omitempty"`
+	Watermark time.Time          `json:"watermark"`
+	LastSweep searcher.LastSweep `json:"last_sweep"`
+}
+
+// ReadStatus gathers a Status from JetStream.
+func ReadStatus(ctx context.Context, js jetstream.JetStream) (*Status, error) {
+	st := &Status{Time: time.Now().UTC(), DeadLetters: map[string]uint64{}}
+
+	if s, err := js.Stream(ctx, messages.StreamDLQ); err == nil {
+		info, err := s.Info(ctx, jetstream.WithSubjectFilter(messages.SubjectDLQPrefix+">"))
+		if err != nil {
+			return nil, fmt.Errorf("dead-letter stream: %w", err)
+		}
+		for subj, n := range info.State.Subjects {
+			st.DeadLetters[subj[len(messages.SubjectDLQPrefix):]] = n
+		}
+	} else if !errors.Is(err, jetstream.ErrStreamNotFound) {
+		return nil, err
+	}
+
+	for _, sc := range []struct{ stage, stream, consumer string }{
+		{messages.StageScorer, messages.StreamSIDs, messages.ConsumerScorer},
+		{messages.StageDownloader, messages.StreamFiles, messages.ConsumerDownloader},
+	} {
+		ss := StageStatus{Stage: sc.stage, Stream: sc.stream, DeadLettered: st.DeadLetters[sc.stage]}
+		s, err := js.Stream(ctx, sc.stream)
+		if errors.Is(err, jetstream.ErrStreamNotFound) {
+			st.Stages = append(st.Stages, ss)
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("stream %s: %w", sc.stream, err)
+		}
+		si, err := s.Info(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("stream %s: %w", sc.stream, err)
+		}
+		ss.Queued = si.State.Msgs
+		ss.Pending = si.State.Msgs
+		if c, err := s.Consumer(ctx, sc.consumer); err == nil {
+			ci, err := c.Info(ctx)
+			if err != nil {
+				return nil, fmt.Errorf("consumer %s: %w", sc.consumer, err)
+			}
+			ss.Consumer = true
+			ss.Pending = ci.NumPending
+			ss.InFlight = ci.NumAckPending
+			ss.Redelivered = ci.NumRedelivered
+			ss.Waiting = ci.NumWaiting
+		} else if !errors.Is(err, jetstream.ErrConsumerNotFound) {
+			return nil, fmt.Errorf("consumer %s: %w", sc.consumer, err)
+		}
+		st.Stages = append(st.Stages, ss)
+	}
+
+	if s, err := js.Stream(ctx, messages.StreamCollected); err == nil {
+		if si, err := s.Info(ctx); err == nil {
+			st.CollectedEvents = si.State.Msgs
+		}
+	}
+
+	if kv, err := js.KeyValue(ctx, messages.BucketState); err == nil {
+		cps, err := searcher.LoadCheckpoints(ctx, kv)
+		if err != nil && !errors.Is(err, jetstream.ErrNoKeysFound) {
+			return nil, fmt.Errorf("checkpoints: %w", err)
+		}
+		for _, cp := range cps {
+			st.Searches = append(st.Searches, SearchStatus{Threshold: cp.Threshold, Filter: cp.Filter, Watermark: cp.Watermark, LastSweep: cp.LastSweep})
+		}
+	}
+	return st, nil
+}
+
+// WriteText prints the status as tables.
+func (s *Status) WriteText(w io.Writer) {
+	fmt.Fprintf(w, "alharvest status (%s) at %s\n\n", s.Where, s.Time.Format(time.RFC3339))
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "STAGE\tQUEUED\tPENDING\tIN FLIGHT\tREDELIVERED\tDEAD-LETTERED")
+	fmt.Fprintf(tw, "searcher\t-\t-\t-\t-\t%d\n", s.DeadLetters[messages.StageSearcher])
+	for _, st := range s.Stages {
+		note := ""
+		if !st.Consumer {
+			note = "  (no replica has started yet)"
+		}
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%d%s\n", st.Stage, st.Queued, st.Pending, st.InFlight, st.Redelivered, st.DeadLettered, note)
+	}
+	tw.Flush()
+	fmt.Fprintf(w, "\ncollected events: %d\n", s.CollectedEvents)
+	if len(s.Searches) == 0 {
+		fmt.Fprintln(w, "searcher: no sweep completed yet")
+	}
+	for _, c := range s.Searches {
+		filter := ""
+		if c.Filter != "" {
+			filter = " filter " + c.Filter
+		}
+		wm := "none"
+		if !c.Watermark.IsZero() {
+			wm = c.Watermark.UTC().Format(time.RFC3339Nano)
+		}
+		fmt.Fprintf(w, "searcher (threshold %d%s): watermark %s; last sweep %s, found %d, published %d, took %s\n",
+			c.Threshold, filter, wm, c.LastSweep.Finished.Format(time.RFC3339), c.LastSweep.Found, c.LastSweep.Published, c.LastSweep.Duration)
+	}
+}
+
+func statusCommand(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	var (
+		asJSON bool
+		watch  time.Duration
+	)
+	cfg, log, explicit, code := common("status", args, stderr, func(fs *flag.FlagSet) {
+		fs.BoolVar(&asJSON, "json", false, "print JSON")
+		fs.DurationVar(&watch, "watch", 0, "refresh every interval (e.g. 2s) until interrupted")
+	})
+	if code >= 0 {
+		return code
+	}
+	conn, err := Open(ctx, cfg, explicit, log)
+	if err != nil {
+		fmt.Fprintf(stderr, "alharvest status: %v\n", err)
+		return 1
+	}
+	defer conn.Close()
+	for {
+		qctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		st, err := ReadStatus(qctx, conn.JS)
+		cancel()
+		if err != nil {
+			fmt.Fprintf(stderr, "alharvest status: %v\n", err)
+			return 1
+		}
+		st.Where = conn.Where
+		if watch > 0 && !asJSON {
+			fmt.Fprint(stdout, "\033[H\033[2J")
+		}
+		if asJSON {
+			enc := json.NewEncoder(stdout)
+			enc.SetIndent("", "  ")
+			_ = enc.Encode(st)
+		} else {
+			st.WriteText(stdout)
+		}
+		if watch <= 0 {
+			return 0
+		}
+		select {
+		case <-ctx.Done():
+			return 0
+		case <-time.After(watch):
+		}
+	}
+}

@@ -1,0 +1,170 @@
+package assemblyline
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/url"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/alharvest/alharvest/internal/failure"
+	"github.com/alharvest/alharvest/pkg/messages"
+)
+
+// Result is one service result of a submission, reduced to what scoring
+// needs. A file's score is the sum of its results' scores.
+type Result struct {
+	// Key is the result key, "<sha256>.<service>.v<version>.c<conf>[.e]".
+	Key string
+	// SHA256 is the file the result is about, lowercase.
+	SHA256 string
+	// Score is result.score; it may be negative (safe heuristics).
+	Score int64
+}
+
+// Submission is the part of submission/full that scoring needs.
+type Submission struct {
+	SID string
+	// State is "submitted", "completed" or "failed".
+	State string
+	// Completed is times.completed; zero while the submission runs.
+	Completed time.Time
+	// MaxScore is the server's max_score, 0 until the submission completes.
+	MaxScore int64
+	// Results are sorted by Key.
+	Results []Result
+	// MissingResultKeys are results the server could not load yet.
+	MissingResultKeys []string
+}
+
+// fullDoc decodes only the needed fields of submission/full; the rest of the
+// document (file tree, file infos, sections, errors) is skipped by the decoder.
+type fullDoc struct {
+	SID      string `json:"sid"`
+	State    string `json:"state"`
+	MaxScore score  `json:"max_score"`
+	Times    struct {
+		Completed *string `json:"completed"`
+	} `json:"times"`
+	Results           resultMap `json:"results"`
+	MissingResultKeys []string  `json:"missing_result_keys"`
+}
+
+type fullResult struct {
+	SHA256 *string `json:"sha256"`
+	Result struct {
+		Score score `json:"score"`
+	} `json:"result"`
+}
+
+// resultMap is results: a dict keyed by result key. The raw submission
+// document has a list there, empty until the submission finishes, so an
+// empty list is accepted too.
+type resultMap map[string]fullResult
+
+func (m *resultMap) UnmarshalJSON(b []byte) error {
+	if len(b) > 0 && b[0] == '[' {
+		var list []json.RawMessage
+		if err := json.Unmarshal(b, &list); err != nil {
+			return err
+		}
+		if len(list) > 0 {
+			return fmt.Errorf("results is a list of %d entries, want a dict keyed by result key", len(list))
+		}
+		*m = nil
+		return nil
+	}
+	return json.Unmarshal(b, (*map[string]fullResult)(m))
+}
+
+// score holds a decoded score. A malformed value is recorded rather than
+// failing the decoder, so the error can name the result it belongs to.
+type score struct {
+	v   int64
+	set bool
+	bad error
+}
+
+func (s *score) UnmarshalJSON(b []byte) error {
+	s.set = true
+	s.v, s.bad = parseScore(b)
+	return nil
+}
+
+// SubmissionFull fetches GET /api/v4/submission/full/<sid>/ and keeps what
+// scoring needs.
+//
+// A submission that is not completed, or whose results are not all available
+// (missing_result_keys), is returned together with a failure.NotReady error:
+// scoring it now would under-score it. A document that decodes but makes no
+// sense (a result without a valid sha256 or a numeric score) is a server-side
+// problem and fails with failure.Unavailable rather than dropping the result:
+// a file left out silently would never be collected.
+func (c *Client) SubmissionFull(ctx context.Context, sid string) (*Submission, error) {
+	if err := messages.ValidateSID(sid); err != nil {
+		return nil, failure.Wrap(failure.Invalid, fmt.Errorf("assemblyline submission/full: %w", err))
+	}
+	path := "/api/v4/submission/full/" + url.PathEscape(sid) + "/"
+	s, err := callJSON(ctx, c, epFull, path, nil, func(d *fullDoc) (*Submission, error) { return d.submission(sid, c.quote) })
+	if err != nil {
+		return nil, err
+	}
+	if s.State != "completed" {
+		return s, failure.Errorf(failure.NotReady, "assemblyline submission/full: submission %s is %s, not completed", sid, c.quote(s.State))
+	}
+	if n := len(s.MissingResultKeys); n > 0 {
+		return s, failure.Errorf(failure.NotReady, "assemblyline submission/full: submission %s: %d results not yet available", sid, n)
+	}
+	return s, nil
+}
+
+// submission checks the decoded document and converts it; quote prepares
+// server text for error messages.
+func (d *fullDoc) submission(sid string, quote func(string) string) (*Submission, error) {
+	bad := func(format string, args ...any) error {
+		return failure.Errorf(failure.Unavailable, "assemblyline submission/full: malformed document for %s: "+format, append([]any{sid}, args...)...)
+	}
+	s := &Submission{SID: d.SID, State: d.State, MissingResultKeys: d.MissingResultKeys}
+	switch {
+	case s.SID == "":
+		s.SID = sid
+	case s.SID != sid:
+		return nil, bad("it describes submission %s", quote(d.SID))
+	}
+	if d.MaxScore.bad != nil {
+		return nil, bad("max_score: %v", d.MaxScore.bad)
+	}
+	s.MaxScore = d.MaxScore.v
+	if d.Times.Completed != nil && *d.Times.Completed != "" {
+		t, err := parseTime(*d.Times.Completed, quote)
+		if err != nil {
+			return nil, bad("times.completed: %v", err)
+		}
+		s.Completed = t
+	}
+	s.Results = make([]Result, 0, len(d.Results))
+	for key, r := range d.Results {
+		sha := ""
+		switch {
+		case r.SHA256 != nil && *r.SHA256 != "":
+			sha = *r.SHA256
+		case len(key) >= 64:
+			sha = key[:64] // the server itself keys results by k[:64]
+		}
+		sha = strings.ToLower(sha)
+		if messages.ValidateSHA256(sha) != nil {
+			return nil, bad("result %s has no valid sha256", quote(key))
+		}
+		switch {
+		case !r.Result.Score.set:
+			return nil, bad("result %s has no result.score", quote(key))
+		case r.Result.Score.bad != nil:
+			return nil, bad("result %s: result.score: %v", quote(key), r.Result.Score.bad)
+		}
+		s.Results = append(s.Results, Result{Key: key, SHA256: sha, Score: r.Result.Score.v})
+	}
+	sort.Slice(s.Results, func(i, j int) bool { return s.Results[i].Key < s.Results[j].Key })
+	return s, nil
+}

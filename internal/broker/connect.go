@@ -1,0 +1,205 @@
+// Package broker connects alharvest to NATS JetStream and lays out the
+// streams, consumers and KV bucket that the public contract names. It also
+// runs the embedded server of the one-command mode.
+package broker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// DefaultURL is where stages look for NATS when NATS_URL is not set.
+const DefaultURL = "nats://127.0.0.1:4222"
+
+// ConnConfig says how to reach NATS. Exactly one of Creds, User/Password or
+// Token is normally set; TLS fields are independent of them.
+type ConnConfig struct {
+	// URLs is a comma-separated list of servers (NATS_URL).
+	URLs string
+	// Name identifies this client in server monitoring (e.g. "alharvest-scorer").
+	Name string
+	// Creds is a credentials file (NATS_CREDS), for decentralized JWT auth.
+	Creds string
+	// NKeySeed is an nkey seed file (NATS_NKEY).
+	NKeySeed string
+	// User and Password (NATS_USER, NATS_PASSWORD).
+	User, Password string
+	// Token (NATS_TOKEN).
+	Token string
+	// CAFile, CertFile, KeyFile configure TLS (NATS_CA, NATS_CERT, NATS_KEY).
+	CAFile, CertFile, KeyFile string
+	// InProcess, when set, connects to an embedded server without a socket.
+	InProcess nats.InProcessConnProvider
+}
+
+// String describes the connection without any secret.
+func (c ConnConfig) String() string {
+	auth := "none"
+	switch {
+	case c.Creds != "":
+		auth = "creds"
+	case c.NKeySeed != "":
+		auth = "nkey"
+	case c.User != "":
+		auth = "user/password"
+	case c.Token != "":
+		auth = "token"
+	}
+	if c.InProcess != nil {
+		return "in-process (auth " + auth + ")"
+	}
+	return fmt.Sprintf("%s (auth %s, tls %t)", redactURLs(c.URLs), auth, c.CAFile != "" || c.CertFile != "")
+}
+
+// LogValue keeps secrets out of structured logs.
+func (c ConnConfig) LogValue() slog.Value { return slog.StringValue(c.String()) }
+
+// redactURLs drops user:password@ from URLs.
+func redactURLs(urls string) string {
+	parts := strings.Split(urls, ",")
+	for i, p := range parts {
+		if at := strings.LastIndex(p, "@"); at >= 0 {
+			if scheme := strings.Index(p, "://"); scheme >= 0 && scheme < at {
+				parts[i] = p[:scheme+3] + "***@" + p[at+1:]
+			} else {
+				parts[i] = "***@" + p[at+1:]
+			}
+		}
+	}
+	return strings.Join(parts, ",")
+}
+
+// Connect dials NATS and keeps reconnecting forever: a stage outlives NATS
+// restarts and starts even when NATS is not up yet (compose start order).
+func Connect(ctx context.Context, cfg ConnConfig, log *slog.Logger) (*nats.Conn, error) {
+	if log == nil {
+		log = slog.Default()
+	}
+	urls := cfg.URLs
+	if urls == "" {
+		urls = DefaultURL
+	}
+	opts := []nats.Option{
+		nats.Name(cfg.Name),
+		nats.MaxReconnects(-1),
+		nats.ReconnectWait(time.Second),
+		nats.RetryOnFailedConnect(true),
+		nats.ReconnectBufSize(32 << 20),
+		nats.PingInterval(10 * time.Second),
+		nats.MaxPingsOutstanding(3),
+		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
+			if err != nil {
+				log.Warn("disconnected from NATS; reconnecting", "err", err)
+			}
+		}),
+		nats.ReconnectHandler(func(nc *nats.Conn) {
+			log.Info("reconnected to NATS", "server", nc.ConnectedUrlRedacted())
+		}),
+		nats.ErrorHandler(func(_ *nats.Conn, sub *nats.Subscription, err error) {
+			subj := ""
+			if sub != nil {
+				subj = sub.Subject
+			}
+			log.Warn("NATS error", "err", err, "subject", subj)
+		}),
+	}
+	if cfg.InProcess != nil {
+		opts = append(opts, nats.InProcessServer(cfg.InProcess))
+	}
+	switch {
+	case cfg.Creds != "":
+		opts = append(opts, nats.UserCredentials(cfg.Creds))
+	case cfg.NKeySeed != "":
+		o, err := nats.NkeyOptionFromSeed(cfg.NKeySeed)
+		if err != nil {
+			return nil, fmt.Errorf("nats nkey seed %s: %w", cfg.NKeySeed, err)
+		}
+		opts = append(opts, o)
+	case cfg.User != "":
+		opts = append(opts, nats.UserInfo(cfg.User, cfg.Password))
+	case cfg.Token != "":
+		opts = append(opts, nats.Token(cfg.Token))
+	}
+	if cfg.CAFile != "" {
+		opts = append(opts, nats.RootCAs(cfg.CAFile))
+	}
+	if cfg.CertFile != "" || cfg.KeyFile != "" {
+		opts = append(opts, nats.ClientCert(cfg.CertFile, cfg.KeyFile))
+	}
+	nc, err := nats.Connect(urls, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("connect to NATS at %s: %w", redactURLs(urls), err)
+	}
+	if nc.IsConnected() {
+		return nc, nil
+	}
+	log.Info("waiting for NATS", "url", redactURLs(urls))
+	for !nc.IsConnected() {
+		select {
+		case <-ctx.Done():
+			nc.Close()
+			return nil, fmt.Errorf("connect to NATS at %s: %w", redactURLs(urls), ctx.Err())
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	return nc, nil
+}
+
+// JetStream wraps a connection for JetStream use with alharvest's defaults.
+func JetStream(nc *nats.Conn) (jetstream.JetStream, error) {
+	js, err := jetstream.New(nc,
+		jetstream.WithPublishAsyncMaxPending(4096),
+		jetstream.WithPublishAsyncTimeout(30*time.Second),
+	)
+	if err != nil {
+		return nil, fmt.Errorf("jetstream: %w", err)
+	}
+	return js, nil
+}
+
+// Retry runs op until it succeeds, ctx ends, or it fails with an error that
+// is not about JetStream being unreachable. Provisioning at start-up uses it
+// so stages can start before the cluster has elected its leaders.
+func Retry(ctx context.Context, log *slog.Logger, what string, op func(context.Context) error) error {
+	delay := 200 * time.Millisecond
+	for {
+		octx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		err := op(octx)
+		cancel()
+		if err == nil {
+			return nil
+		}
+		if !transient(err) || ctx.Err() != nil {
+			return fmt.Errorf("%s: %w", what, err)
+		}
+		log.Warn("JetStream not ready; retrying", "op", what, "err", err, "retry_in", delay)
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%s: %w", what, ctx.Err())
+		case <-time.After(delay):
+		}
+		if delay < 5*time.Second {
+			delay *= 2
+		}
+	}
+}
+
+func transient(err error) bool {
+	return errors.Is(err, context.DeadlineExceeded) ||
+		errors.Is(err, nats.ErrTimeout) ||
+		errors.Is(err, nats.ErrNoResponders) ||
+		errors.Is(err, jetstream.ErrJetStreamNotEnabled) ||
+		errors.Is(err, nats.ErrConnectionClosed) ||
+		errors.Is(err, nats.ErrDisconnected) ||
+		errors.Is(err, nats.ErrConnectionReconnecting) ||
+		strings.Contains(err.Error(), "JetStream system temporarily unavailable") ||
+		strings.Contains(err.Error(), "insufficient resources") ||
+		strings.Contains(err.Error(), "no suitable peers")
+}

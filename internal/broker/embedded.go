@@ -1,0 +1,131 @@
+package broker
+
+import (
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+)
+
+// EmbeddedConfig configures the one-command mode's in-process server.
+type EmbeddedConfig struct {
+	// DataDir holds the JetStream store (queues, DLQ, checkpoints) so that a
+	// later run resumes where this one stopped.
+	DataDir string
+	// Listen, when not empty ("127.0.0.1:4222"), also serves NATS clients
+	// over TCP so other processes can publish SIDs or inspect the queues.
+	// Empty means no socket at all.
+	Listen string
+	// MonitorListen, when not empty, serves the NATS monitoring endpoints.
+	MonitorListen string
+}
+
+// Embedded is a running in-process NATS server with JetStream.
+type Embedded struct {
+	Server *server.Server
+	unlock func()
+}
+
+// StartEmbedded starts the server and waits until it accepts connections.
+// It refuses to share DataDir with another running alharvest, which would
+// corrupt the store.
+func StartEmbedded(cfg EmbeddedConfig, log *slog.Logger) (*Embedded, error) {
+	if log == nil {
+		log = slog.Default()
+	}
+	if cfg.DataDir == "" {
+		return nil, fmt.Errorf("embedded NATS: no data directory")
+	}
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("embedded NATS: data directory: %w", err)
+	}
+	unlock, err := lockDir(cfg.DataDir)
+	if err != nil {
+		return nil, err
+	}
+	opts := &server.Options{
+		ServerName: "alharvest-embedded",
+		JetStream:  true,
+		StoreDir:   filepath.Join(cfg.DataDir, "jetstream"),
+		NoSigs:     true,
+		DontListen: cfg.Listen == "",
+		// A generous payload limit so oversized messages reach the stage's
+		// validation and get a reason, like on a stock server.
+		MaxPayload: 8 << 20,
+	}
+	if cfg.Listen != "" {
+		host, port, err := splitHostPort(cfg.Listen)
+		if err != nil {
+			unlock()
+			return nil, fmt.Errorf("embedded NATS listen address %q: %w", cfg.Listen, err)
+		}
+		opts.Host, opts.Port = host, port
+	}
+	if cfg.MonitorListen != "" {
+		host, port, err := splitHostPort(cfg.MonitorListen)
+		if err != nil {
+			unlock()
+			return nil, fmt.Errorf("embedded NATS monitor address %q: %w", cfg.MonitorListen, err)
+		}
+		opts.HTTPHost, opts.HTTPPort = host, port
+	}
+	s, err := server.NewServer(opts)
+	if err != nil {
+		unlock()
+		return nil, fmt.Errorf("embedded NATS: %w", err)
+	}
+	s.SetLoggerV2(&serverLog{log: log.With("component", "nats-server")}, false, false, false)
+	go s.Start()
+	if !s.ReadyForConnections(30 * time.Second) {
+		s.Shutdown()
+		unlock()
+		return nil, fmt.Errorf("embedded NATS did not become ready within 30s (data dir %s)", cfg.DataDir)
+	}
+	return &Embedded{Server: s, unlock: unlock}, nil
+}
+
+// ClientURL returns the TCP URL when the server listens, else "".
+func (e *Embedded) ClientURL() string {
+	if e.Server.Addr() == nil {
+		return ""
+	}
+	return e.Server.ClientURL()
+}
+
+// Shutdown stops the server, flushing the store, and releases DataDir.
+func (e *Embedded) Shutdown() {
+	e.Server.Shutdown()
+	e.Server.WaitForShutdown()
+	e.unlock()
+}
+
+func splitHostPort(addr string) (string, int, error) {
+	host, p, err := net.SplitHostPort(addr)
+	if err != nil {
+		return "", 0, err
+	}
+	port, err := strconv.Atoi(p)
+	if err != nil {
+		return "", 0, fmt.Errorf("port %q: %w", p, err)
+	}
+	if host == "" {
+		host = "0.0.0.0"
+	}
+	return host, port, nil
+}
+
+// serverLog routes the server's own log lines into slog, quietly: its
+// notices are noise for a user of the one-command mode.
+type serverLog struct{ log *slog.Logger }
+
+func (l *serverLog) Noticef(format string, v ...any) { l.log.Debug(fmt.Sprintf(format, v...)) }
+func (l *serverLog) Warnf(format string, v ...any)   { l.log.Warn(fmt.Sprintf(format, v...)) }
+func (l *serverLog) Fatalf(format string, v ...any)  { l.log.Error(fmt.Sprintf(format, v...)) }
+func (l *serverLog) Errorf(format string, v ...any)  { l.log.Error(fmt.Sprintf(format, v...)) }
+func (l *serverLog) Debugf(format string, v ...any)  { l.log.Debug(fmt.Sprintf(format, v...)) }
+func (l *serverLog) Tracef(format string, v ...any)  {}

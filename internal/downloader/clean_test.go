@@ -1,0 +1,98 @@
+package downloader
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func TestCleanTempRemovesOnlyAbandonedFiles(t *testing.T) {
+	dir := t.TempDir()
+	sha := strings.Repeat("ab", 32)
+
+	live, err := createTemp(dir, sha)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer live.release()
+
+	// A temporary nobody holds: what a killed downloader leaves behind.
+	abandoned := filepath.Join(dir, tempPrefix+sha+"-123.part")
+	if err := os.WriteFile(abandoned, []byte("partial"), 0o640); err != nil {
+		t.Fatal(err)
+	}
+	// Files that are not ours stay whatever their name looks like.
+	keep := []string{sha + ".cart", "notes.txt", tempPrefix + "x.partial", "x.part"}
+	for _, k := range keep {
+		if err := os.WriteFile(filepath.Join(dir, k), nil, 0o640); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	n, err := CleanTemp(dir, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n != 1 {
+		t.Errorf("removed %d files, want 1", n)
+	}
+	if _, err := os.Stat(abandoned); !os.IsNotExist(err) {
+		t.Error("abandoned temporary file still there")
+	}
+	if _, err := os.Stat(live.f.Name()); err != nil {
+		t.Errorf("live temporary file removed: %v", err)
+	}
+	for _, k := range keep {
+		if _, err := os.Stat(filepath.Join(dir, k)); err != nil {
+			t.Errorf("%s removed: %v", k, err)
+		}
+	}
+}
+
+func TestCleanTempMissingDir(t *testing.T) {
+	if n, err := CleanTemp(filepath.Join(t.TempDir(), "nope"), nil); n != 0 || err != nil {
+		t.Errorf("got %d, %v", n, err)
+	}
+}
+
+func TestPathStaysInsideOutputDir(t *testing.T) {
+	d, err := New(nil, Config{OutputDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	good := strings.Repeat("0f", 32)
+	p, err := d.path(good)
+	if err != nil || filepath.Dir(p) != d.Dir() || filepath.Base(p) != good+".cart" {
+		t.Fatalf("path(%s) = %s, %v", good, p, err)
+	}
+	for _, bad := range []string{
+		"../../etc/passwd",
+		"../../../../../../../../../../../../../../../../../../etc/passwd",
+		strings.ToUpper(good),
+		good[:63], good + "0",
+		good[:30] + "/" + good[31:],
+		good[:30] + "\x00" + good[31:],
+		"",
+	} {
+		if p, err := d.path(bad); err == nil {
+			t.Errorf("path(%q) = %s, want an error", bad, p)
+		}
+	}
+}
+
+func TestOutputDirIsCreatedRestrictive(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "a", "collected")
+	old := umask(0)
+	defer umask(old)
+	if _, err := New(nil, Config{OutputDir: dir}); err != nil {
+		t.Fatal(err)
+	}
+	st, err := os.Stat(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if perm := st.Mode().Perm(); perm&0o007 != 0 {
+		t.Errorf("output directory mode %v is open to others", perm)
+	}
+}

@@ -1,0 +1,289 @@
+// Package downloader is the last stage: for each qualifying file it makes
+// sure OUTPUT_DIR/<sha256>.cart exists and is a verified cART of exactly that
+// file, and announces it on alharvest.collected.
+//
+// A file reaches its final name only by an atomic rename of a temporary file
+// that was fully downloaded, verified and fsynced in the same directory, so a
+// reader of OUTPUT_DIR never sees a partial or corrupt file, whatever dies
+// and whenever.
+package downloader
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/alharvest/alharvest/internal/cart"
+	"github.com/alharvest/alharvest/internal/failure"
+	"github.com/alharvest/alharvest/internal/worker"
+	"github.com/alharvest/alharvest/pkg/messages"
+)
+
+// Permissions of what the downloader creates: collected files are malware,
+// so nobody but the owner and its group reads them and nobody executes them.
+const (
+	DirPerm  fs.FileMode = 0o750
+	FilePerm fs.FileMode = 0o640
+)
+
+// tempPrefix marks the downloader's temporary files in OUTPUT_DIR.
+const tempPrefix = ".alharvest-"
+
+// Fetcher is the part of Assemblyline the downloader reads.
+type Fetcher interface {
+	// Download streams the cART encoding of a file to consume, calling it
+	// again from the start if the connection breaks mid-way.
+	Download(ctx context.Context, sha256 string, consume func(body io.Reader, size int64) error) error
+}
+
+// Observer is told what happened to each file (metrics, reports).
+type Observer interface {
+	// Collected reports a file written now (fresh) or found already in place.
+	Collected(size int64, fresh bool)
+	// VerifyFailed reports a downloaded body that failed cART verification.
+	VerifyFailed()
+}
+
+// Config tunes the downloader.
+type Config struct {
+	// OutputDir receives <sha256>.cart files (OUTPUT_DIR).
+	OutputDir string
+	Logger    *slog.Logger
+	Observer  Observer
+}
+
+// Downloader is a worker.Handler for the files queue.
+type Downloader struct {
+	al  Fetcher
+	dir string // absolute
+	cfg Config
+}
+
+// New creates OUTPUT_DIR if needed and returns a downloader writing there.
+func New(al Fetcher, cfg Config) (*Downloader, error) {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.OutputDir == "" {
+		return nil, errors.New("downloader: no output directory")
+	}
+	dir, err := filepath.Abs(cfg.OutputDir)
+	if err != nil {
+		return nil, fmt.Errorf("downloader: output directory: %w", err)
+	}
+	if err := os.MkdirAll(dir, DirPerm); err != nil {
+		return nil, fmt.Errorf("downloader: create output directory: %w", err)
+	}
+	return &Downloader{al: al, dir: dir, cfg: cfg}, nil
+}
+
+// Dir returns the absolute output directory.
+func (d *Downloader) Dir() string { return d.dir }
+
+// Handle collects one file.
+func (d *Downloader) Handle(ctx context.Context, m *worker.Message) ([]*nats.Msg, error) {
+	req, err := messages.DecodeFile(m.Data)
+	if err != nil {
+		return nil, failure.Wrap(failure.Invalid, err)
+	}
+	final, err := d.path(req.SHA256)
+	if err != nil {
+		return nil, failure.Wrap(failure.Invalid, err)
+	}
+	log := d.cfg.Logger.With("sha256", req.SHA256, "sid", req.SID, "attempt", m.Attempt)
+
+	size, present := d.present(final, req.SHA256, log)
+	if !present {
+		if size, err = d.fetch(ctx, req.SHA256, final); err != nil {
+			return nil, fmt.Errorf("file %s: %w", req.SHA256, err)
+		}
+		log.Info("collected", "size", size)
+	} else {
+		log.Debug("already present", "size", size)
+	}
+	if d.cfg.Observer != nil {
+		d.cfg.Observer.Collected(size, !present)
+	}
+
+	// Announced even when already present: a previous run may have died
+	// between the rename and the announcement; JetStream drops the repeat.
+	ev, err := messages.NewCollectedMsg(messages.Collected{
+		SHA256: req.SHA256, Path: final, Size: size, Score: req.Score, SID: req.SID,
+	})
+	if err != nil {
+		return nil, failure.Wrap(failure.Invalid, err)
+	}
+	return []*nats.Msg{ev}, nil
+}
+
+// path returns OUTPUT_DIR/<sha256>.cart, refusing anything that would not
+// land directly inside OUTPUT_DIR.
+func (d *Downloader) path(sha string) (string, error) {
+	if err := messages.ValidateSHA256(sha); err != nil {
+		return "", err
+	}
+	p := filepath.Join(d.dir, sha+".cart")
+	if filepath.Dir(p) != d.dir {
+		return "", fmt.Errorf("%w: %q escapes the output directory", messages.ErrInvalid, sha)
+	}
+	return p, nil
+}
+
+// present reports whether final already holds a verified cART of sha. A
+// symlink or other non-regular file never counts: it is replaced.
+func (d *Downloader) present(final, sha string, log *slog.Logger) (int64, bool) {
+	st, err := os.Lstat(final)
+	if err != nil {
+		return 0, false
+	}
+	if !st.Mode().IsRegular() {
+		log.Warn("output path is not a regular file; replacing it", "mode", st.Mode().String())
+		return 0, false
+	}
+	info, err := cart.VerifyFile(final, sha)
+	if err != nil {
+		log.Warn("existing file fails verification; downloading again", "err", err)
+		return 0, false
+	}
+	return info.Size, true
+}
+
+// fetch downloads into a temporary file next to final, verifies it while it
+// streams, makes it durable, and renames it into place.
+func (d *Downloader) fetch(ctx context.Context, sha, final string) (int64, error) {
+	tmp, err := createTemp(d.dir, sha)
+	if err != nil {
+		return 0, failure.Wrap(failure.Unknown, fmt.Errorf("create temporary file: %w", err))
+	}
+	defer tmp.release()
+
+	var size int64
+	err = d.al.Download(ctx, sha, func(body io.Reader, _ int64) error {
+		if err := tmp.reset(); err != nil {
+			return err
+		}
+		w := bufio.NewWriterSize(tmp.f, 256<<10)
+		info, err := cart.Verify(io.TeeReader(body, w), sha)
+		if err != nil {
+			if failure.KindOf(err) == failure.Corrupt && d.cfg.Observer != nil {
+				d.cfg.Observer.VerifyFailed()
+			}
+			return err
+		}
+		if err := w.Flush(); err != nil {
+			return fmt.Errorf("write temporary file: %w", err)
+		}
+		size = info.Size
+		return nil
+	})
+	if err != nil {
+		return 0, err
+	}
+	if err := tmp.commit(final); err != nil {
+		return 0, err
+	}
+	return size, nil
+}
+
+// tempFile is a download in progress. While it is open its owner holds a
+// lock on it, so a cleanup can tell abandoned temporaries from live ones.
+type tempFile struct {
+	f         *os.File
+	committed bool
+}
+
+func createTemp(dir, sha string) (*tempFile, error) {
+	f, err := os.CreateTemp(dir, tempPrefix+sha+"-*.part")
+	if err != nil {
+		return nil, err
+	}
+	if err := f.Chmod(FilePerm); err != nil {
+		f.Close()
+		os.Remove(f.Name())
+		return nil, err
+	}
+	if err := lockFile(f); err != nil {
+		f.Close()
+		os.Remove(f.Name())
+		return nil, err
+	}
+	return &tempFile{f: f}, nil
+}
+
+func (t *tempFile) reset() error {
+	if err := t.f.Truncate(0); err != nil {
+		return fmt.Errorf("truncate temporary file: %w", err)
+	}
+	if _, err := t.f.Seek(0, io.SeekStart); err != nil {
+		return fmt.Errorf("rewind temporary file: %w", err)
+	}
+	return nil
+}
+
+// commit fsyncs the file, renames it to final and fsyncs the directory, so
+// after a crash the file is either absent or complete under its final name.
+func (t *tempFile) commit(final string) error {
+	if err := t.f.Sync(); err != nil {
+		return fmt.Errorf("fsync %s: %w", t.f.Name(), err)
+	}
+	if err := os.Rename(t.f.Name(), final); err != nil {
+		return fmt.Errorf("rename into place: %w", err)
+	}
+	t.committed = true
+	if dir, err := os.Open(filepath.Dir(final)); err == nil {
+		_ = dir.Sync()
+		dir.Close()
+	}
+	return nil
+}
+
+func (t *tempFile) release() {
+	name := t.f.Name()
+	t.f.Close() // also drops the lock
+	if !t.committed {
+		os.Remove(name)
+	}
+}
+
+// CleanTemp removes temporary files that no live downloader holds: leftovers
+// of a process that was killed mid-download. Replicas sharing the directory
+// on one host keep each other's files because those are locked.
+func CleanTemp(dir string, log *slog.Logger) (removed int, err error) {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return 0, nil
+		}
+		return 0, err
+	}
+	for _, e := range entries {
+		name := e.Name()
+		if !e.Type().IsRegular() || !strings.HasPrefix(name, tempPrefix) || !strings.HasSuffix(name, ".part") {
+			continue
+		}
+		p := filepath.Join(dir, name)
+		f, err := os.OpenFile(p, os.O_RDWR, 0)
+		if err != nil {
+			continue
+		}
+		if tryLockFile(f) {
+			if err := os.Remove(p); err == nil {
+				removed++
+				if log != nil {
+					log.Info("removed abandoned temporary file", "file", name)
+				}
+			}
+		}
+		f.Close()
+	}
+	return removed, nil
+}

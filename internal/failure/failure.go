@@ -1,0 +1,204 @@
+// Package failure names what went wrong and decides, in one place, what the
+// pipeline does about it.
+//
+// Code that meets an error describes it with a Kind (Wrap); nothing else in
+// alharvest decides whether an error is worth retrying. ActionFor maps a Kind
+// to an Action for the worker loop, and Retryable answers the narrower
+// question an HTTP client asks before trying the same call again in-process.
+package failure
+
+import (
+	"context"
+	"errors"
+	"fmt"
+)
+
+// Kind describes what went wrong, independently of what to do about it.
+type Kind uint8
+
+// The kinds of failure alharvest distinguishes.
+const (
+	// Unknown is any error nobody classified. It is retried, with a bound,
+	// because losing work to an unforeseen hiccup is worse than retrying.
+	Unknown Kind = iota
+	// Invalid input can never succeed: a malformed message, a bad hash.
+	Invalid
+	// NotFound: the submission or file does not exist on the server.
+	NotFound
+	// Auth: the server refused the credentials (HTTP 401).
+	Auth
+	// Forbidden: the credentials lack a role or access (HTTP 403).
+	Forbidden
+	// QuotaDaily: the user's daily API quota is spent.
+	QuotaDaily
+	// QuotaConcurrent: too many concurrent calls for this user; slow down.
+	QuotaConcurrent
+	// Unavailable: 5xx, connection refused or reset, truncated response.
+	Unavailable
+	// Timeout: the call or the server took too long.
+	Timeout
+	// NotReady: the thing exists but is not finished (submission still
+	// running, results still being written). Try again later.
+	NotReady
+	// Corrupt: the server sent bytes that fail verification.
+	Corrupt
+	// CursorExpired: a deep-paging cursor is gone; the sweep must restart.
+	CursorExpired
+	// BadRequest: the server rejected the request itself (HTTP 400 other
+	// than an expired cursor). Retrying the same request will not help.
+	BadRequest
+	// TooLarge: an answer exceeded the size alharvest is willing to read.
+	TooLarge
+	// Canceled: alharvest itself is shutting down; the work is handed back.
+	Canceled
+)
+
+var kindNames = [...]string{
+	Unknown:         "unknown",
+	Invalid:         "invalid",
+	NotFound:        "not_found",
+	Auth:            "auth",
+	Forbidden:       "forbidden",
+	QuotaDaily:      "quota_daily",
+	QuotaConcurrent: "quota_concurrent",
+	Unavailable:     "unavailable",
+	Timeout:         "timeout",
+	NotReady:        "not_ready",
+	Corrupt:         "corrupt",
+	CursorExpired:   "cursor_expired",
+	BadRequest:      "bad_request",
+	TooLarge:        "too_large",
+	Canceled:        "canceled",
+}
+
+// String returns a short snake_case name, suitable as a metric label value.
+func (k Kind) String() string {
+	if int(k) < len(kindNames) {
+		return kindNames[k]
+	}
+	return fmt.Sprintf("kind(%d)", k)
+}
+
+// Action is what the worker loop does with a message whose handling failed.
+type Action uint8
+
+// The actions, from the mildest to the most drastic.
+const (
+	// Retry later with exponential backoff; dead-letter once attempts run out.
+	Retry Action = iota
+	// Defer: the input is fine but not ready; retry later on a slower
+	// schedule bounded by age rather than by attempts.
+	Defer
+	// DeadLetter now: no retry can succeed.
+	DeadLetter
+	// Halt: the whole stage is misconfigured or out of quota. Keep the
+	// message, stop taking new ones, and probe until the condition clears.
+	Halt
+	// HandBack: we are shutting down; return the message for immediate
+	// redelivery without counting it as a failure.
+	HandBack
+)
+
+var actionNames = [...]string{Retry: "retry", Defer: "defer", DeadLetter: "dead_letter", Halt: "halt", HandBack: "hand_back"}
+
+// String returns a short name, suitable as a metric label value.
+func (a Action) String() string {
+	if int(a) < len(actionNames) {
+		return actionNames[a]
+	}
+	return fmt.Sprintf("action(%d)", a)
+}
+
+// Error is an error with its Kind.
+type Error struct {
+	Kind Kind
+	Err  error
+}
+
+// Error returns the wrapped error's text.
+func (e *Error) Error() string { return e.Err.Error() }
+
+// Unwrap returns the wrapped error.
+func (e *Error) Unwrap() error { return e.Err }
+
+// Wrap tags err with a kind. It returns nil for a nil err.
+func Wrap(kind Kind, err error) error {
+	if err == nil {
+		return nil
+	}
+	return &Error{Kind: kind, Err: err}
+}
+
+// Errorf formats an error and tags it with a kind, like fmt.Errorf (so %w works).
+func Errorf(kind Kind, format string, args ...any) error {
+	return &Error{Kind: kind, Err: fmt.Errorf(format, args...)}
+}
+
+// Kinder is implemented by error types that know their own kind, such as the
+// Assemblyline client's API errors.
+type Kinder interface {
+	FailureKind() Kind
+}
+
+// KindOf returns the kind of the outermost classified error in err's chain.
+// Context cancellation counts as Canceled and a context deadline as Timeout
+// unless something more specific was said first.
+func KindOf(err error) Kind {
+	for e := err; e != nil; e = errors.Unwrap(e) {
+		switch t := e.(type) {
+		case *Error:
+			return t.Kind
+		case Kinder:
+			return t.FailureKind()
+		}
+		if j, ok := e.(interface{ Unwrap() []error }); ok {
+			for _, inner := range j.Unwrap() {
+				if k := KindOf(inner); k != Unknown {
+					return k
+				}
+			}
+		}
+	}
+	switch {
+	case errors.Is(err, context.Canceled):
+		return Canceled
+	case errors.Is(err, context.DeadlineExceeded):
+		return Timeout
+	}
+	return Unknown
+}
+
+// ActionFor is the one place that decides what the pipeline does about an error.
+//
+//	Invalid, NotFound, BadRequest, TooLarge      → DeadLetter (no retry can help)
+//	Auth, Forbidden, QuotaDaily                  → Halt (the stage, not the message, is at fault)
+//	NotReady                                     → Defer (wait for Assemblyline to finish)
+//	Canceled                                     → HandBack (we are stopping)
+//	QuotaConcurrent, Unavailable, Timeout,
+//	Corrupt, CursorExpired, Unknown              → Retry (bounded by attempts)
+func ActionFor(err error) Action {
+	switch KindOf(err) {
+	case Invalid, NotFound, BadRequest, TooLarge:
+		return DeadLetter
+	case Auth, Forbidden, QuotaDaily:
+		return Halt
+	case NotReady:
+		return Defer
+	case Canceled:
+		return HandBack
+	default:
+		return Retry
+	}
+}
+
+// Retryable reports whether repeating the same call in-process, after a short
+// pause, may succeed. It is narrower than ActionFor's Retry: a corrupt body or
+// an expired cursor needs more than a repeat of the same request.
+func Retryable(err error) bool {
+	switch KindOf(err) {
+	case QuotaConcurrent, Unavailable, Timeout:
+		return true
+	default:
+		return false
+	}
+}

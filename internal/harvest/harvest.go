@@ -1,0 +1,227 @@
+// Package harvest is the one-command run: an embedded NATS JetStream server
+// and all three stages in one process. It sweeps once, waits until every
+// work queue is drained, and reports what happened; with Follow it keeps
+// sweeping and serving until stopped.
+package harvest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"path/filepath"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/alharvest/alharvest/internal/broker"
+	"github.com/alharvest/alharvest/internal/config"
+	"github.com/alharvest/alharvest/internal/searcher"
+	"github.com/alharvest/alharvest/internal/service"
+	"github.com/alharvest/alharvest/internal/worker"
+	"github.com/alharvest/alharvest/pkg/messages"
+)
+
+// Options configure a run.
+type Options struct {
+	Config *config.Config
+	// Follow keeps running as a service: sweep every SEARCH_INTERVAL until
+	// ctx ends.
+	Follow bool
+	// Listen, when set, also serves NATS on this TCP address so other
+	// processes can publish SIDs or run `alharvest status`.
+	Listen string
+	// Logger receives the run's logs.
+	Logger *slog.Logger
+	// Progress, when set, receives a live status line (a terminal).
+	Progress io.Writer
+	// PollEvery is how often drain and progress are checked (default 200 ms).
+	PollEvery time.Duration
+}
+
+// Run performs a one-command run and returns its report. The error is
+// non-nil when the run could not complete (bad credentials, NATS store
+// unusable, interrupted); dead letters alone are reported, not errors.
+func Run(ctx context.Context, o Options) (*Report, error) {
+	start := time.Now()
+	cfg := o.Config
+	if o.PollEvery <= 0 {
+		o.PollEvery = 200 * time.Millisecond
+	}
+	log := o.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+
+	emb, err := broker.StartEmbedded(broker.EmbeddedConfig{DataDir: cfg.DataDir, Listen: o.Listen}, log)
+	if err != nil {
+		return nil, err
+	}
+	defer emb.Shutdown()
+	if url := emb.ClientURL(); url != "" {
+		log.Info("NATS listening; other processes can publish SIDs here", "url", url)
+	}
+
+	env, err := service.Setup(ctx, config.Alharvest, cfg, service.Options{InProcess: emb.Server, Logger: log})
+	if err != nil {
+		return nil, err
+	}
+	defer env.Close()
+
+	dlqStart, err := lastSeq(ctx, env.JS, messages.StreamDLQ)
+	if err != nil {
+		return nil, err
+	}
+
+	// In a one-shot run, credentials Assemblyline refuses end the run at
+	// once; a service waits for them to be fixed.
+	stage := service.StageOptions{FailFast: !o.Follow}
+	sc, err := env.Scorer(ctx, stage)
+	if err != nil {
+		return nil, err
+	}
+	dl, err := env.Downloader(ctx, stage)
+	if err != nil {
+		return nil, err
+	}
+	srch, err := env.Searcher(ctx)
+	if err != nil {
+		return nil, err
+	}
+
+	// Workers stop when the run is over (drained) or interrupted.
+	runCtx, stopRun := context.WithCancel(ctx)
+	defer stopRun()
+	auxCtx, stopAux := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopAux()
+	go func() {
+		if err := service.ServeHTTP(auxCtx, cfg.HTTPAddr, env.Metrics.Registry, env.Health, log); err != nil {
+			log.Error("metrics server failed", "err", err)
+		}
+	}()
+
+	workerErr := make(chan error, 2)
+	for _, w := range []*worker.Worker{sc, dl} {
+		go func() { workerErr <- w.Run(runCtx) }()
+	}
+
+	rep := &Report{DataDir: cfg.DataDir, OutputDir: absOr(cfg.OutputDir)}
+	prog := newProgress(o.Progress, start)
+	defer prog.clear()
+
+	var runErr error
+	if o.Follow {
+		runErr = runFollow(runCtx, srch, workerErr, env, prog, o.PollEvery)
+	} else {
+		runErr = runOnce(runCtx, srch, workerErr, env, prog, o.PollEvery, rep)
+	}
+	stopRun()
+	// Collect the workers' exits (graceful shutdown hands back in-flight work).
+	for range 2 {
+		if err := <-workerErr; err != nil && runErr == nil {
+			runErr = err
+		}
+	}
+	prog.clear()
+
+	rep.fill(env.Metrics.Snapshot(), time.Since(start))
+	if dls, err := readDLQ(context.WithoutCancel(ctx), env.JS, dlqStart); err == nil {
+		rep.DeadLetters = dls
+	} else {
+		log.Warn("cannot read dead letters for the report", "err", err)
+	}
+	if ctx.Err() != nil && runErr == nil {
+		runErr = fmt.Errorf("interrupted: %w", ctx.Err())
+	}
+	return rep, runErr
+}
+
+func runOnce(ctx context.Context, srch *searcher.Searcher, workerErr chan error, env *service.Env, prog *progress, every time.Duration, rep *Report) error {
+	sweepDone := make(chan error, 1)
+	go func() {
+		res, err := srch.Sweep(ctx)
+		rep.Sweep = res
+		sweepDone <- err
+	}()
+	swept := false
+	t := time.NewTicker(every)
+	defer t.Stop()
+	idle := 0
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case err := <-workerErr:
+			// A worker only stops on its own when its stage cannot go on.
+			workerErr <- err // let Run collect it too
+			if err == nil {
+				err = errors.New("a stage stopped unexpectedly")
+			}
+			return err
+		case err := <-sweepDone:
+			if err != nil {
+				return err
+			}
+			swept = true
+		case <-t.C:
+		}
+		counts, err := broker.StreamCounts(ctx, env.JS, messages.StreamSIDs, messages.StreamFiles)
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			env.Log.Warn("cannot read queue state", "err", err)
+			continue
+		}
+		prog.update(env.Metrics.Snapshot(), counts, swept)
+		// Two quiet readings in a row: an ack in flight cannot fool us.
+		if swept && counts[messages.StreamSIDs] == 0 && counts[messages.StreamFiles] == 0 {
+			idle++
+			if idle >= 2 {
+				return nil
+			}
+		} else {
+			idle = 0
+		}
+	}
+}
+
+func runFollow(ctx context.Context, srch *searcher.Searcher, workerErr chan error, env *service.Env, prog *progress, every time.Duration) error {
+	go func() { _ = srch.Run(ctx) }()
+	go env.PollQueues(ctx, 15*time.Second)
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case err := <-workerErr:
+			workerErr <- err
+			return err
+		case <-t.C:
+			if counts, err := broker.StreamCounts(ctx, env.JS, messages.StreamSIDs, messages.StreamFiles); err == nil {
+				prog.update(env.Metrics.Snapshot(), counts, true)
+			}
+		}
+	}
+}
+
+func lastSeq(ctx context.Context, js jetstream.JetStream, stream string) (uint64, error) {
+	s, err := js.Stream(ctx, stream)
+	if err != nil {
+		return 0, fmt.Errorf("stream %s: %w", stream, err)
+	}
+	info, err := s.Info(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("stream %s: %w", stream, err)
+	}
+	return info.State.LastSeq, nil
+}
+
+func absOr(p string) string {
+	if a, err := filepath.Abs(p); err == nil {
+		return a
+	}
+	return p
+}

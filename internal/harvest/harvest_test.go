@@ -1,0 +1,329 @@
+package harvest_test
+
+import (
+	"bytes"
+	"context"
+	"log/slog"
+	"net"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/alharvest/alharvest/internal/alsim"
+	"github.com/alharvest/alharvest/internal/cart"
+	"github.com/alharvest/alharvest/internal/config"
+	"github.com/alharvest/alharvest/internal/harvest"
+	"github.com/alharvest/alharvest/pkg/messages"
+)
+
+// startSim serves a simulated Assemblyline for the test.
+func startSim(t *testing.T, cfg alsim.Config) (*alsim.Server, string) {
+	t.Helper()
+	sim, err := alsim.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := httptest.NewServer(sim.Handler())
+	t.Cleanup(func() { ts.Close(); sim.Close() })
+	return sim, ts.URL
+}
+
+// loadConfig builds the one-command configuration the way the binary does,
+// from environment variables.
+func loadConfig(t *testing.T, env map[string]string) *config.Config {
+	t.Helper()
+	cfg, _, err := config.Load(config.Alharvest, nil, func(k string) string { return env[k] }, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cfg
+}
+
+func baseEnv(url, out, data string) map[string]string {
+	return map[string]string{
+		"AL_URL": url, "AL_USER": alsim.DefaultUser, "AL_APIKEY": alsim.DefaultAPIKey,
+		"OUTPUT_DIR": out, "DATA_DIR": data, "SCORE_THRESHOLD": "7000",
+		"SCORER_ACK_WAIT": "5s", "DOWNLOADER_ACK_WAIT": "5s", "SEARCH_PAGE_SIZE": "37",
+	}
+}
+
+func testLogger(t *testing.T) (*slog.Logger, *bytes.Buffer) {
+	var buf bytes.Buffer
+	return slog.New(slog.NewJSONHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug})), &buf
+}
+
+// collected lists OUTPUT_DIR and verifies every file in it.
+func collected(t *testing.T, dir string) []string {
+	t.Helper()
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, e := range entries {
+		name := e.Name()
+		sha, ok := strings.CutSuffix(name, ".cart")
+		if !ok || messages.ValidateSHA256(sha) != nil {
+			t.Errorf("unexpected entry in OUTPUT_DIR: %s", name)
+			continue
+		}
+		if _, err := cart.VerifyFile(filepath.Join(dir, name), sha); err != nil {
+			t.Errorf("%s does not verify: %v", name, err)
+		}
+		if st, _ := e.Info(); st.Mode().Perm()&0o007 != 0 || st.Mode().Perm()&0o111 != 0 {
+			t.Errorf("%s has mode %v", name, st.Mode().Perm())
+		}
+		out = append(out, sha)
+	}
+	slices.Sort(out)
+	return out
+}
+
+func diff(got, want []string) (missing, extra []string) {
+	g := map[string]bool{}
+	for _, s := range got {
+		g[s] = true
+	}
+	w := map[string]bool{}
+	for _, s := range want {
+		w[s] = true
+		if !g[s] {
+			missing = append(missing, s)
+		}
+	}
+	for _, s := range got {
+		if !w[s] {
+			extra = append(extra, s)
+		}
+	}
+	return missing, extra
+}
+
+func TestOneCommandCollectsExactlyTheExpectedSet(t *testing.T) {
+	sim, url := startSim(t, alsim.Config{Seed: 7, Submissions: 300})
+	out, data := t.TempDir(), t.TempDir()
+	log, _ := testLogger(t)
+	cfg := loadConfig(t, baseEnv(url, out, data))
+	want := sim.Expected(7000)
+	if len(want) < 50 {
+		t.Fatalf("corpus too small to mean anything: %d expected files", len(want))
+	}
+
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	rep, err := harvest.Run(ctx, harvest.Options{Config: cfg, Logger: log})
+	if err != nil {
+		t.Fatalf("run: %v", err)
+	}
+	got := collected(t, out)
+	if missing, extra := diff(got, want); len(missing)+len(extra) > 0 {
+		t.Fatalf("collected %d, want %d: missing %d %v, extra %d %v", len(got), len(want), len(missing), missing, len(extra), extra)
+	}
+	if rep.Collected != int64(len(want)) || len(rep.DeadLetters) != 0 || !rep.FullSweep {
+		t.Errorf("report: %+v", rep)
+	}
+	if rep.SubmissionsFound == 0 || rep.SubmissionsScored != int64(rep.SubmissionsFound) {
+		t.Errorf("found %d submissions, scored %d", rep.SubmissionsFound, rep.SubmissionsScored)
+	}
+
+	// A second run finds the watermark and the files already there:
+	// nothing is downloaded again and nothing changes on disk.
+	before := snapshot(t, out)
+	sim.ResetStats()
+	rep2, err := harvest.Run(ctx, harvest.Options{Config: cfg, Logger: log})
+	if err != nil {
+		t.Fatalf("second run: %v", err)
+	}
+	if rep2.Collected != 0 || rep2.FullSweep {
+		t.Errorf("second run collected %d (full sweep %t)", rep2.Collected, rep2.FullSweep)
+	}
+	if calls := sim.Stats().Calls["download"]; len(calls) != 0 {
+		t.Errorf("second run made download calls: %v", calls)
+	}
+	if after := snapshot(t, out); !maps(before, after) {
+		t.Error("files changed on disk during the second run")
+	}
+	var text bytes.Buffer
+	rep2.WriteText(&text)
+	for _, want := range []string{"submissions found", "collected", "already present", "dead-lettered", "elapsed"} {
+		if !strings.Contains(text.String(), want) {
+			t.Errorf("report lacks %q:\n%s", want, text.String())
+		}
+	}
+}
+
+func snapshot(t *testing.T, dir string) map[string]time.Time {
+	t.Helper()
+	m := map[string]time.Time{}
+	entries, _ := os.ReadDir(dir)
+	for _, e := range entries {
+		st, err := e.Info()
+		if err != nil {
+			t.Fatal(err)
+		}
+		m[e.Name()] = st.ModTime()
+	}
+	return m
+}
+
+func maps(a, b map[string]time.Time) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for k, v := range a {
+		if !b[k].Equal(v) {
+			return false
+		}
+	}
+	return true
+}
+
+// TestPlainNATSPublishersAndDeadLetters runs the one-command mode as a
+// service listening on TCP, then feeds it the way another system would: a
+// plain NATS client publishing a SID as JSON and as bare text, and a SID
+// that does not exist.
+func TestPlainNATSPublishersAndDeadLetters(t *testing.T) {
+	sim, url := startSim(t, alsim.Config{Seed: 11, Submissions: 120})
+	out, data := t.TempDir(), t.TempDir()
+	env := baseEnv(url, out, data)
+	// The searcher finds nothing, so only what we publish is collected.
+	env["SEARCH_FILTER"] = "params.submitter:nobody-at-all"
+	env["SEARCH_INTERVAL"] = "1h"
+	cfg := loadConfig(t, env)
+	log, _ := testLogger(t)
+	listen := "127.0.0.1:" + freePort(t)
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	var rep *harvest.Report
+	go func() {
+		var err error
+		rep, err = harvest.Run(ctx, harvest.Options{Config: cfg, Follow: true, Listen: listen, Logger: log})
+		done <- err
+	}()
+
+	var nc *nats.Conn
+	waitFor(t, 20*time.Second, "embedded NATS to listen", func() bool {
+		c, err := nats.Connect("nats://"+listen, nats.Timeout(200*time.Millisecond))
+		if err != nil {
+			return false
+		}
+		nc = c
+		return true
+	})
+	defer nc.Close()
+
+	// Two matching submissions with distinct qualifying files.
+	corpus := sim.Corpus()
+	var picked []alsim.SubmissionInfo
+	seen := map[string]bool{}
+	for i := 0; i < corpus.Len() && len(picked) < 2; i++ {
+		s := corpus.Submission(i)
+		files := qualifying(s, 7000)
+		if len(files) == 0 || s.Completed.IsZero() {
+			continue
+		}
+		overlap := false
+		for _, f := range files {
+			overlap = overlap || seen[f]
+		}
+		if overlap {
+			continue
+		}
+		for _, f := range files {
+			seen[f] = true
+		}
+		picked = append(picked, s)
+	}
+	if len(picked) != 2 {
+		t.Fatal("corpus has no two suitable submissions")
+	}
+	// Core NATS publishes, no JetStream client: the stream captures them.
+	if err := nc.Publish(messages.SubjectSIDs, []byte(`{"sid":"`+picked[0].SID+`","source":"other-system"}`)); err != nil {
+		t.Fatal(err)
+	}
+	if err := nc.Publish(messages.SubjectSIDs, []byte(picked[1].SID+"\n")); err != nil {
+		t.Fatal(err)
+	}
+	if err := nc.Publish(messages.SubjectSIDs, []byte("NoSuchSubmission42")); err != nil {
+		t.Fatal(err)
+	}
+	if err := nc.Publish(messages.SubjectSIDs, []byte("../../etc/passwd")); err != nil {
+		t.Fatal(err)
+	}
+	nc.Flush()
+
+	var want []string
+	for _, p := range picked {
+		want = append(want, qualifying(p, 7000)...)
+	}
+	slices.Sort(want)
+	waitFor(t, 60*time.Second, "published submissions collected", func() bool {
+		entries, _ := os.ReadDir(out)
+		return len(entries) >= len(want)
+	})
+	cancel()
+	if err := <-done; err != nil && !strings.Contains(err.Error(), "interrupted") {
+		t.Fatalf("run: %v", err)
+	}
+	if got := collected(t, out); !slices.Equal(got, want) {
+		t.Errorf("collected %v, want %v", got, want)
+	}
+	reasons := map[string]string{}
+	for _, l := range rep.DeadLetters {
+		reasons[strings.TrimSpace(l.Payload)] = l.Reason
+		if l.Stage != messages.StageScorer || l.OriginalSubject != messages.SubjectSIDs {
+			t.Errorf("dead letter %+v", l)
+		}
+	}
+	if r := reasons["NoSuchSubmission42"]; !strings.Contains(r, "does not exist") {
+		t.Errorf("unknown SID dead letter reason %q (all: %v)", r, reasons)
+	}
+	if r := reasons["../../etc/passwd"]; !strings.Contains(r, "invalid message") {
+		t.Errorf("invalid SID dead letter reason %q", r)
+	}
+	if len(rep.DeadLetters) != 2 {
+		t.Errorf("%d dead letters, want 2: %v", len(rep.DeadLetters), reasons)
+	}
+}
+
+func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for time.Now().Before(deadline) {
+		if cond() {
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatalf("timed out after %s waiting for %s", timeout, what)
+}
+
+// qualifying lists a submission's files at or above the threshold.
+func qualifying(s alsim.SubmissionInfo, threshold int64) []string {
+	var out []string
+	for _, f := range s.Files {
+		if f.Score >= threshold && !slices.Contains(out, f.SHA256) {
+			out = append(out, f.SHA256)
+		}
+	}
+	return out
+}
+
+func freePort(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return strconv.Itoa(l.Addr().(*net.TCPAddr).Port)
+}

@@ -1,0 +1,90 @@
+package harvest
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"golang.org/x/term"
+
+	"github.com/alharvest/alharvest/internal/admin"
+	"github.com/alharvest/alharvest/internal/config"
+	"github.com/alharvest/alharvest/internal/logging"
+	"github.com/alharvest/alharvest/internal/service"
+)
+
+// ExitDeadLetters is alharvest's exit code when the run completed but gave
+// up on some items (listed in the report and in `alharvest dlq list`).
+const ExitDeadLetters = 3
+
+// Main is the alharvest command: the one-command run, or an admin
+// subcommand (dlq, status). It returns the exit code.
+func Main(args []string, stdout io.Writer, stderr *os.File) int {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if len(args) > 0 && (args[0] == "dlq" || args[0] == "status") {
+		return admin.Command(ctx, args, stdout, stderr)
+	}
+
+	var (
+		follow, asJSON, noProgress bool
+		listen                     string
+	)
+	cfg, _, err := config.Load(config.Alharvest, args, os.Getenv, func(fs *flag.FlagSet) {
+		fs.BoolVar(&follow, "follow", false, "keep running as a service: sweep every SEARCH_INTERVAL until interrupted")
+		fs.StringVar(&listen, "listen", "", "also serve NATS on this address (e.g. 127.0.0.1:4222) so other processes can publish SIDs")
+		fs.BoolVar(&asJSON, "json", false, "print the report as JSON")
+		fs.BoolVar(&noProgress, "no-progress", false, "no live status line on a terminal")
+		fs.Usage = func() {
+			fmt.Fprint(fs.Output(), "Usage: alharvest [flags]            one sweep, collect, report, exit (0 ok, 3 dead letters, 1 failure)\n"+
+				"       alharvest dlq list|replay     inspect or retry dead letters\n"+
+				"       alharvest status              queues, dead letters, watermark\n\n")
+			for _, v := range config.Vars(config.Alharvest) {
+				fmt.Fprintf(fs.Output(), "  -%s  %s [$%s]\n", v.Flag, v.Usage, v.Env)
+			}
+			fmt.Fprint(fs.Output(), "  -follow, -listen, -json, -no-progress: see above\n")
+		}
+	})
+	if errors.Is(err, flag.ErrHelp) {
+		return service.ExitOK
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "alharvest: %v\n", err)
+		return service.ExitUsage
+	}
+
+	terminal := term.IsTerminal(int(stderr.Fd()))
+	var logOut io.Writer = stderr
+	var prog io.Writer
+	if terminal && !noProgress {
+		logOut = LogWriter(stderr)
+		prog = stderr
+	}
+	log := logging.New(logging.Options{Level: cfg.Log.Level, Format: cfg.Log.Format, Output: logOut,
+		Binary: config.Alharvest, Secrets: service.Secrets(cfg)})
+
+	rep, err := Run(ctx, Options{Config: cfg, Follow: follow, Listen: listen, Logger: log, Progress: prog})
+	if rep != nil {
+		if asJSON {
+			enc := json.NewEncoder(stdout)
+			enc.SetIndent("", "  ")
+			_ = enc.Encode(rep)
+		} else {
+			rep.WriteText(stdout)
+		}
+	}
+	switch {
+	case err != nil && !(follow && errors.Is(err, context.Canceled)):
+		fmt.Fprintf(stderr, "alharvest: %v\n", logging.Scrub(err.Error(), service.Secrets(cfg)...))
+		return service.ExitFailed
+	case rep != nil && len(rep.DeadLetters) > 0:
+		return ExitDeadLetters
+	}
+	return service.ExitOK
+}

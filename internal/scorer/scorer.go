@@ -1,0 +1,106 @@
+// Package scorer is the middle stage: for each submission ID it fetches the
+// submission's results from Assemblyline, sums the scores per file, and
+// passes on every file that reaches the threshold.
+package scorer
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"maps"
+	"slices"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/alharvest/alharvest/internal/assemblyline"
+	"github.com/alharvest/alharvest/internal/failure"
+	"github.com/alharvest/alharvest/internal/worker"
+	"github.com/alharvest/alharvest/pkg/messages"
+)
+
+// Source is the part of Assemblyline the scorer reads.
+type Source interface {
+	// SubmissionFull returns a completed submission's results, or an error
+	// of kind NotReady while it is still running.
+	SubmissionFull(ctx context.Context, sid string) (*assemblyline.Submission, error)
+}
+
+// Observer is told about each scored submission (metrics, reports).
+type Observer interface {
+	Scored(files, qualified int)
+}
+
+// Config tunes the scorer.
+type Config struct {
+	// Threshold is the minimum per-file score (SCORE_THRESHOLD).
+	Threshold int64
+	Logger    *slog.Logger
+	Observer  Observer
+}
+
+// Scorer is a worker.Handler for the SIDs queue.
+type Scorer struct {
+	al  Source
+	cfg Config
+}
+
+// New returns a scorer reading from al.
+func New(al Source, cfg Config) *Scorer {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	return &Scorer{al: al, cfg: cfg}
+}
+
+// Handle scores one submission and returns a files message for each file at
+// or above the threshold.
+func (s *Scorer) Handle(ctx context.Context, m *worker.Message) ([]*nats.Msg, error) {
+	req, err := messages.DecodeSID(m.Data)
+	if err != nil {
+		return nil, failure.Wrap(failure.Invalid, err)
+	}
+	sub, err := s.al.SubmissionFull(ctx, req.SID)
+	if err != nil {
+		return nil, fmt.Errorf("submission %s: %w", req.SID, err)
+	}
+
+	files := Qualifying(req.SID, sub.Results, s.cfg.Threshold)
+	out := make([]*nats.Msg, 0, len(files))
+	for _, f := range files {
+		msg, err := messages.NewFileMsg(f)
+		if err != nil {
+			// The client hands out only valid hashes; this guards against a bug.
+			return nil, failure.Wrap(failure.Invalid, fmt.Errorf("submission %s: %w", req.SID, err))
+		}
+		out = append(out, msg)
+	}
+	if s.cfg.Observer != nil {
+		s.cfg.Observer.Scored(len(sub.Results), len(out))
+	}
+	s.cfg.Logger.Debug("scored", "sid", req.SID, "results", len(sub.Results), "qualified", len(out), "attempt", m.Attempt)
+	return out, nil
+}
+
+// Qualifying returns the files of one submission whose summed score is at
+// least threshold, in hash order.
+func Qualifying(sid string, results []assemblyline.Result, threshold int64) []messages.File {
+	scores := FileScores(results)
+	var out []messages.File
+	for _, sha := range slices.Sorted(maps.Keys(scores)) {
+		if score := scores[sha]; score >= threshold {
+			out = append(out, messages.File{SHA256: sha, SID: sid, Score: score})
+		}
+	}
+	return out
+}
+
+// FileScores sums result scores per file, as Assemblyline's dispatcher does:
+// every result counts, negative and zero scores and empty (".e") results
+// included.
+func FileScores(results []assemblyline.Result) map[string]int64 {
+	scores := make(map[string]int64)
+	for _, r := range results {
+		scores[r.SHA256] += r.Score
+	}
+	return scores
+}

@@ -1,0 +1,140 @@
+package service
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/alharvest/alharvest/internal/assemblyline"
+	"github.com/alharvest/alharvest/internal/failure"
+	"github.com/alharvest/alharvest/internal/worker"
+)
+
+// Health answers /healthz and /readyz. Ready means: connected to NATS,
+// every consumer of the process bound, and Assemblyline reachable and
+// accepting our credentials as far as the latest calls tell.
+type Health struct {
+	nc *nats.Conn
+
+	mu        sync.Mutex
+	consumers map[string]consumerProbe
+	alErr     error     // latest call's failure, if it says AL is unreachable or refusing us
+	alAt      time.Time // time of the latest call
+}
+
+type consumerProbe struct {
+	cons   jetstream.Consumer
+	worker *worker.Worker
+}
+
+func newHealth() *Health { return &Health{consumers: map[string]consumerProbe{}} }
+
+func (h *Health) addConsumer(stage string, c jetstream.Consumer, w *worker.Worker) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.consumers[stage] = consumerProbe{cons: c, worker: w}
+}
+
+// alCall records what the latest Assemblyline call says about reachability:
+// a transport failure, a 5xx, or a refusal of our credentials make the
+// process unready until a later call succeeds.
+func (h *Health) alCall(c assemblyline.Call) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.alAt = time.Now()
+	switch k := failure.KindOf(c.Err); {
+	case c.Err == nil, c.QuotaRejected:
+		h.alErr = nil
+	case k == failure.Auth, k == failure.Forbidden, k == failure.QuotaDaily:
+		h.alErr = fmt.Errorf("assemblyline refuses our calls: %s (HTTP %d)", k, c.Status)
+	case c.Status == 0 || c.Status >= 500:
+		h.alErr = fmt.Errorf("assemblyline unreachable: %s", k)
+	default:
+		h.alErr = nil
+	}
+}
+
+// Check returns the reasons the process is not ready, or nil.
+func (h *Health) Check(ctx context.Context) []string {
+	var problems []string
+	if h.nc == nil || !h.nc.IsConnected() {
+		problems = append(problems, "not connected to NATS")
+	}
+	h.mu.Lock()
+	consumers := make(map[string]consumerProbe, len(h.consumers))
+	for k, v := range h.consumers {
+		consumers[k] = v
+	}
+	alErr := h.alErr
+	h.mu.Unlock()
+	if h.nc != nil && h.nc.IsConnected() {
+		for stage, c := range consumers {
+			cctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+			_, err := c.cons.Info(cctx)
+			cancel()
+			if err != nil {
+				problems = append(problems, fmt.Sprintf("%s consumer not bound: %v", stage, err))
+			}
+		}
+	}
+	for stage, c := range consumers {
+		if c.worker.Halted() {
+			problems = append(problems, stage+" halted: assemblyline refuses its calls")
+		}
+	}
+	if alErr != nil {
+		problems = append(problems, alErr.Error())
+	}
+	return problems
+}
+
+// ServeHTTP serves /metrics, /healthz and /readyz on addr until ctx ends.
+// An empty addr disables it.
+func ServeHTTP(ctx context.Context, addr string, reg *prometheus.Registry, h *Health, log *slog.Logger) error {
+	if addr == "" {
+		return nil
+	}
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		fmt.Fprintln(w, "ok")
+	})
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		problems := h.Check(r.Context())
+		w.Header().Set("Content-Type", "application/json")
+		status := http.StatusOK
+		if len(problems) > 0 {
+			status = http.StatusServiceUnavailable
+		}
+		w.WriteHeader(status)
+		_ = json.NewEncoder(w).Encode(map[string]any{"ready": len(problems) == 0, "problems": problems})
+	})
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("HTTP_ADDR %s: %w", addr, err)
+	}
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	log.Info("serving metrics and probes", "addr", ln.Addr().String())
+	go func() {
+		<-ctx.Done()
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(sctx)
+	}()
+	if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}

@@ -1,0 +1,296 @@
+// Package service wires alharvest's parts into running stages: logging,
+// metrics and probes, the Assemblyline client, the NATS connection and the
+// JetStream layout, and the worker loop around each stage's handler. The
+// commands in cmd/ and the one-command run are built from it.
+package service
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/alharvest/alharvest/internal/assemblyline"
+	"github.com/alharvest/alharvest/internal/broker"
+	"github.com/alharvest/alharvest/internal/config"
+	"github.com/alharvest/alharvest/internal/downloader"
+	"github.com/alharvest/alharvest/internal/logging"
+	"github.com/alharvest/alharvest/internal/metrics"
+	"github.com/alharvest/alharvest/internal/quota"
+	"github.com/alharvest/alharvest/internal/scorer"
+	"github.com/alharvest/alharvest/internal/searcher"
+	"github.com/alharvest/alharvest/internal/worker"
+	"github.com/alharvest/alharvest/pkg/messages"
+)
+
+// Env is everything a binary sets up once and its stages share.
+type Env struct {
+	Binary  string
+	Cfg     *config.Config
+	Log     *slog.Logger
+	Metrics *metrics.Metrics
+	AL      *assemblyline.Client
+	Gate    *quota.Limiter
+	NC      *nats.Conn
+	JS      jetstream.JetStream
+	Health  *Health
+
+	mu      sync.Mutex
+	workers map[string]*worker.Worker
+}
+
+// Options adjust Setup for the one-command mode.
+type Options struct {
+	// InProcess connects to an embedded server instead of NATS_URL.
+	InProcess nats.InProcessConnProvider
+	// Logger overrides the logger built from the configuration.
+	Logger *slog.Logger
+}
+
+// Setup builds the shared parts. Nothing here talks to Assemblyline yet;
+// NATS is dialled (waiting for it if it is not up) and the streams and
+// bucket are provisioned.
+func Setup(ctx context.Context, binary string, cfg *config.Config, opts Options) (*Env, error) {
+	log := opts.Logger
+	if log == nil {
+		log = logging.New(logging.Options{
+			Level: cfg.Log.Level, Format: cfg.Log.Format, Binary: binary,
+			Secrets: Secrets(cfg),
+		})
+	}
+	e := &Env{Binary: binary, Cfg: cfg, Log: log, Metrics: metrics.New(), workers: map[string]*worker.Worker{}}
+	e.Health = newHealth()
+
+	e.Gate = quota.New(quota.Config{Max: cfg.AL.MaxCalls, OnLimit: e.Metrics.ConcurrencyLimit})
+	al, err := assemblyline.New(assemblyline.Config{
+		BaseURL:            cfg.AL.URL,
+		User:               cfg.AL.User,
+		APIKey:             cfg.AL.APIKey,
+		InsecureSkipVerify: !cfg.AL.VerifyTLS,
+		CAFile:             cfg.AL.CAFile,
+		AllowPlainHTTP:     cfg.AL.AllowHTTP,
+		Gate:               e.Gate,
+		MaxRetries:         cfg.AL.MaxRetries,
+		Logger:             log.With("component", "assemblyline"),
+		Observe: func(c assemblyline.Call) {
+			e.Metrics.ALRequest(c.Endpoint, c.Status, c.Duration, c.QuotaRejected)
+			e.Health.alCall(c)
+		},
+	})
+	if err != nil {
+		return nil, err
+	}
+	e.AL = al
+	if !cfg.AL.VerifyTLS {
+		log.Warn("TLS VERIFICATION OF ASSEMBLYLINE IS OFF (AL_VERIFY=false): anyone on the network path can read the API key and feed you files")
+	}
+
+	nc, err := broker.Connect(ctx, broker.ConnConfig{
+		URLs: cfg.NATS.URL, Name: "alharvest-" + binary,
+		Creds: cfg.NATS.Creds, NKeySeed: cfg.NATS.NKey,
+		User: cfg.NATS.User, Password: cfg.NATS.Password, Token: cfg.NATS.Token,
+		CAFile: cfg.NATS.CAFile, CertFile: cfg.NATS.CertFile, KeyFile: cfg.NATS.KeyFile,
+		InProcess: opts.InProcess,
+	}, log)
+	if err != nil {
+		return nil, err
+	}
+	e.NC = nc
+	e.Health.nc = nc
+	if e.JS, err = broker.JetStream(nc); err != nil {
+		nc.Close()
+		return nil, err
+	}
+	if err := broker.Provision(ctx, e.JS, broker.Topology{Replicas: cfg.NATS.Replicas}, log); err != nil {
+		nc.Close()
+		return nil, err
+	}
+	return e, nil
+}
+
+// Secrets lists the configured secrets, for log scrubbing and leak tests.
+func Secrets(cfg *config.Config) []string {
+	var out []string
+	if cfg.AL.APIKey != "" {
+		out = append(out, cfg.AL.APIKey)
+		if _, pw, ok := strings.Cut(cfg.AL.APIKey, ":"); ok && pw != "" {
+			out = append(out, pw)
+		}
+	}
+	for _, s := range []string{cfg.NATS.Password, cfg.NATS.Token} {
+		if s != "" {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// Close drains the NATS connection, flushing pending publishes and acks.
+func (e *Env) Close() {
+	if e.NC == nil {
+		return
+	}
+	done := make(chan struct{})
+	e.NC.SetClosedHandler(func(*nats.Conn) { close(done) })
+	if err := e.NC.Drain(); err != nil {
+		e.NC.Close()
+		return
+	}
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		e.NC.Close()
+	}
+}
+
+// StageOptions adjust a consuming stage.
+type StageOptions struct {
+	// FailFast: see worker.Config.FailFast.
+	FailFast bool
+}
+
+// Scorer builds the scorer's worker on its durable consumer.
+func (e *Env) Scorer(ctx context.Context, o StageOptions) (*worker.Worker, error) {
+	s := scorer.New(e.AL, scorer.Config{
+		Threshold: e.Cfg.Threshold,
+		Logger:    e.Log.With("stage", messages.StageScorer),
+		Observer:  e.Metrics,
+	})
+	return e.worker(ctx, messages.StageScorer, messages.StreamSIDs, messages.ConsumerScorer, e.Cfg.Scorer, s, 0, o)
+}
+
+// Downloader builds the downloader's worker on its durable consumer, after
+// clearing temporary files that killed predecessors left behind.
+func (e *Env) Downloader(ctx context.Context, o StageOptions) (*worker.Worker, error) {
+	d, err := downloader.New(e.AL, downloader.Config{
+		OutputDir: e.Cfg.OutputDir,
+		Logger:    e.Log.With("stage", messages.StageDownloader),
+		Observer:  e.Metrics,
+	})
+	if err != nil {
+		return nil, err
+	}
+	if _, err := downloader.CleanTemp(d.Dir(), e.Log); err != nil {
+		e.Log.Warn("cannot clean temporary files", "err", err)
+	}
+	return e.worker(ctx, messages.StageDownloader, messages.StreamFiles, messages.ConsumerDownloader, e.Cfg.Downloader, d, 0, o)
+}
+
+func (e *Env) worker(ctx context.Context, stage, stream, durable string, sc config.Stage, h worker.Handler, prefetch int, o StageOptions) (*worker.Worker, error) {
+	cons, err := broker.Consumer(ctx, e.JS, stream, durable, broker.ConsumerConfig{
+		AckWait:  sc.AckWait,
+		Replicas: e.Cfg.NATS.Replicas,
+	}, e.Log)
+	if err != nil {
+		return nil, err
+	}
+	w := worker.New(e.JS, cons, h, worker.Config{
+		Stage:       stage,
+		Concurrency: sc.Concurrency,
+		Prefetch:    prefetch,
+		MaxAttempts: sc.MaxAttempts,
+		AckWait:     sc.AckWait,
+		FailFast:    o.FailFast,
+		Grace:       e.Cfg.Shutdown,
+		Logger:      e.Log,
+		Observer:    e.Metrics,
+	})
+	e.mu.Lock()
+	e.workers[stage] = w
+	e.mu.Unlock()
+	e.Health.addConsumer(stage, cons, w)
+	return w, nil
+}
+
+// Searcher builds the searcher.
+func (e *Env) Searcher(ctx context.Context) (*searcher.Searcher, error) {
+	var kv jetstream.KeyValue
+	err := broker.Retry(ctx, e.Log, "bucket "+messages.BucketState, func(ctx context.Context) error {
+		var err error
+		kv, err = e.JS.KeyValue(ctx, messages.BucketState)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return searcher.New(e.AL, e.JS, kv, searcher.Config{
+		Threshold: e.Cfg.Threshold,
+		Filter:    e.Cfg.Search.Filter,
+		Interval:  e.Cfg.Search.Interval,
+		Overlap:   e.Cfg.Search.Overlap,
+		Rows:      e.Cfg.Search.PageSize,
+		Logger:    e.Log,
+		Observer:  e.Metrics,
+	}), nil
+}
+
+// PollQueues keeps the consumer and stream gauges current until ctx ends.
+func (e *Env) PollQueues(ctx context.Context, every time.Duration) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		e.pollOnce(ctx)
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+func (e *Env) pollOnce(ctx context.Context) {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	for _, c := range []struct{ stream, consumer string }{
+		{messages.StreamSIDs, messages.ConsumerScorer},
+		{messages.StreamFiles, messages.ConsumerDownloader},
+	} {
+		if info, err := e.JS.Consumer(ctx, c.stream, c.consumer); err == nil {
+			if ci, err := info.Info(ctx); err == nil {
+				e.Metrics.ConsumerState(c.consumer, ci.NumPending, uint64(ci.NumAckPending), uint64(ci.NumRedelivered))
+			}
+		}
+	}
+	for _, s := range []string{messages.StreamSIDs, messages.StreamFiles, messages.StreamDLQ, messages.StreamCollected} {
+		if st, err := e.JS.Stream(ctx, s); err == nil {
+			if si, err := st.Info(ctx); err == nil {
+				e.Metrics.StreamState(s, si.State.Msgs)
+			}
+		}
+	}
+}
+
+// RunAll runs functions concurrently until all return; the first error
+// cancels the others and is returned.
+func RunAll(ctx context.Context, fns ...func(context.Context) error) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var (
+		wg    sync.WaitGroup
+		once  sync.Once
+		first error
+	)
+	for _, f := range fns {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := f(ctx); err != nil && !errors.Is(err, context.Canceled) {
+				once.Do(func() { first = err; cancel() })
+			}
+		}()
+	}
+	wg.Wait()
+	return first
+}
+
+// Describe returns a one-line, secret-free summary of the configuration.
+func Describe(cfg *config.Config) string {
+	return fmt.Sprintf("al=%s user=%s nats=%s threshold=%d", cfg.AL.URL, cfg.AL.User,
+		broker.ConnConfig{URLs: cfg.NATS.URL}.String(), cfg.Threshold)
+}

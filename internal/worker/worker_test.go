@@ -1,0 +1,483 @@
+package worker_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/alharvest/alharvest/internal/broker"
+	"github.com/alharvest/alharvest/internal/failure"
+	"github.com/alharvest/alharvest/internal/natstest"
+	"github.com/alharvest/alharvest/internal/worker"
+	"github.com/alharvest/alharvest/pkg/messages"
+)
+
+// fixture is a real JetStream server with alharvest's layout and a scorer
+// consumer, for driving a Worker with test handlers.
+type fixture struct {
+	t    *testing.T
+	js   jetstream.JetStream
+	nc   *nats.Conn
+	cons jetstream.Consumer
+}
+
+func newFixture(t *testing.T, ackWait time.Duration) *fixture {
+	t.Helper()
+	srv := natstest.Start(t)
+	nc, js := natstest.Connect(t, srv.URL)
+	natstest.Provision(t, js)
+	cons, err := broker.Consumer(context.Background(), js, messages.StreamSIDs, messages.ConsumerScorer,
+		broker.ConsumerConfig{AckWait: ackWait}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &fixture{t: t, js: js, nc: nc, cons: cons}
+}
+
+func (f *fixture) publishSID(sid string) {
+	f.t.Helper()
+	m, err := messages.NewSIDMsg(sid, "test")
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	if _, err := f.js.PublishMsg(context.Background(), m); err != nil {
+		f.t.Fatal(err)
+	}
+}
+
+func (f *fixture) publishRaw(data string) {
+	f.t.Helper()
+	if _, err := f.js.Publish(context.Background(), messages.SubjectSIDs, []byte(data)); err != nil {
+		f.t.Fatal(err)
+	}
+}
+
+// run starts a worker and returns a stop function that waits for it.
+func (f *fixture) run(h worker.Handler, cfg worker.Config) (stop func() error) {
+	f.t.Helper()
+	if cfg.Stage == "" {
+		cfg.Stage = messages.StageScorer
+	}
+	if cfg.RetryDelay == nil {
+		cfg.RetryDelay = func(int) time.Duration { return 50 * time.Millisecond }
+	}
+	if cfg.DeferDelay == nil {
+		cfg.DeferDelay = func(int) time.Duration { return 100 * time.Millisecond }
+	}
+	if cfg.Grace == 0 {
+		cfg.Grace = 2 * time.Second
+	}
+	w := worker.New(f.js, f.cons, h, cfg)
+	ctx, cancel := context.WithCancel(context.Background())
+	errc := make(chan error, 1)
+	go func() { errc <- w.Run(ctx) }()
+	var once sync.Once
+	var err error
+	stop = func() error {
+		once.Do(func() { cancel(); err = <-errc })
+		return err
+	}
+	f.t.Cleanup(func() { _ = stop() })
+	return stop
+}
+
+func (f *fixture) streamMsgs(name string) uint64 {
+	f.t.Helper()
+	s, err := f.js.Stream(context.Background(), name)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	info, err := s.Info(context.Background())
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	return info.State.Msgs
+}
+
+func (f *fixture) dlq() []*jetstream.RawStreamMsg {
+	f.t.Helper()
+	s, err := f.js.Stream(context.Background(), messages.StreamDLQ)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	var out []*jetstream.RawStreamMsg
+	for seq := uint64(1); ; {
+		m, err := s.GetMsg(context.Background(), seq, jetstream.WithGetMsgSubject(messages.SubjectDLQPrefix+">"))
+		if errors.Is(err, jetstream.ErrMsgNotFound) {
+			return out
+		}
+		if err != nil {
+			f.t.Fatal(err)
+		}
+		out = append(out, m)
+		seq = m.Sequence + 1
+	}
+}
+
+func eventually(t *testing.T, timeout time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for time.Now().Before(deadline) {
+		if cond() {
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatalf("timed out after %s waiting for %s", timeout, what)
+}
+
+func fileOut(sid string) *nats.Msg {
+	m, _ := messages.NewFileMsg(messages.File{SHA256: fmt.Sprintf("%064x", len(sid)), SID: sid, Score: 7000})
+	return m
+}
+
+func TestSuccessPublishesOutputsThenAcks(t *testing.T) {
+	f := newFixture(t, 5*time.Second)
+	var handled atomic.Int32
+	f.run(worker.HandlerFunc(func(ctx context.Context, m *worker.Message) ([]*nats.Msg, error) {
+		handled.Add(1)
+		req, err := messages.DecodeSID(m.Data)
+		if err != nil {
+			return nil, failure.Wrap(failure.Invalid, err)
+		}
+		if m.Attempt != 1 {
+			t.Errorf("attempt = %d, want 1", m.Attempt)
+		}
+		return []*nats.Msg{fileOut(req.SID)}, nil
+	}), worker.Config{Concurrency: 3})
+	for i := range 20 {
+		f.publishSID("sid" + strconv.Itoa(i))
+	}
+	eventually(t, 10*time.Second, "queue drained", func() bool { return f.streamMsgs(messages.StreamSIDs) == 0 })
+	// Outputs are de-duplicated by hash: "sid0".."sid9" have lengths 4, "sid10".. 5.
+	if got := f.streamMsgs(messages.StreamFiles); got != 2 {
+		t.Errorf("files stream has %d messages, want 2 distinct hashes", got)
+	}
+	if handled.Load() != 20 {
+		t.Errorf("handled %d, want 20", handled.Load())
+	}
+	if n := len(f.dlq()); n != 0 {
+		t.Errorf("%d dead letters, want 0", n)
+	}
+}
+
+func TestFailures(t *testing.T) {
+	tests := []struct {
+		name        string
+		payload     string
+		failUntil   int // attempts that fail (0 = all)
+		err         error
+		wantDLQ     bool
+		wantReason  string
+		wantHandled int
+	}{
+		{name: "transient then success", failUntil: 2, err: failure.Errorf(failure.Unavailable, "503 bad gateway"), wantHandled: 3},
+		{name: "transient forever is dead-lettered after max attempts", err: failure.Errorf(failure.Unavailable, "HTTP 502"),
+			wantDLQ: true, wantReason: "gave up after 4 attempts: HTTP 502", wantHandled: 4},
+		{name: "permanent goes straight to the DLQ", err: failure.Errorf(failure.NotFound, "Submission ID x does not exists."),
+			wantDLQ: true, wantReason: "Submission ID x does not exists.", wantHandled: 1},
+		{name: "unclassified errors are retried", failUntil: 1, err: errors.New("surprise"), wantHandled: 2},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFixture(t, 5*time.Second)
+			var handled atomic.Int32
+			f.run(worker.HandlerFunc(func(ctx context.Context, m *worker.Message) ([]*nats.Msg, error) {
+				n := int(handled.Add(1))
+				if m.Attempt != n {
+					t.Errorf("attempt = %d on handling %d", m.Attempt, n)
+				}
+				if tc.failUntil == 0 || n <= tc.failUntil {
+					return nil, tc.err
+				}
+				return nil, nil
+			}), worker.Config{MaxAttempts: 4})
+			f.publishSID("abc")
+			eventually(t, 10*time.Second, "queue drained", func() bool { return f.streamMsgs(messages.StreamSIDs) == 0 })
+			time.Sleep(200 * time.Millisecond) // no stray redelivery
+			if int(handled.Load()) != tc.wantHandled {
+				t.Errorf("handled %d times, want %d", handled.Load(), tc.wantHandled)
+			}
+			dl := f.dlq()
+			if !tc.wantDLQ {
+				if len(dl) != 0 {
+					t.Fatalf("unexpected dead letter: %v", dl[0].Header)
+				}
+				return
+			}
+			if len(dl) != 1 {
+				t.Fatalf("%d dead letters, want 1", len(dl))
+			}
+			h := dl[0].Header
+			if got := h.Get(messages.HeaderReason); got != tc.wantReason {
+				t.Errorf("reason %q, want %q", got, tc.wantReason)
+			}
+			if h.Get(messages.HeaderStage) != messages.StageScorer || h.Get(messages.HeaderOriginalSubject) != messages.SubjectSIDs {
+				t.Errorf("headers %v", h)
+			}
+			if h.Get(messages.HeaderDeliveries) != strconv.Itoa(tc.wantHandled) {
+				t.Errorf("deliveries %q, want %d", h.Get(messages.HeaderDeliveries), tc.wantHandled)
+			}
+			if _, err := time.Parse(time.RFC3339Nano, h.Get(messages.HeaderFailedAt)); err != nil {
+				t.Errorf("failed-at: %v", err)
+			}
+			if dl[0].Subject != messages.DLQSubject(messages.StageScorer) {
+				t.Errorf("dlq subject %s", dl[0].Subject)
+			}
+			if string(dl[0].Data) != `{"sid":"abc","source":"test"}` {
+				t.Errorf("payload changed: %s", dl[0].Data)
+			}
+		})
+	}
+}
+
+func TestInvalidPayloadDeadLettersWithReason(t *testing.T) {
+	f := newFixture(t, 5*time.Second)
+	f.run(worker.HandlerFunc(func(ctx context.Context, m *worker.Message) ([]*nats.Msg, error) {
+		_, err := messages.DecodeSID(m.Data)
+		return nil, failure.Wrap(failure.Invalid, err)
+	}), worker.Config{})
+	f.publishRaw("../../etc/passwd")
+	eventually(t, 10*time.Second, "dead letter", func() bool { return len(f.dlq()) == 1 })
+	reason := f.dlq()[0].Header.Get(messages.HeaderReason)
+	if want := `invalid message: sid "../../etc/passwd" has a character outside base62 at position 0`; reason != want {
+		t.Errorf("reason %q, want %q", reason, want)
+	}
+	if n := f.streamMsgs(messages.StreamSIDs); n != 0 {
+		t.Errorf("work queue keeps %d messages", n)
+	}
+}
+
+func TestDeferDoesNotUseUpAttempts(t *testing.T) {
+	f := newFixture(t, 5*time.Second)
+	var handled atomic.Int32
+	var attempts []int
+	var mu sync.Mutex
+	f.run(worker.HandlerFunc(func(ctx context.Context, m *worker.Message) ([]*nats.Msg, error) {
+		n := handled.Add(1)
+		mu.Lock()
+		attempts = append(attempts, m.Attempt)
+		mu.Unlock()
+		if n <= 5 {
+			return nil, failure.Errorf(failure.NotReady, "submission is submitted, not completed")
+		}
+		if n == 6 {
+			return nil, failure.Errorf(failure.Unavailable, "one transient failure after deferrals")
+		}
+		return []*nats.Msg{fileOut("x")}, nil
+	}), worker.Config{MaxAttempts: 3})
+	f.publishSID("abc")
+	eventually(t, 20*time.Second, "handled 7 times", func() bool { return handled.Load() == 7 })
+	eventually(t, 5*time.Second, "queue drained", func() bool { return f.streamMsgs(messages.StreamSIDs) == 0 })
+	if n := len(f.dlq()); n != 0 {
+		t.Fatalf("dead-lettered despite attempts budget (%d letters): %s", n, f.dlq()[0].Header.Get(messages.HeaderReason))
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	want := []int{1, 1, 1, 1, 1, 1, 2}
+	if fmt.Sprint(attempts) != fmt.Sprint(want) {
+		t.Errorf("attempts %v, want %v", attempts, want)
+	}
+	if f.streamMsgs(messages.StreamFiles) != 1 {
+		t.Error("output not published")
+	}
+}
+
+func TestDeferIsBoundedByAge(t *testing.T) {
+	f := newFixture(t, 5*time.Second)
+	f.run(worker.HandlerFunc(func(ctx context.Context, m *worker.Message) ([]*nats.Msg, error) {
+		return nil, failure.Errorf(failure.NotReady, "submission is submitted, not completed")
+	}), worker.Config{MaxDeferAge: 500 * time.Millisecond})
+	f.publishSID("abc")
+	eventually(t, 10*time.Second, "dead letter", func() bool { return len(f.dlq()) == 1 })
+	reason := f.dlq()[0].Header.Get(messages.HeaderReason)
+	if !strings.Contains(reason, "still not ready after") || !strings.Contains(reason, "not completed") {
+		t.Errorf("reason %q", reason)
+	}
+	eventually(t, 5*time.Second, "queue drained", func() bool { return f.streamMsgs(messages.StreamSIDs) == 0 })
+}
+
+func TestCrashLoopIsDeadLettered(t *testing.T) {
+	const ackWait = 300 * time.Millisecond
+	f := newFixture(t, ackWait)
+	f.publishSID("abc")
+	// Something takes the message and never settles it, three times over:
+	// the signature of a process that dies while handling it.
+	for range 3 {
+		b, err := f.cons.Fetch(1, jetstream.FetchMaxWait(2*time.Second))
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := 0
+		for range b.Messages() {
+			n++
+		}
+		if n != 1 {
+			t.Fatalf("fetched %d", n)
+		}
+		time.Sleep(ackWait + 100*time.Millisecond)
+	}
+	var handled atomic.Int32
+	f.run(worker.HandlerFunc(func(ctx context.Context, m *worker.Message) ([]*nats.Msg, error) {
+		handled.Add(1)
+		return nil, nil
+	}), worker.Config{MaxAttempts: 3, AckWait: ackWait})
+	eventually(t, 10*time.Second, "dead letter", func() bool { return len(f.dlq()) == 1 })
+	if handled.Load() != 0 {
+		t.Error("a crash-looping message was handled again")
+	}
+	if r := f.dlq()[0].Header.Get(messages.HeaderReason); !strings.Contains(r, "without reaching an outcome") {
+		t.Errorf("reason %q", r)
+	}
+}
+
+func TestHeartbeatKeepsSlowWorkFromRedelivery(t *testing.T) {
+	const ackWait = 600 * time.Millisecond
+	f := newFixture(t, ackWait)
+	var handled atomic.Int32
+	f.run(worker.HandlerFunc(func(ctx context.Context, m *worker.Message) ([]*nats.Msg, error) {
+		handled.Add(1)
+		time.Sleep(4 * ackWait)
+		return nil, nil
+	}), worker.Config{AckWait: ackWait, Concurrency: 2})
+	f.publishSID("slow")
+	eventually(t, 10*time.Second, "queue drained", func() bool { return f.streamMsgs(messages.StreamSIDs) == 0 })
+	if handled.Load() != 1 {
+		t.Errorf("handled %d times; the heartbeat did not hold the message", handled.Load())
+	}
+}
+
+func TestHaltFailFastStopsRunAndKeepsMessage(t *testing.T) {
+	f := newFixture(t, 5*time.Second)
+	stop := f.run(worker.HandlerFunc(func(ctx context.Context, m *worker.Message) ([]*nats.Msg, error) {
+		return nil, failure.Errorf(failure.Auth, "Invalid user or APIKey")
+	}), worker.Config{FailFast: true})
+	f.publishSID("abc")
+	var herr *worker.HaltError
+	errc := make(chan error, 1)
+	go func() { errc <- stop() }()
+	// Run stops by itself; stop() just collects the error.
+	select {
+	case err := <-errc:
+		if !errors.As(err, &herr) || failure.KindOf(err) != failure.Auth {
+			t.Fatalf("Run returned %v, want a HaltError of kind auth", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Run did not stop")
+	}
+	if n := f.streamMsgs(messages.StreamSIDs); n != 1 {
+		t.Errorf("queue has %d messages, want the message kept", n)
+	}
+	if n := len(f.dlq()); n != 0 {
+		t.Errorf("%d dead letters; a halt must not dead-letter", n)
+	}
+}
+
+func TestHaltPausesAndProbesUntilFixed(t *testing.T) {
+	f := newFixture(t, 5*time.Second)
+	var calls atomic.Int32
+	f.run(worker.HandlerFunc(func(ctx context.Context, m *worker.Message) ([]*nats.Msg, error) {
+		if calls.Add(1) <= 3 {
+			return nil, failure.Errorf(failure.QuotaDaily, "You've exceeded your daily maximum API calls quota of 5")
+		}
+		return nil, nil
+	}), worker.Config{HaltProbe: func(int) time.Duration { return 100 * time.Millisecond }, MaxAttempts: 2})
+	for i := range 5 {
+		f.publishSID("s" + strconv.Itoa(i))
+	}
+	eventually(t, 10*time.Second, "queue drained", func() bool { return f.streamMsgs(messages.StreamSIDs) == 0 })
+	if n := len(f.dlq()); n != 0 {
+		t.Errorf("%d dead letters; halts must not use up attempts", n)
+	}
+}
+
+func TestShutdownHandsBackInFlightWork(t *testing.T) {
+	f := newFixture(t, 30*time.Second)
+	started := make(chan struct{}, 10)
+	stop := f.run(worker.HandlerFunc(func(ctx context.Context, m *worker.Message) ([]*nats.Msg, error) {
+		started <- struct{}{}
+		<-ctx.Done() // never finishes on its own
+		return nil, failure.Wrap(failure.Canceled, ctx.Err())
+	}), worker.Config{Grace: 300 * time.Millisecond, Concurrency: 2})
+	f.publishSID("a")
+	f.publishSID("b")
+	<-started
+	<-started
+	begin := time.Now()
+	if err := stop(); err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	if d := time.Since(begin); d > 5*time.Second {
+		t.Errorf("shutdown took %s", d)
+	}
+	// Handed back, not waiting out the 30 s ack deadline: a new worker gets
+	// both at once.
+	var handled atomic.Int32
+	f.run(worker.HandlerFunc(func(ctx context.Context, m *worker.Message) ([]*nats.Msg, error) {
+		handled.Add(1)
+		return nil, nil
+	}), worker.Config{})
+	eventually(t, 5*time.Second, "messages redelivered promptly", func() bool { return handled.Load() == 2 })
+}
+
+func TestShutdownLetsInFlightWorkFinish(t *testing.T) {
+	f := newFixture(t, 30*time.Second)
+	started := make(chan struct{})
+	stop := f.run(worker.HandlerFunc(func(ctx context.Context, m *worker.Message) ([]*nats.Msg, error) {
+		close(started)
+		time.Sleep(300 * time.Millisecond)
+		return []*nats.Msg{fileOut("done")}, nil
+	}), worker.Config{Grace: 5 * time.Second})
+	f.publishSID("a")
+	<-started
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	if f.streamMsgs(messages.StreamSIDs) != 0 || f.streamMsgs(messages.StreamFiles) != 1 {
+		t.Error("in-flight work was not finished during the grace period")
+	}
+}
+
+func TestPublishFailureRetriesInsteadOfAcking(t *testing.T) {
+	f := newFixture(t, 5*time.Second)
+	var handled atomic.Int32
+	f.run(worker.HandlerFunc(func(ctx context.Context, m *worker.Message) ([]*nats.Msg, error) {
+		if handled.Add(1) == 1 {
+			// No stream captures this subject: JetStream cannot store it.
+			return []*nats.Msg{nats.NewMsg("nowhere.at.all")}, nil
+		}
+		return nil, nil
+	}), worker.Config{PublishTimeout: 2 * time.Second})
+	f.publishSID("abc")
+	eventually(t, 15*time.Second, "queue drained", func() bool { return f.streamMsgs(messages.StreamSIDs) == 0 })
+	if handled.Load() != 2 {
+		t.Errorf("handled %d times, want 2 (the first publish failed)", handled.Load())
+	}
+}
+
+func TestBackoffSchedule(t *testing.T) {
+	b := worker.Backoff(time.Second, 5*time.Minute)
+	prev := time.Duration(0)
+	for n := 1; n <= 20; n++ {
+		d := b(n)
+		if d < 800*time.Millisecond || d > 5*time.Minute+time.Minute {
+			t.Fatalf("delay %d = %s out of bounds", n, d)
+		}
+		if n > 3 && n < 8 && d < prev/2 {
+			t.Errorf("delay %d = %s does not grow (previous %s)", n, d, prev)
+		}
+		prev = d
+	}
+	if d := b(100); d < 3*time.Minute {
+		t.Errorf("delay 100 = %s, want near the 5 min cap", d)
+	}
+}
