@@ -1,0 +1,350 @@
+// Package e2e runs alharvest the way it is deployed: the searcher, scorer and
+// downloader binaries as separate processes over a real nats-server process,
+// against alsim. It also hosts the crash, restart and fault tests.
+package e2e
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"flag"
+	"fmt"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/alharvest/alharvest/internal/alsim"
+	"github.com/alharvest/alharvest/internal/cart"
+	"github.com/alharvest/alharvest/internal/dlq"
+	"github.com/alharvest/alharvest/internal/natstest"
+	"github.com/alharvest/alharvest/pkg/messages"
+)
+
+// long enables the full-size crash and fault runs; CI runs shortened ones.
+var long = flag.Bool("long", false, "run the full-size crash and fault tests (minutes)")
+
+var (
+	binOnce sync.Once
+	binDir  string
+	binErr  error
+)
+
+// binaries builds the commands once per test run and returns their directory.
+func binaries(t *testing.T) string {
+	t.Helper()
+	binOnce.Do(func() {
+		binDir, binErr = os.MkdirTemp("", "alharvest-e2e-bin-")
+		if binErr != nil {
+			return
+		}
+		cmd := exec.Command("go", "build", "-o", binDir+string(os.PathSeparator), "../cmd/...")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			binErr = fmt.Errorf("go build: %v\n%s", err, out)
+		}
+	})
+	if binErr != nil {
+		t.Fatal(binErr)
+	}
+	return binDir
+}
+
+// stack is one deployment under test: a nats-server process, alsim and the
+// stage processes.
+type stack struct {
+	t    *testing.T
+	nats *natstest.Process
+	sim  *alsim.Server
+	al   *httptest.Server
+	out  string
+	logs string
+	env  []string
+	js   jetstream.JetStream
+
+	mu    sync.Mutex
+	procs []*proc
+}
+
+func newStack(t *testing.T, simCfg alsim.Config, extraEnv ...string) *stack {
+	t.Helper()
+	bin := binaries(t)
+	s := &stack{t: t, out: filepath.Join(t.TempDir(), "collected"), logs: t.TempDir()}
+	s.nats = natstest.StartProcess(t)
+	sim, err := alsim.New(simCfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.sim = sim
+	s.al = httptest.NewServer(sim.Handler())
+	t.Cleanup(func() { s.stopAll(); s.al.Close(); sim.Close() })
+	apiKey := simCfg.APIKey
+	if apiKey == "" {
+		apiKey = alsim.DefaultAPIKey
+	}
+	s.env = append(os.Environ(),
+		"PATH="+bin+string(os.PathListSeparator)+os.Getenv("PATH"),
+		"AL_URL="+s.al.URL, "AL_USER="+alsim.DefaultUser, "AL_APIKEY="+apiKey,
+		"NATS_URL="+s.nats.URL, "OUTPUT_DIR="+s.out, "SCORE_THRESHOLD=7000",
+		"HTTP_ADDR=", "LOG_FORMAT=json", "LOG_LEVEL=debug",
+		"SCORER_ACK_WAIT=3s", "DOWNLOADER_ACK_WAIT=3s", "SHUTDOWN_GRACE=5s",
+		"SEARCH_PAGE_SIZE=50",
+	)
+	s.env = append(s.env, extraEnv...)
+	_, s.js = natstest.Connect(t, s.nats.URL)
+	return s
+}
+
+// proc is one stage process.
+type proc struct {
+	name string
+	args []string
+	cmd  *exec.Cmd
+	log  *os.File
+	done chan struct{}
+	err  error
+}
+
+// start runs a binary with the stack's environment; its stderr goes to a
+// log file kept for failure reports.
+func (s *stack) start(name string, args ...string) *proc {
+	s.t.Helper()
+	p := &proc{name: name, args: args}
+	s.launch(p)
+	s.mu.Lock()
+	s.procs = append(s.procs, p)
+	s.mu.Unlock()
+	return p
+}
+
+func (s *stack) launch(p *proc) {
+	s.t.Helper()
+	f, err := os.OpenFile(filepath.Join(s.logs, p.name+".log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	bin := strings.Fields(p.name)[0]
+	p.cmd = exec.Command(filepath.Join(binaries(s.t), bin), p.args...)
+	p.cmd.Env = s.env
+	p.cmd.Stdout, p.cmd.Stderr = f, f
+	p.log = f
+	p.done = make(chan struct{})
+	if err := p.cmd.Start(); err != nil {
+		s.t.Fatalf("start %s: %v", p.name, err)
+	}
+	go func() { p.err = p.cmd.Wait(); f.Close(); close(p.done) }()
+}
+
+// restart starts a stopped or killed process again.
+func (s *stack) restart(p *proc) {
+	s.t.Helper()
+	<-p.done
+	s.launch(p)
+}
+
+// kill sends SIGKILL and waits for the process to die.
+func (p *proc) kill() {
+	_ = p.cmd.Process.Signal(syscall.SIGKILL)
+	<-p.done
+}
+
+// term sends SIGTERM and returns the exit error after it exits (or after timeout).
+func (p *proc) term(timeout time.Duration) (exited bool, err error) {
+	_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-p.done:
+		return true, p.err
+	case <-time.After(timeout):
+		return false, nil
+	}
+}
+
+func (p *proc) running() bool {
+	select {
+	case <-p.done:
+		return false
+	default:
+		return true
+	}
+}
+
+func (s *stack) stopAll() {
+	s.mu.Lock()
+	procs := slices.Clone(s.procs)
+	s.mu.Unlock()
+	for _, p := range procs {
+		if p.running() {
+			if exited, _ := p.term(10 * time.Second); !exited {
+				p.kill()
+			}
+		}
+	}
+}
+
+// dumpLogs prints the tail of every process log (on failure).
+func (s *stack) dumpLogs() {
+	entries, _ := os.ReadDir(s.logs)
+	for _, e := range entries {
+		b, _ := os.ReadFile(filepath.Join(s.logs, e.Name()))
+		lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+		if len(lines) > 40 {
+			lines = lines[len(lines)-40:]
+		}
+		s.t.Logf("---- %s (last %d lines)\n%s", e.Name(), len(lines), strings.Join(lines, "\n"))
+	}
+}
+
+// queued returns the messages in both work queues.
+func (s *stack) queued() (sids, files uint64) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	count := func(name string) uint64 {
+		st, err := s.js.Stream(ctx, name)
+		if err != nil {
+			return 1 << 62 // not there yet: not drained
+		}
+		info, err := st.Info(ctx)
+		if err != nil {
+			return 1 << 62
+		}
+		return info.State.Msgs
+	}
+	return count(messages.StreamSIDs), count(messages.StreamFiles)
+}
+
+// deadLetters lists the DLQ.
+func (s *stack) deadLetters() []dlq.Letter {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	l, err := dlq.List(ctx, s.js, dlq.Filter{})
+	if err != nil {
+		return nil
+	}
+	return l
+}
+
+// checkOutput asserts OUTPUT_DIR holds exactly want, every file a valid cART
+// of its name, with nothing else (no temporary files).
+func (s *stack) checkOutput(want []string) {
+	s.t.Helper()
+	entries, err := os.ReadDir(s.out)
+	if err != nil {
+		s.t.Fatalf("read OUTPUT_DIR: %v", err)
+	}
+	var got []string
+	for _, e := range entries {
+		sha, ok := strings.CutSuffix(e.Name(), ".cart")
+		if !ok || messages.ValidateSHA256(sha) != nil {
+			s.t.Errorf("unexpected file in OUTPUT_DIR: %s", e.Name())
+			continue
+		}
+		if _, err := cart.VerifyFile(filepath.Join(s.out, e.Name()), sha); err != nil {
+			s.t.Errorf("%s does not verify: %v", e.Name(), err)
+		}
+		got = append(got, sha)
+	}
+	slices.Sort(got)
+	missing, extra := diff(got, want)
+	if len(missing) > 0 || len(extra) > 0 {
+		s.t.Errorf("OUTPUT_DIR has %d files, want %d: %d missing (%v), %d extra (%v)",
+			len(got), len(want), len(missing), head(missing), len(extra), head(extra))
+	}
+}
+
+// countOutput counts .cart files in OUTPUT_DIR.
+func (s *stack) countOutput() int {
+	entries, _ := os.ReadDir(s.out)
+	n := 0
+	for _, e := range entries {
+		if strings.HasSuffix(e.Name(), ".cart") {
+			n++
+		}
+	}
+	return n
+}
+
+// grepLogs counts log lines containing substr across all processes.
+func (s *stack) grepLogs(substr string) int {
+	entries, _ := os.ReadDir(s.logs)
+	n := 0
+	for _, e := range entries {
+		f, err := os.Open(filepath.Join(s.logs, e.Name()))
+		if err != nil {
+			continue
+		}
+		sc := bufio.NewScanner(f)
+		sc.Buffer(make([]byte, 1<<20), 1<<20)
+		for sc.Scan() {
+			if bytes.Contains(sc.Bytes(), []byte(substr)) {
+				n++
+			}
+		}
+		f.Close()
+	}
+	return n
+}
+
+func diff(got, want []string) (missing, extra []string) {
+	g, w := map[string]bool{}, map[string]bool{}
+	for _, x := range got {
+		g[x] = true
+	}
+	for _, x := range want {
+		w[x] = true
+		if !g[x] {
+			missing = append(missing, x)
+		}
+	}
+	for _, x := range got {
+		if !w[x] {
+			extra = append(extra, x)
+		}
+	}
+	return missing, extra
+}
+
+func head(s []string) []string {
+	if len(s) > 5 {
+		return s[:5]
+	}
+	return s
+}
+
+func waitUntil(t *testing.T, timeout time.Duration, what string, cond func() bool) bool {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for time.Now().Before(deadline) {
+		if cond() {
+			return true
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Errorf("timed out after %s waiting for %s", timeout, what)
+	return false
+}
+
+// waitDrained waits until the searcher has exited and both queues are empty
+// twice in a row.
+func (s *stack) waitDrained(timeout time.Duration, searcher *proc) bool {
+	s.t.Helper()
+	quiet := 0
+	return waitUntil(s.t, timeout, "queues drained", func() bool {
+		if searcher != nil && searcher.running() {
+			return false
+		}
+		a, b := s.queued()
+		if a == 0 && b == 0 {
+			quiet++
+		} else {
+			quiet = 0
+		}
+		return quiet >= 3
+	})
+}
