@@ -77,6 +77,13 @@ func newStack(t *testing.T, simCfg alsim.Config, extraEnv ...string) *stack {
 	t.Helper()
 	bin := binaries(t)
 	s := &stack{t: t, out: filepath.Join(t.TempDir(), "collected"), logs: t.TempDir()}
+	if dir := os.Getenv("E2E_LOGS"); dir != "" {
+		// Keep the process logs for a post-mortem.
+		s.logs = filepath.Join(dir, strings.NewReplacer("/", "_", " ", "_").Replace(t.Name()))
+		if err := os.MkdirAll(s.logs, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
 	s.nats = natstest.StartProcess(t)
 	sim, err := alsim.New(simCfg)
 	if err != nil {

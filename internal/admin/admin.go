@@ -109,7 +109,7 @@ func Command(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 
 // common parses the admin configuration plus the command's own flags.
 func common(name string, args []string, stderr io.Writer, extra func(fs *flag.FlagSet)) (*config.Config, *slog.Logger, bool, int) {
-	cfg, fs, err := config.Load(config.Admin, args, os.Getenv, extra)
+	cfg, fs, err := config.Load(config.Admin, args, os.LookupEnv, extra)
 	if fs != nil {
 		fs.SetOutput(stderr)
 	}

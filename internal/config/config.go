@@ -90,6 +90,11 @@ type Stage struct {
 	Concurrency int
 	AckWait     time.Duration
 	MaxAttempts int
+	// RetryMin and RetryMax bound the exponential delay between attempts
+	// after a transient failure.
+	RetryMin, RetryMax time.Duration
+	// MaxDeferAge bounds how long a not-yet-ready message keeps waiting.
+	MaxDeferAge time.Duration
 }
 
 // Var describes one setting.
@@ -194,7 +199,7 @@ func logGroup(l *loader, c *Config) {
 
 func httpGroup(def string) group {
 	return func(l *loader, c *Config) {
-		l.str(&c.HTTPAddr, "HTTP_ADDR", def, "address for /metrics, /healthz and /readyz (empty = off)", false)
+		l.strOpt(&c.HTTPAddr, "HTTP_ADDR", def, "address for /metrics, /healthz and /readyz (empty = off)", false, true)
 	}
 }
 
@@ -231,6 +236,9 @@ func stageGroup(l *loader, s *Stage, prefix string, conc int, ack time.Duration)
 	l.integer(&s.Concurrency, prefix+"_CONCURRENCY", conc, "messages the "+name+" handles at once in this process")
 	l.duration(&s.AckWait, prefix+"_ACK_WAIT", ack, "redelivery deadline of an unacknowledged "+name+" message (kept alive while handled)")
 	l.integer(&s.MaxAttempts, prefix+"_MAX_ATTEMPTS", 10, "attempts before a failing "+name+" message is dead-lettered")
+	l.duration(&s.RetryMin, prefix+"_RETRY_MIN", time.Second, "first delay before retrying a failed "+name+" message (doubles each attempt)")
+	l.duration(&s.RetryMax, prefix+"_RETRY_MAX", 5*time.Minute, "longest delay between attempts of a "+name+" message")
+	l.duration(&s.MaxDeferAge, prefix+"_MAX_WAIT", 24*time.Hour, "how long a "+name+" message may wait for Assemblyline to finish (a running submission) before it is dead-lettered; it is retried after 15x _RETRY_MIN, doubling up to 2x _RETRY_MAX")
 	l.finally(func() error {
 		if s.Concurrency < 1 {
 			return fmt.Errorf("%s_CONCURRENCY must be at least 1", prefix)
@@ -240,6 +248,12 @@ func stageGroup(l *loader, s *Stage, prefix string, conc int, ack time.Duration)
 		}
 		if s.MaxAttempts < 1 {
 			return fmt.Errorf("%s_MAX_ATTEMPTS must be at least 1", prefix)
+		}
+		if s.RetryMin <= 0 || s.RetryMax < s.RetryMin {
+			return fmt.Errorf("%s_RETRY_MIN must be positive and at most %s_RETRY_MAX", prefix, prefix)
+		}
+		if s.MaxDeferAge <= 0 {
+			return fmt.Errorf("%s_MAX_WAIT must be positive", prefix)
 		}
 		return nil
 	})
@@ -259,7 +273,7 @@ func shutdownGroup(l *loader, c *Config) {
 
 // Vars lists the settings a binary reads, in declaration order.
 func Vars(binary string) []Var {
-	l := newLoader(binary, func(string) string { return "" })
+	l := newLoader(binary, func(string) (string, bool) { return "", false })
 	var c Config
 	for _, g := range groups[binary] {
 		g(l, &c)
@@ -271,15 +285,15 @@ func Vars(binary string) []Var {
 // The returned FlagSet holds the binary's flags plus any extra it declared
 // with extra (called before parsing). Use the returned error as-is: it
 // names the variable at fault and never contains a secret.
-func Load(binary string, args []string, getenv func(string) string, extra func(fs *flag.FlagSet)) (*Config, *flag.FlagSet, error) {
-	if getenv == nil {
-		getenv = os.Getenv
+func Load(binary string, args []string, lookupEnv func(string) (string, bool), extra func(fs *flag.FlagSet)) (*Config, *flag.FlagSet, error) {
+	if lookupEnv == nil {
+		lookupEnv = os.LookupEnv
 	}
 	gs, ok := groups[binary]
 	if !ok {
 		return nil, nil, fmt.Errorf("config: unknown binary %q", binary)
 	}
-	l := newLoader(binary, getenv)
+	l := newLoader(binary, lookupEnv)
 	c := &Config{}
 	for _, g := range gs {
 		g(l, c)
@@ -305,35 +319,38 @@ func Load(binary string, args []string, getenv func(string) string, extra func(f
 type loader struct {
 	binary string
 	fs     *flag.FlagSet
-	getenv func(string) string
+	lookup func(string) (string, bool)
 	vars   []Var
 	errs   []error
 	checks []func() error
 }
 
-func newLoader(binary string, getenv func(string) string) *loader {
+func newLoader(binary string, lookup func(string) (string, bool)) *loader {
 	fs := flag.NewFlagSet(binary, flag.ContinueOnError)
-	return &loader{binary: binary, fs: fs, getenv: getenv}
+	return &loader{binary: binary, fs: fs, lookup: lookup}
 }
 
 func flagName(env string) string { return strings.ReplaceAll(strings.ToLower(env), "_", "-") }
 
-func (l *loader) add(env, def, usage string, secret bool) (string, string) {
+// add declares a setting and returns its flag name and its value from the
+// environment, or def. A variable set to the empty string counts as unset —
+// compose files often pass ${VAR:-} through — except where emptyMeansOff.
+func (l *loader) add(env, def, usage string, secret, emptyMeansOff bool) (string, string) {
 	l.vars = append(l.vars, Var{Env: env, Flag: flagName(env), Default: def, Usage: usage, Secret: secret})
-	v, ok := lookup(l.getenv, env)
-	if !ok {
+	v, ok := l.lookup(env)
+	if !ok || (v == "" && !emptyMeansOff) {
 		v = def
 	}
 	return flagName(env), v
 }
 
-func lookup(getenv func(string) string, env string) (string, bool) {
-	v := getenv(env)
-	return v, v != ""
+func (l *loader) str(p *string, env, def, usage string, secret bool) {
+	l.strOpt(p, env, def, usage, secret, false)
 }
 
-func (l *loader) str(p *string, env, def, usage string, secret bool) {
-	name, v := l.add(env, def, usage, secret)
+// strOpt is str for a setting where an empty value switches something off.
+func (l *loader) strOpt(p *string, env, def, usage string, secret, emptyMeansOff bool) {
+	name, v := l.add(env, def, usage, secret, emptyMeansOff)
 	help := usage + " [$" + env + "]"
 	if secret {
 		// The flag package prints a flag's default in -h; a secret from the
@@ -346,7 +363,7 @@ func (l *loader) str(p *string, env, def, usage string, secret bool) {
 }
 
 func (l *loader) boolean(p *bool, env string, def bool, usage string) {
-	name, v := l.add(env, strconv.FormatBool(def), usage, false)
+	name, v := l.add(env, strconv.FormatBool(def), usage, false, false)
 	b, err := strconv.ParseBool(v)
 	if err != nil {
 		l.errs = append(l.errs, fmt.Errorf("%s=%q: want true or false", env, v))
@@ -355,7 +372,7 @@ func (l *loader) boolean(p *bool, env string, def bool, usage string) {
 }
 
 func (l *loader) integer(p *int, env string, def int, usage string) {
-	name, v := l.add(env, strconv.Itoa(def), usage, false)
+	name, v := l.add(env, strconv.Itoa(def), usage, false, false)
 	n, err := strconv.Atoi(v)
 	if err != nil {
 		l.errs = append(l.errs, fmt.Errorf("%s=%q: want an integer", env, v))
@@ -364,7 +381,7 @@ func (l *loader) integer(p *int, env string, def int, usage string) {
 }
 
 func (l *loader) int64(p *int64, env string, def int64, usage string) {
-	name, v := l.add(env, strconv.FormatInt(def, 10), usage, false)
+	name, v := l.add(env, strconv.FormatInt(def, 10), usage, false, false)
 	n, err := strconv.ParseInt(v, 10, 64)
 	if err != nil {
 		l.errs = append(l.errs, fmt.Errorf("%s=%q: want an integer", env, v))
@@ -373,7 +390,7 @@ func (l *loader) int64(p *int64, env string, def int64, usage string) {
 }
 
 func (l *loader) duration(p *time.Duration, env string, def time.Duration, usage string) {
-	name, v := l.add(env, def.String(), usage, false)
+	name, v := l.add(env, def.String(), usage, false, false)
 	d, err := time.ParseDuration(v)
 	if err != nil {
 		l.errs = append(l.errs, fmt.Errorf("%s=%q: want a duration such as 30s or 5m", env, v))

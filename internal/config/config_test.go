@@ -11,7 +11,9 @@ import (
 	"github.com/alharvest/alharvest/internal/config"
 )
 
-func env(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
+func env(m map[string]string) func(string) (string, bool) {
+	return func(k string) (string, bool) { v, ok := m[k]; return v, ok }
+}
 
 var base = map[string]string{"AL_URL": "https://al.example.org", "AL_USER": "me", "AL_APIKEY": "k:supersecretpassword"}
 
@@ -140,5 +142,21 @@ func TestVarsPerBinary(t *testing.T) {
 		if v.Env == "AL_APIKEY" && !v.Secret {
 			t.Error("AL_APIKEY not marked secret")
 		}
+	}
+}
+
+func TestEmptyValues(t *testing.T) {
+	// Empty means unset (compose passes ${VAR:-} through), except for
+	// HTTP_ADDR where empty switches the endpoint off.
+	c, _, err := config.Load(config.Scorer, nil, env(with(map[string]string{"HTTP_ADDR": "", "LOG_LEVEL": "", "SCORE_THRESHOLD": ""})), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.HTTPAddr != "" || c.Log.Level != "info" || c.Threshold != 7000 {
+		t.Errorf("http %q level %q threshold %d", c.HTTPAddr, c.Log.Level, c.Threshold)
+	}
+	c, _, _ = config.Load(config.Scorer, nil, env(base), nil)
+	if c.HTTPAddr != ":9102" {
+		t.Errorf("default HTTP_ADDR %q", c.HTTPAddr)
 	}
 }

@@ -39,7 +39,7 @@ func startSim(t *testing.T, cfg alsim.Config) (*alsim.Server, string) {
 // from environment variables.
 func loadConfig(t *testing.T, env map[string]string) *config.Config {
 	t.Helper()
-	cfg, _, err := config.Load(config.Alharvest, nil, func(k string) string { return env[k] }, nil)
+	cfg, _, err := config.Load(config.Alharvest, nil, func(k string) (string, bool) { v, ok := env[k]; return v, ok }, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -36,7 +36,7 @@ func Main(args []string, stdout io.Writer, stderr *os.File) int {
 		follow, asJSON, noProgress bool
 		listen                     string
 	)
-	cfg, _, err := config.Load(config.Alharvest, args, os.Getenv, func(fs *flag.FlagSet) {
+	cfg, _, err := config.Load(config.Alharvest, args, os.LookupEnv, func(fs *flag.FlagSet) {
 		fs.BoolVar(&follow, "follow", false, "keep running as a service: sweep every SEARCH_INTERVAL until interrupted")
 		fs.StringVar(&listen, "listen", "", "also serve NATS on this address (e.g. 127.0.0.1:4222) so other processes can publish SIDs")
 		fs.BoolVar(&asJSON, "json", false, "print the report as JSON")

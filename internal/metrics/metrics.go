@@ -157,7 +157,9 @@ func (m *Metrics) Settled(stage string, outcome worker.Outcome, kind failure.Kin
 }
 
 // InFlight implements worker.Observer.
-func (m *Metrics) InFlight(stage string, delta int) { m.inflight.WithLabelValues(stage).Add(float64(delta)) }
+func (m *Metrics) InFlight(stage string, delta int) {
+	m.inflight.WithLabelValues(stage).Add(float64(delta))
+}
 
 // Halted implements worker.Observer.
 func (m *Metrics) Halted(stage string, halted bool) {
@@ -233,13 +235,13 @@ func (m *Metrics) StreamState(stream string, msgs uint64) {
 
 // Snapshot is a point-in-time reading of the counters a run report needs.
 type Snapshot struct {
-	SIDsFound, SIDsPublished  int64
-	Scored, Qualified         int64
-	CollectedNew, Present     int64
-	DownloadBytes             int64
-	DeadLettered, Retried     int64
-	QuotaRejections, ALCalls  int64
-	VerifyFailures            int64
+	SIDsFound, SIDsPublished int64
+	Scored, Qualified        int64
+	CollectedNew, Present    int64
+	DownloadBytes            int64
+	DeadLettered, Retried    int64
+	QuotaRejections, ALCalls int64
+	VerifyFailures           int64
 }
 
 // Snapshot reads the counters.

@@ -25,7 +25,7 @@ const (
 // the stage until SIGINT/SIGTERM, shut down gracefully. extra declares
 // binary-specific flags. It returns the process exit code.
 func Main(binary string, args []string, extra func(*flag.FlagSet), run func(ctx context.Context, env *Env) error) int {
-	cfg, _, err := config.Load(binary, args, os.Getenv, extra)
+	cfg, _, err := config.Load(binary, args, os.LookupEnv, extra)
 	if errors.Is(err, flag.ErrHelp) {
 		return ExitOK
 	}

@@ -195,6 +195,11 @@ func (e *Env) worker(ctx context.Context, stage, stream, durable string, sc conf
 		Concurrency: sc.Concurrency,
 		Prefetch:    prefetch,
 		MaxAttempts: sc.MaxAttempts,
+		RetryDelay:  worker.Backoff(sc.RetryMin, sc.RetryMax),
+		// Waiting for Assemblyline to finish runs on a slower clock than
+		// retrying a hiccup: 15 s doubling to 10 min with the defaults.
+		DeferDelay:  worker.Backoff(15*sc.RetryMin, 2*sc.RetryMax),
+		MaxDeferAge: sc.MaxDeferAge,
 		AckWait:     sc.AckWait,
 		FailFast:    o.FailFast,
 		Grace:       e.Cfg.Shutdown,

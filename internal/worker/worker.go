@@ -646,7 +646,7 @@ func sleepCtx(ctx context.Context, d time.Duration) bool {
 
 type nopObserver struct{}
 
-func (nopObserver) Received(string, bool)                  {}
+func (nopObserver) Received(string, bool)                 {}
 func (nopObserver) Settled(string, Outcome, failure.Kind) {}
-func (nopObserver) InFlight(string, int)                   {}
-func (nopObserver) Halted(string, bool)                    {}
+func (nopObserver) InFlight(string, int)                  {}
+func (nopObserver) Halted(string, bool)                   {}
