@@ -38,10 +38,13 @@ var errStalled = errors.New("stalled")
 const headBytes = 512
 
 // retry runs attempt until it succeeds, fails in a way failure.Retryable
-// says a repeat cannot fix, or MaxRetries repeats are spent. A 500 answer to
-// a POST is not repeated: for the search it means a request the server
-// cannot handle (a malformed cursor), not a hiccup. attempt may return a
-// backoff.Permanent error to stop at once with the wrapped error untouched.
+// says a repeat cannot fix, or MaxRetries repeats are spent. A 500 is
+// repeated too, search pages included: a page request with the same
+// deep_paging_id is idempotent (same point in time, same search_after), and
+// the one deterministic 500 the API documents — a malformed cursor id —
+// cannot come from us, since we only send ids the server gave. Restarting a
+// long sweep on every transient 500 would never finish. attempt may return
+// a backoff.Permanent error to stop at once with the wrapped error untouched.
 func (c *Client) retry(ctx context.Context, ep endpoint, attempt func(n int) error) error {
 	eb := backoff.NewExponentialBackOff(
 		backoff.WithInitialInterval(c.retryInitial),
@@ -62,7 +65,7 @@ func (c *Client) retry(ctx context.Context, ep endpoint, attempt func(n int) err
 			return nil
 		}
 		var pe *backoff.PermanentError
-		if errors.As(err, &pe) || !c.retryable(ep, err) {
+		if errors.As(err, &pe) || !failure.Retryable(err) {
 			permanent = true
 			if pe == nil {
 				err = backoff.Permanent(err)
@@ -85,17 +88,6 @@ func (c *Client) retry(ctx context.Context, ep endpoint, attempt func(n int) err
 	default:
 		return err
 	}
-}
-
-func (c *Client) retryable(ep endpoint, err error) bool {
-	if !failure.Retryable(err) {
-		return false
-	}
-	var ae *APIError
-	if ep.method == http.MethodPost && errors.As(err, &ae) && ae.Status == http.StatusInternalServerError {
-		return false
-	}
-	return true
 }
 
 // exchange is one HTTP attempt from the gate's Acquire to the end.
