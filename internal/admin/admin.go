@@ -1,6 +1,6 @@
 // Package admin implements alharvest's operator subcommands — dlq list,
-// dlq replay and status — against a remote NATS (NATS_URL) or the
-// one-command mode's data directory.
+// dlq replay and status, against a remote NATS (NATS_URL) or the
+// one-command mode's data directory — and the container healthcheck.
 package admin
 
 import (
@@ -90,7 +90,7 @@ func connectRemote(ctx context.Context, cfg *config.Config, log *slog.Logger) (*
 // the exit code.
 func Command(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if len(args) == 0 {
-		fmt.Fprintln(stderr, "usage: alharvest dlq list|replay [flags] | alharvest status [flags]")
+		fmt.Fprintln(stderr, "usage: alharvest dlq list|replay [flags] | alharvest status [flags] | alharvest healthcheck [flags]")
 		return 2
 	}
 	switch args[0] {
@@ -102,6 +102,8 @@ func Command(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return dlqCommand(ctx, args[1], args[2:], stdout, stderr)
 	case "status":
 		return statusCommand(ctx, args[1:], stdout, stderr)
+	case "healthcheck":
+		return healthcheckCommand(ctx, args[1:], stdout, stderr)
 	}
 	fmt.Fprintf(stderr, "alharvest: unknown command %q\n", args[0])
 	return 2

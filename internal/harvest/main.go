@@ -28,7 +28,7 @@ const ExitDeadLetters = 3
 func Main(args []string, stdout io.Writer, stderr *os.File) int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if len(args) > 0 && (args[0] == "dlq" || args[0] == "status") {
+	if len(args) > 0 && (args[0] == "dlq" || args[0] == "status" || args[0] == "healthcheck") {
 		return admin.Command(ctx, args, stdout, stderr)
 	}
 
@@ -44,7 +44,8 @@ func Main(args []string, stdout io.Writer, stderr *os.File) int {
 		fs.Usage = func() {
 			fmt.Fprint(fs.Output(), "Usage: alharvest [flags]            one sweep, collect, report, exit (0 ok, 3 dead letters, 1 failure)\n"+
 				"       alharvest dlq list|replay     inspect or retry dead letters\n"+
-				"       alharvest status              queues, dead letters, watermark\n\n")
+				"       alharvest status              queues, dead letters, watermark\n"+
+				"       alharvest healthcheck         probe this container's HTTP_ADDR (for Docker)\n\n")
 			for _, v := range config.Vars(config.Alharvest) {
 				fmt.Fprintf(fs.Output(), "  -%s  %s [$%s]\n", v.Flag, v.Usage, v.Env)
 			}

@@ -1,0 +1,114 @@
+package admin
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/alharvest/alharvest/internal/broker"
+	"github.com/alharvest/alharvest/internal/natstest"
+	"github.com/alharvest/alharvest/internal/searcher"
+	"github.com/alharvest/alharvest/pkg/messages"
+)
+
+func TestHealthcheck(t *testing.T) {
+	ready := false
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch {
+		case r.URL.Path == "/healthz":
+			w.Write([]byte("ok\n"))
+		case r.URL.Path == "/readyz" && ready:
+			w.Write([]byte(`{"ready":true}`))
+		default:
+			w.WriteHeader(http.StatusServiceUnavailable)
+		}
+	}))
+	defer ts.Close()
+	_, port, _ := net.SplitHostPort(strings.TrimPrefix(ts.URL, "http://"))
+
+	tests := []struct {
+		name  string
+		args  []string
+		ready bool
+		want  int
+	}{
+		{"alive", []string{"--addr", ":" + port}, false, 0},
+		{"not ready", []string{"--addr", ":" + port, "--ready"}, false, 1},
+		{"ready", []string{"--addr", "0.0.0.0:" + port, "--ready"}, true, 0},
+		{"probes off", []string{"--addr", ""}, false, 0},
+		{"nothing listening", []string{"--addr", "127.0.0.1:1"}, false, 1},
+		{"bad address", []string{"--addr", "nonsense"}, false, 2},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			ready = tc.ready
+			var out, errb bytes.Buffer
+			if got := Command(context.Background(), append([]string{"healthcheck"}, tc.args...), &out, &errb); got != tc.want {
+				t.Errorf("exit %d, want %d\n%s%s", got, tc.want, out.String(), errb.String())
+			}
+		})
+	}
+}
+
+func TestReadStatus(t *testing.T) {
+	srv := natstest.Start(t)
+	_, js := natstest.Connect(t, srv.URL)
+	natstest.Provision(t, js)
+	ctx := context.Background()
+	if _, err := broker.Consumer(ctx, js, messages.StreamSIDs, messages.ConsumerScorer, broker.ConsumerConfig{}, nil); err != nil {
+		t.Fatal(err)
+	}
+	for _, sid := range []string{"a1", "b2", "c3"} {
+		m, _ := messages.NewSIDMsg(sid, "test")
+		if _, err := js.PublishMsg(ctx, m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	dl := nats.NewMsg(messages.DLQSubject(messages.StageDownloader))
+	dl.Data = []byte(`{"sha256":"x"}`)
+	if _, err := js.PublishMsg(ctx, dl); err != nil {
+		t.Fatal(err)
+	}
+	kv, err := js.KeyValue(ctx, messages.BucketState)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wm := time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC)
+	cp, _ := json.Marshal(searcher.Checkpoint{Threshold: 7000, Watermark: wm, LastSweep: searcher.LastSweep{Found: 5, Published: 4}})
+	if _, err := kv.Put(ctx, searcher.CheckpointKey(7000, ""), cp); err != nil {
+		t.Fatal(err)
+	}
+
+	st, err := ReadStatus(ctx, js)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(st.Stages) != 2 {
+		t.Fatalf("stages %+v", st.Stages)
+	}
+	sc, dlr := st.Stages[0], st.Stages[1]
+	if sc.Stage != "scorer" || sc.Queued != 3 || sc.Pending != 3 || !sc.Consumer || sc.InFlight != 0 {
+		t.Errorf("scorer %+v", sc)
+	}
+	if dlr.Stage != "downloader" || dlr.Queued != 0 || dlr.Consumer || dlr.DeadLettered != 1 {
+		t.Errorf("downloader %+v", dlr)
+	}
+	if len(st.Searches) != 1 || !st.Searches[0].Watermark.Equal(wm) || st.Searches[0].LastSweep.Found != 5 {
+		t.Errorf("searches %+v", st.Searches)
+	}
+	var text bytes.Buffer
+	st.WriteText(&text)
+	for _, want := range []string{"STAGE", "scorer", "downloader", "watermark 2026-11-01T12:00:00Z", "no replica has started yet"} {
+		if !strings.Contains(text.String(), want) {
+			t.Errorf("status text lacks %q:\n%s", want, text.String())
+		}
+	}
+}
