@@ -92,6 +92,9 @@ func (c *Client) apiError(op string, status, apiCode int, msg string) *APIError 
 		msg = "(no message)"
 	}
 	kind := classify(effective, msg)
+	if len(msg) > 1000 { // a hostile api_error_message may be as long as MaxJSONBytes
+		msg = strings.ToValidUTF8(msg[:1000], "") + "…"
+	}
 	if effective != status {
 		msg = fmt.Sprintf("%s (api_status_code %d)", msg, apiCode)
 	}

@@ -98,7 +98,14 @@ func (c *Client) SearchSubmissions(ctx context.Context, req SearchRequest, fn fu
 		if err != nil {
 			return failure.Errorf(failure.Invalid, "assemblyline search: encoding the request: %w", err)
 		}
-		page, err := callJSON(ctx, c, epSearch, "/api/v4/search/submission/", raw, func(p *searchPage) (*searchPage, error) { return p, nil })
+		page, err := callJSON(ctx, c, epSearch, "/api/v4/search/submission/", raw, func(p *searchPage) (*searchPage, error) {
+			if p.Items == nil {
+				// items missing or null is not an empty last page (that is
+				// "items": []); ending the sweep here would lose the rest.
+				return nil, failure.Errorf(failure.Unavailable, "assemblyline search: the answer has no items list")
+			}
+			return p, nil
+		})
 		if err != nil {
 			return fmt.Errorf("search page %d: %w", pages+1, err)
 		}
@@ -226,6 +233,9 @@ func parseScore(b []byte) (int64, error) {
 	}
 	f, err := strconv.ParseFloat(s, 64)
 	if err != nil || f != math.Trunc(f) || f < math.MinInt64 || f >= math.MaxInt64 {
+		if len(s) > 40 { // a number literal is ASCII, and a hostile one may be megabytes long
+			s = s[:40] + "…"
+		}
 		return 0, fmt.Errorf("%s is not an integral number in range", s)
 	}
 	return int64(f), nil

@@ -133,6 +133,9 @@ func (d *fullDoc) submission(sid string, quote func(string) string) (*Submission
 	case s.SID != sid:
 		return nil, bad("it describes submission %s", quote(d.SID))
 	}
+	if d.State == "" {
+		return nil, bad("it has no state")
+	}
 	if d.MaxScore.bad != nil {
 		return nil, bad("max_score: %v", d.MaxScore.bad)
 	}

@@ -83,6 +83,10 @@ func (c *Client) retry(ctx context.Context, ep endpoint, attempt func(n int) err
 		// backoff gave up because the caller's context ended during a pause;
 		// keep what actually went wrong in the message.
 		return fmt.Errorf("assemblyline %s: %w (last failure: %s)", ep.op, err, last.Error())
+	case last != nil && ctx.Err() != nil && errors.Is(last, ctx.Err()):
+		// The caller's context ended the attempt itself; backoff hands back
+		// the bare ctx.Err(), the attempt's error says which call and where.
+		return last
 	case !permanent && n > 1:
 		return fmt.Errorf("%w (gave up after %d attempts)", err, n)
 	default:

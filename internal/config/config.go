@@ -7,6 +7,7 @@
 package config
 
 import (
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -55,6 +56,10 @@ type AL struct {
 	AllowHTTP  bool
 	MaxCalls   int
 	MaxRetries int
+	// MaxJSONBytes and MaxDownloadBytes bound what alharvest reads from one
+	// answer, so a broken or hostile server cannot exhaust memory or disk.
+	MaxJSONBytes     int64
+	MaxDownloadBytes int64
 }
 
 // NATS is how to reach NATS and how to lay out JetStream.
@@ -131,6 +136,8 @@ func alGroup(l *loader, c *Config) {
 	l.boolean(&c.AL.AllowHTTP, "AL_ALLOW_HTTP", false, "allow sending the API key over plain http:// to a non-loopback host")
 	l.integer(&c.AL.MaxCalls, "AL_MAX_CALLS", 10, "most concurrent Assemblyline calls from this process (keep the sum over all processes near the per-user quota)")
 	l.integer(&c.AL.MaxRetries, "AL_MAX_RETRIES", 6, "in-process retries of one Assemblyline call on transient errors")
+	l.int64(&c.AL.MaxJSONBytes, "AL_MAX_JSON_BYTES", 64<<20, "largest JSON answer read from Assemblyline (bytes)")
+	l.int64(&c.AL.MaxDownloadBytes, "AL_MAX_DOWNLOAD_BYTES", 16<<30, "largest cART download accepted (bytes; 0 = no limit)")
 	l.finally(func() error {
 		if c.AL.URL == "" && host != "" {
 			c.AL.URL = "https://" + host
@@ -156,6 +163,10 @@ func alGroup(l *loader, c *Config) {
 			return errors.New("AL_APIKEY must look like <key_name>:<password>")
 		case c.AL.MaxCalls < 1:
 			return errors.New("AL_MAX_CALLS must be at least 1")
+		case c.AL.MaxJSONBytes < 1<<20:
+			return errors.New("AL_MAX_JSON_BYTES must be at least 1 MiB")
+		case c.AL.MaxDownloadBytes < 0:
+			return errors.New("AL_MAX_DOWNLOAD_BYTES must not be negative")
 		}
 		return nil
 	})
@@ -224,11 +235,11 @@ func searchGroup(l *loader, c *Config) {
 }
 
 func scorerGroup(l *loader, c *Config) {
-	stageGroup(l, &c.Scorer, "SCORER", 8, 30*time.Second)
+	stageGroup(l, &c.Scorer, "SCORER", 16, 30*time.Second)
 }
 
 func downloaderGroup(l *loader, c *Config) {
-	stageGroup(l, &c.Downloader, "DOWNLOADER", 8, 60*time.Second)
+	stageGroup(l, &c.Downloader, "DOWNLOADER", 16, 60*time.Second)
 }
 
 func stageGroup(l *loader, s *Stage, prefix string, conc int, ack time.Duration) {
@@ -405,3 +416,42 @@ func (l *loader) usage(w io.Writer) {
 	fmt.Fprintf(w, "Usage of %s (every flag can also be set with the environment variable in brackets):\n", l.binary)
 	l.fs.PrintDefaults()
 }
+
+// redactSecret replaces a set secret in printed configuration.
+func redactSecret(s string) string {
+	if s == "" {
+		return ""
+	}
+	return "[REDACTED]"
+}
+
+// alView and natsView are AL and NATS without their methods, for printing.
+type (
+	alView   AL
+	natsView NATS
+)
+
+func (a AL) view() alView {
+	v := alView(a)
+	v.APIKey = redactSecret(v.APIKey)
+	return v
+}
+
+func (n NATS) view() natsView {
+	v := natsView(n)
+	v.Password, v.Token = redactSecret(v.Password), redactSecret(v.Token)
+	return v
+}
+
+// Format prints AL as fmt would with any verb, the API key redacted. It also
+// covers a Config printed whole, since fmt formats its fields with their methods.
+func (a AL) Format(f fmt.State, verb rune) { fmt.Fprintf(f, fmt.FormatString(f, verb), a.view()) }
+
+// MarshalJSON encodes AL with the API key redacted (slog's JSON handler uses it).
+func (a AL) MarshalJSON() ([]byte, error) { return json.Marshal(a.view()) }
+
+// Format prints NATS as fmt would with any verb, password and token redacted.
+func (n NATS) Format(f fmt.State, verb rune) { fmt.Fprintf(f, fmt.FormatString(f, verb), n.view()) }
+
+// MarshalJSON encodes NATS with password and token redacted.
+func (n NATS) MarshalJSON() ([]byte, error) { return json.Marshal(n.view()) }

@@ -1,10 +1,14 @@
 package downloader
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
+
+	"github.com/alharvest/alharvest/internal/failure"
 )
 
 func TestCleanTempRemovesOnlyAbandonedFiles(t *testing.T) {
@@ -94,5 +98,37 @@ func TestOutputDirIsCreatedRestrictive(t *testing.T) {
 	}
 	if perm := st.Mode().Perm(); perm&0o007 != 0 {
 		t.Errorf("output directory mode %v is open to others", perm)
+	}
+}
+
+func TestDiskErrorClassification(t *testing.T) {
+	tests := []struct {
+		err  error
+		want failure.Action
+	}{
+		{&os.PathError{Op: "write", Path: "x", Err: syscall.ENOSPC}, failure.Halt},
+		{&os.PathError{Op: "open", Path: "x", Err: syscall.EROFS}, failure.Halt},
+		{&os.PathError{Op: "open", Path: "x", Err: syscall.EACCES}, failure.Halt},
+		{&os.LinkError{Op: "rename", Old: "a", New: "b", Err: syscall.EEXIST}, failure.Retry},
+		{&os.LinkError{Op: "rename", Old: "a", New: "b", Err: syscall.EISDIR}, failure.Retry},
+	}
+	for _, tc := range tests {
+		if got := failure.ActionFor(diskError(fmt.Errorf("wrapped: %w", tc.err))); got != tc.want {
+			t.Errorf("%v: action %v, want %v", tc.err, got, tc.want)
+		}
+	}
+}
+
+func TestUnwritableOutputDirFailsAtStart(t *testing.T) {
+	if os.Geteuid() == 0 {
+		t.Skip("root writes anywhere; permission bits cannot make a directory unwritable")
+	}
+	dir := t.TempDir()
+	if err := os.Chmod(dir, 0o500); err != nil {
+		t.Fatal(err)
+	}
+	defer os.Chmod(dir, 0o700)
+	if _, err := New(nil, Config{OutputDir: dir}); err == nil || !strings.Contains(err.Error(), "not writable") {
+		t.Errorf("New on a read-only directory: %v", err)
 	}
 }

@@ -19,6 +19,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 
 	"github.com/nats-io/nats.go"
 
@@ -83,6 +84,13 @@ func New(al Fetcher, cfg Config) (*Downloader, error) {
 	if err := os.MkdirAll(dir, DirPerm); err != nil {
 		return nil, fmt.Errorf("downloader: create output directory: %w", err)
 	}
+	// Fail at start, not on the first file, when the directory is not ours
+	// to write.
+	probe, err := createTemp(dir, "write-check")
+	if err != nil {
+		return nil, fmt.Errorf("downloader: output directory %s is not writable: %w", dir, err)
+	}
+	probe.release()
 	return &Downloader{al: al, dir: dir, cfg: cfg}, nil
 }
 
@@ -154,6 +162,13 @@ func (d *Downloader) present(final, sha string, log *slog.Logger) (int64, bool) 
 		log.Warn("existing file fails verification; downloading again", "err", err)
 		return 0, false
 	}
+	if st.Mode().Perm()&^FilePerm != 0 {
+		// Put by someone else, perhaps executable or world-readable: it is
+		// malware, so take those permissions away.
+		if err := os.Chmod(final, FilePerm); err != nil {
+			log.Warn("cannot restrict permissions of existing file", "err", err)
+		}
+	}
 	return info.Size, true
 }
 
@@ -162,7 +177,7 @@ func (d *Downloader) present(final, sha string, log *slog.Logger) (int64, bool) 
 func (d *Downloader) fetch(ctx context.Context, sha, final string) (int64, error) {
 	tmp, err := createTemp(d.dir, sha)
 	if err != nil {
-		return 0, failure.Wrap(failure.Unknown, fmt.Errorf("create temporary file: %w", err))
+		return 0, diskError(fmt.Errorf("create temporary file: %w", err))
 	}
 	defer tmp.release()
 
@@ -171,7 +186,7 @@ func (d *Downloader) fetch(ctx context.Context, sha, final string) (int64, error
 		if err := tmp.reset(); err != nil {
 			return err
 		}
-		w := bufio.NewWriterSize(tmp.f, 256<<10)
+		w := bufio.NewWriterSize(storageWriter{tmp.f}, 256<<10)
 		info, err := cart.Verify(io.TeeReader(body, w), sha)
 		if err != nil {
 			if failure.KindOf(err) == failure.Corrupt && d.cfg.Observer != nil {
@@ -180,7 +195,7 @@ func (d *Downloader) fetch(ctx context.Context, sha, final string) (int64, error
 			return err
 		}
 		if err := w.Flush(); err != nil {
-			return fmt.Errorf("write temporary file: %w", err)
+			return err // already a Storage error
 		}
 		size = info.Size
 		return nil
@@ -221,22 +236,46 @@ func createTemp(dir, sha string) (*tempFile, error) {
 
 func (t *tempFile) reset() error {
 	if err := t.f.Truncate(0); err != nil {
-		return fmt.Errorf("truncate temporary file: %w", err)
+		return diskError(fmt.Errorf("truncate temporary file: %w", err))
 	}
 	if _, err := t.f.Seek(0, io.SeekStart); err != nil {
-		return fmt.Errorf("rewind temporary file: %w", err)
+		return diskError(fmt.Errorf("rewind temporary file: %w", err))
 	}
 	return nil
+}
+
+// storageWriter tags write errors with diskError.
+type storageWriter struct{ f *os.File }
+
+func (w storageWriter) Write(p []byte) (int, error) {
+	n, err := w.f.Write(p)
+	if err != nil {
+		err = diskError(fmt.Errorf("write temporary file: %w", err))
+	}
+	return n, err
+}
+
+// diskError classifies a local file-system error. A full, read-only or
+// forbidden disk fails every file alike, so the stage halts (Storage) until
+// an operator fixes it; anything else — say a directory squatting on a
+// file's final name — concerns one file and is retried, then dead-lettered.
+func diskError(err error) error {
+	for _, errno := range []syscall.Errno{syscall.ENOSPC, syscall.EDQUOT, syscall.EROFS, syscall.EACCES, syscall.EPERM, syscall.EIO} {
+		if errors.Is(err, errno) {
+			return failure.Wrap(failure.Storage, err)
+		}
+	}
+	return err
 }
 
 // commit fsyncs the file, renames it to final and fsyncs the directory, so
 // after a crash the file is either absent or complete under its final name.
 func (t *tempFile) commit(final string) error {
 	if err := t.f.Sync(); err != nil {
-		return fmt.Errorf("fsync %s: %w", t.f.Name(), err)
+		return diskError(fmt.Errorf("fsync %s: %w", t.f.Name(), err))
 	}
 	if err := os.Rename(t.f.Name(), final); err != nil {
-		return fmt.Errorf("rename into place: %w", err)
+		return diskError(fmt.Errorf("rename into place: %w", err))
 	}
 	t.committed = true
 	if dir, err := os.Open(filepath.Dir(final)); err == nil {

@@ -51,6 +51,9 @@ const (
 	TooLarge
 	// Canceled: alharvest itself is shutting down; the work is handed back.
 	Canceled
+	// Storage: the local disk refuses our writes (full, read-only, no
+	// permission). Every message would fail the same way.
+	Storage
 )
 
 var kindNames = [...]string{
@@ -69,6 +72,7 @@ var kindNames = [...]string{
 	BadRequest:      "bad_request",
 	TooLarge:        "too_large",
 	Canceled:        "canceled",
+	Storage:         "storage",
 }
 
 // String returns a short snake_case name, suitable as a metric label value.
@@ -171,7 +175,7 @@ func KindOf(err error) Kind {
 // ActionFor is the one place that decides what the pipeline does about an error.
 //
 //	Invalid, NotFound, BadRequest, TooLarge      → DeadLetter (no retry can help)
-//	Auth, Forbidden, QuotaDaily                  → Halt (the stage, not the message, is at fault)
+//	Auth, Forbidden, QuotaDaily, Storage         → Halt (the stage, not the message, is at fault)
 //	NotReady                                     → Defer (wait for Assemblyline to finish)
 //	Canceled                                     → HandBack (we are stopping)
 //	QuotaConcurrent, Unavailable, Timeout,
@@ -180,7 +184,7 @@ func ActionFor(err error) Action {
 	switch KindOf(err) {
 	case Invalid, NotFound, BadRequest, TooLarge:
 		return DeadLetter
-	case Auth, Forbidden, QuotaDaily:
+	case Auth, Forbidden, QuotaDaily, Storage:
 		return Halt
 	case NotReady:
 		return Defer

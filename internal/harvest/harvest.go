@@ -54,6 +54,13 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		log = slog.Default()
 	}
 
+	if o.Listen != "" {
+		// Lay out the streams before the port opens: a plain NATS publish
+		// that arrives before its stream exists is silently dropped.
+		if err := prime(ctx, cfg.DataDir, log); err != nil {
+			return nil, err
+		}
+	}
 	emb, err := broker.StartEmbedded(broker.EmbeddedConfig{DataDir: cfg.DataDir, Listen: o.Listen}, log)
 	if err != nil {
 		return nil, err
@@ -205,6 +212,26 @@ func runFollow(ctx context.Context, srch *searcher.Searcher, workerErr chan erro
 			}
 		}
 	}
+}
+
+// prime provisions the streams in the data directory with a server that
+// listens on no socket.
+func prime(ctx context.Context, dataDir string, log *slog.Logger) error {
+	emb, err := broker.StartEmbedded(broker.EmbeddedConfig{DataDir: dataDir}, log)
+	if err != nil {
+		return err
+	}
+	defer emb.Shutdown()
+	nc, err := broker.Connect(ctx, broker.ConnConfig{Name: "alharvest-prime", InProcess: emb.Server}, log)
+	if err != nil {
+		return err
+	}
+	defer nc.Close()
+	js, err := broker.JetStream(nc)
+	if err != nil {
+		return err
+	}
+	return broker.Provision(ctx, js, broker.Topology{}, log)
 }
 
 func lastSeq(ctx context.Context, js jetstream.JetStream, stream string) (uint64, error) {

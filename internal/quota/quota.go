@@ -1,11 +1,20 @@
 // Package quota keeps a process's concurrent Assemblyline calls within the
 // server's per-user quota, which every replica of every stage shares.
 //
-// Limiter is an adaptive (AIMD) concurrency limit: it allows up to Max calls
-// at once, shrinks multiplicatively when the server answers with its
-// concurrent-quota 503, and grows back additively while calls succeed. Many
-// processes that each run one settle on a fair share of the quota without
-// talking to each other, the way TCP flows share a link.
+// Limiter is an adaptive concurrency limit in the AIMD family. Processes
+// that share a quota cannot see each other, so each learns its share from
+// the only signal the server gives, the concurrent-quota 503:
+//
+//   - on a rejection the limit shrinks multiplicatively (once per burst);
+//   - while calls queue for a slot, the limit grows by one per probe
+//     interval. The interval halves after each probe that drew no
+//     rejection, so spare quota (a stage that ran out of work) is taken
+//     within a fraction of a second, and resets to its maximum after a
+//     rejection, so a full quota is probed about once a second per process.
+//
+// Growing by one call per probe, rather than by one per window of
+// successful calls as TCP does, keeps rejections to about one per second
+// per busy process however fast calls complete: a few in a thousand calls.
 package quota
 
 import (
@@ -16,26 +25,28 @@ import (
 
 // Config tunes a Limiter.
 type Config struct {
-	// Max is the most concurrent calls ever allowed (AL_MAX_CALLS), and the
-	// starting limit.
+	// Max is the most concurrent calls ever allowed (AL_MAX_CALLS).
 	Max int
+	// Initial is the starting limit (default min(Max, 2)); it grows quickly
+	// while there is demand and no rejection, like TCP's slow start.
+	Initial int
 	// Min is the floor of the limit (default 1).
 	Min int
 	// Decrease multiplies the limit on a quota rejection (default 0.7).
 	Decrease float64
-	// Increase is added to the limit per limit's worth of successful calls
-	// (default 1).
-	Increase float64
-	// Cooldown: rejections closer together than this count as one, since a
-	// burst of 503s is the answer to a single overshoot (default 100 ms).
+	// Cooldown: rejections closer together than this count as one
+	// overshoot (default 100 ms).
 	Cooldown time.Duration
+	// MinProbe and MaxProbe bound the interval between increases
+	// (defaults 20 ms and 1 s).
+	MinProbe, MaxProbe time.Duration
 	// OnLimit, when set, is told the integer limit whenever it changes.
 	OnLimit func(int)
 	// Now is the clock (tests).
 	Now func() time.Time
 }
 
-// Limiter is an AIMD concurrency limit. Its zero value is not usable; call New.
+// Limiter is an adaptive concurrency limit. Use New.
 type Limiter struct {
 	cfg Config
 
@@ -43,11 +54,13 @@ type Limiter struct {
 	limit        float64
 	inflight     int
 	waiters      []chan struct{}
+	probe        time.Duration // current interval between increases
+	lastIncrease time.Time
 	lastDecrease time.Time
 	reported     int
 }
 
-// New returns a limiter starting at cfg.Max.
+// New returns a limiter.
 func New(cfg Config) *Limiter {
 	if cfg.Max < 1 {
 		cfg.Max = 1
@@ -55,22 +68,27 @@ func New(cfg Config) *Limiter {
 	if cfg.Min < 1 {
 		cfg.Min = 1
 	}
-	if cfg.Min > cfg.Max {
-		cfg.Min = cfg.Max
+	cfg.Min = min(cfg.Min, cfg.Max)
+	if cfg.Initial <= 0 {
+		cfg.Initial = min(cfg.Max, 2)
 	}
+	cfg.Initial = max(cfg.Min, min(cfg.Initial, cfg.Max))
 	if cfg.Decrease <= 0 || cfg.Decrease >= 1 {
 		cfg.Decrease = 0.7
-	}
-	if cfg.Increase <= 0 {
-		cfg.Increase = 1
 	}
 	if cfg.Cooldown <= 0 {
 		cfg.Cooldown = 100 * time.Millisecond
 	}
+	if cfg.MinProbe <= 0 {
+		cfg.MinProbe = 20 * time.Millisecond
+	}
+	if cfg.MaxProbe < cfg.MinProbe {
+		cfg.MaxProbe = max(cfg.MinProbe, time.Second)
+	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	l := &Limiter{cfg: cfg, limit: float64(cfg.Max)}
+	l := &Limiter{cfg: cfg, limit: float64(cfg.Initial), probe: cfg.MinProbe}
 	l.report()
 	return l
 }
@@ -85,6 +103,7 @@ func (l *Limiter) Acquire(ctx context.Context) error {
 	}
 	ch := make(chan struct{})
 	l.waiters = append(l.waiters, ch)
+	l.grow() // demand exceeds the limit: maybe probe for more
 	l.mu.Unlock()
 
 	select {
@@ -112,15 +131,35 @@ func (l *Limiter) Release(quotaRejected bool) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.inflight--
+	now := l.cfg.Now()
 	if quotaRejected {
-		now := l.cfg.Now()
 		if now.Sub(l.lastDecrease) >= l.cfg.Cooldown {
 			l.limit = max(float64(l.cfg.Min), l.limit*l.cfg.Decrease)
 			l.lastDecrease = now
 		}
-	} else {
-		l.limit = min(float64(l.cfg.Max), l.limit+l.cfg.Increase/l.limit)
+		// The quota is full: probe again only after the longest interval.
+		l.probe = l.cfg.MaxProbe
+		l.lastIncrease = now
+	} else if len(l.waiters) > 0 {
+		l.grow()
 	}
+	l.report()
+	l.wake()
+}
+
+// grow raises the limit by one if the probe interval has passed, and
+// shortens the next interval. Called with mu held, only under demand.
+func (l *Limiter) grow() {
+	if l.limit >= float64(l.cfg.Max) {
+		return
+	}
+	now := l.cfg.Now()
+	if now.Sub(l.lastIncrease) < l.probe {
+		return
+	}
+	l.limit = min(float64(l.cfg.Max), float64(l.allowed()+1))
+	l.lastIncrease = now
+	l.probe = max(l.cfg.MinProbe, l.probe/2)
 	l.report()
 	l.wake()
 }

@@ -11,7 +11,7 @@ import (
 )
 
 func TestNeverMoreThanLimitInFlight(t *testing.T) {
-	l := quota.New(quota.Config{Max: 4})
+	l := quota.New(quota.Config{Max: 4, Initial: 4})
 	var cur, peak atomic.Int32
 	var wg sync.WaitGroup
 	for range 50 {
@@ -45,18 +45,58 @@ func TestNeverMoreThanLimitInFlight(t *testing.T) {
 	}
 }
 
-func TestAIMD(t *testing.T) {
-	now := time.Unix(0, 0)
+// clock is a manual clock for the limiter.
+type clock struct{ now time.Time }
+
+func (c *clock) Now() time.Time          { return c.now }
+func (c *clock) advance(d time.Duration) { c.now = c.now.Add(d) }
+
+// saturate takes every slot the limit allows.
+func saturate(t *testing.T, l *quota.Limiter) {
+	t.Helper()
+	for l.InFlight() < l.Limit() {
+		if err := l.Acquire(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func TestGrowsWhileThereIsDemandAndProbesFasterWithoutRejections(t *testing.T) {
+	c := &clock{now: time.Unix(1000, 0)}
+	l := quota.New(quota.Config{Max: 10, Initial: 2, MinProbe: 20 * time.Millisecond, MaxProbe: time.Second, Now: c.Now})
+	if l.Limit() != 2 {
+		t.Fatalf("initial limit %d", l.Limit())
+	}
+	// Demand: a waiter behind a full limit makes it grow by one per probe.
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	saturate(t, l)
+	go func() { _ = l.Acquire(ctx) }()
+	waitWaiting(t, l)
+	if l.Limit() != 3 {
+		t.Fatalf("limit %d after the first probe, want 3", l.Limit())
+	}
+	// Without demand nothing grows, however much time passes.
+	c.advance(time.Hour)
+	for l.InFlight() > 0 {
+		l.Release(false)
+	}
+	if l.Limit() != 3 {
+		t.Fatalf("limit grew to %d without demand", l.Limit())
+	}
+}
+
+func TestRejectionShrinksAndSlowsProbing(t *testing.T) {
+	c := &clock{now: time.Unix(1000, 0)}
 	var limits []int
-	l := quota.New(quota.Config{Max: 10, Now: func() time.Time { return now }, OnLimit: func(n int) { limits = append(limits, n) }})
-	ctx := context.Background()
+	l := quota.New(quota.Config{Max: 10, Initial: 10, Cooldown: 100 * time.Millisecond, MaxProbe: time.Second,
+		Now: c.Now, OnLimit: func(n int) { limits = append(limits, n) }})
 	call := func(rejected bool) {
-		if err := l.Acquire(ctx); err != nil {
+		if err := l.Acquire(context.Background()); err != nil {
 			t.Fatal(err)
 		}
 		l.Release(rejected)
 	}
-
 	call(true)
 	if got := l.Limit(); got != 7 {
 		t.Fatalf("after a rejection limit = %d, want 7", got)
@@ -67,26 +107,13 @@ func TestAIMD(t *testing.T) {
 	if got := l.Limit(); got != 7 {
 		t.Fatalf("rejections within the cooldown shrank the limit to %d", got)
 	}
-	now = now.Add(time.Second)
+	c.advance(time.Second)
 	call(true)
 	if got := l.Limit(); got != 4 {
 		t.Fatalf("second decrease gave %d, want 4", got)
 	}
-	// Additive increase: about one per limit's worth of successes.
-	for range 5 {
-		call(false)
-	}
-	if got := l.Limit(); got != 5 {
-		t.Fatalf("after 5 successes at limit 4.9 limit = %d, want 5", got)
-	}
-	for range 200 {
-		call(false)
-	}
-	if got := l.Limit(); got != 10 {
-		t.Fatalf("limit %d, want back at the max 10", got)
-	}
 	for range 20 {
-		now = now.Add(time.Second)
+		c.advance(time.Second)
 		call(true)
 	}
 	if got := l.Limit(); got != 1 {
@@ -140,5 +167,68 @@ func TestWaitersAreServedInOrder(t *testing.T) {
 			t.Fatalf("waiter %d served before %d", got, want)
 		}
 		want++
+	}
+}
+
+// TestSharedQuotaSimulation runs several limiters against one simulated
+// quota, the situation of several alharvest processes sharing an
+// Assemblyline user: they must use nearly all of it with few rejections.
+func TestSharedQuotaSimulation(t *testing.T) {
+	const (
+		quotaSize = 10
+		procs     = 4
+		workers   = 16
+		callTime  = 2 * time.Millisecond
+		duration  = 2 * time.Second
+	)
+	var inflight, rejected, served, busy atomic.Int64
+	ctx, cancel := context.WithTimeout(context.Background(), duration)
+	defer cancel()
+	var wg sync.WaitGroup
+	for range procs {
+		l := quota.New(quota.Config{Max: quotaSize})
+		for range workers {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for ctx.Err() == nil {
+					if l.Acquire(ctx) != nil {
+						return
+					}
+					if inflight.Add(1) > quotaSize {
+						inflight.Add(-1)
+						rejected.Add(1)
+						l.Release(true)
+						time.Sleep(callTime) // the client's retry pause
+						continue
+					}
+					start := time.Now()
+					time.Sleep(callTime)
+					busy.Add(int64(time.Since(start)))
+					inflight.Add(-1)
+					served.Add(1)
+					l.Release(false)
+				}
+			}()
+		}
+	}
+	wg.Wait()
+	rate := float64(rejected.Load()) / float64(rejected.Load()+served.Load())
+	util := float64(busy.Load()) / float64(quotaSize*duration)
+	t.Logf("%d served, %d rejected (%.2f%%), quota utilisation %.2f", served.Load(), rejected.Load(), 100*rate, util)
+	if rate > 0.03 {
+		t.Errorf("rejection rate %.2f%% too high", 100*rate)
+	}
+	if util < 0.75 {
+		t.Errorf("quota utilisation %.2f too low", util)
+	}
+}
+
+// waitWaiting waits until a queued Acquire has made the limit grow.
+func waitWaiting(t *testing.T, l *quota.Limiter) {
+	t.Helper()
+	deadline := time.Now().Add(2 * time.Second)
+	for time.Now().Before(deadline) && l.Limit() == l.InFlight() && l.Limit() < 3 {
+		time.Sleep(time.Millisecond)
 	}
 }

@@ -225,7 +225,7 @@ func (s *Searcher) Sweep(ctx context.Context) (res SweepResult, err error) {
 		Finished: time.Now().UTC(), Found: res.Found, Published: res.Published,
 		Duration: time.Since(res.Started).Round(time.Millisecond).String(), Full: res.Since.IsZero(),
 	}
-	if err := s.store(ctx, key, cp, rev); err != nil {
+	if err := s.store(ctx, key, &cp, rev); err != nil {
 		return res, err
 	}
 	res.Watermark = cp.Watermark
@@ -317,7 +317,7 @@ func (s *Searcher) load(ctx context.Context, key string) (Checkpoint, uint64, er
 
 // store writes the checkpoint with compare-and-set, merging with whatever a
 // concurrent searcher stored so the watermark never moves backwards.
-func (s *Searcher) store(ctx context.Context, key string, cp Checkpoint, rev uint64) error {
+func (s *Searcher) store(ctx context.Context, key string, cp *Checkpoint, rev uint64) error {
 	for range 5 {
 		data, err := json.Marshal(cp)
 		if err != nil {

@@ -77,6 +77,8 @@ func Setup(ctx context.Context, binary string, cfg *config.Config, opts Options)
 		AllowPlainHTTP:     cfg.AL.AllowHTTP,
 		Gate:               e.Gate,
 		MaxRetries:         cfg.AL.MaxRetries,
+		MaxJSONBytes:       cfg.AL.MaxJSONBytes,
+		MaxDownloadBytes:   cfg.AL.MaxDownloadBytes,
 		Logger:             log.With("component", "assemblyline"),
 		Observe: func(c assemblyline.Call) {
 			e.Metrics.ALRequest(c.Endpoint, c.Status, c.Duration, c.QuotaRejected)

@@ -252,9 +252,8 @@ func TestInvalidPayloadDeadLettersWithReason(t *testing.T) {
 	if want := `invalid message: sid "../../etc/passwd" has a character outside base62 at position 0`; reason != want {
 		t.Errorf("reason %q, want %q", reason, want)
 	}
-	if n := f.streamMsgs(messages.StreamSIDs); n != 0 {
-		t.Errorf("work queue keeps %d messages", n)
-	}
+	// The removal follows the dead letter; it is asynchronous.
+	eventually(t, 5*time.Second, "work queue emptied", func() bool { return f.streamMsgs(messages.StreamSIDs) == 0 })
 }
 
 func TestDeferDoesNotUseUpAttempts(t *testing.T) {
@@ -358,16 +357,18 @@ func TestHeartbeatKeepsSlowWorkFromRedelivery(t *testing.T) {
 
 func TestHaltFailFastStopsRunAndKeepsMessage(t *testing.T) {
 	f := newFixture(t, 5*time.Second)
-	stop := f.run(worker.HandlerFunc(func(ctx context.Context, m *worker.Message) ([]*nats.Msg, error) {
+	w := worker.New(f.js, f.cons, worker.HandlerFunc(func(ctx context.Context, m *worker.Message) ([]*nats.Msg, error) {
 		return nil, failure.Errorf(failure.Auth, "Invalid user or APIKey")
-	}), worker.Config{FailFast: true})
-	f.publishSID("abc")
-	var herr *worker.HaltError
+	}), worker.Config{Stage: messages.StageScorer, FailFast: true, Grace: time.Second})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
 	errc := make(chan error, 1)
-	go func() { errc <- stop() }()
-	// Run stops by itself; stop() just collects the error.
+	go func() { errc <- w.Run(ctx) }()
+	f.publishSID("abc")
+	// Run stops by itself, without its context being cancelled.
 	select {
 	case err := <-errc:
+		var herr *worker.HaltError
 		if !errors.As(err, &herr) || failure.KindOf(err) != failure.Auth {
 			t.Fatalf("Run returned %v, want a HaltError of kind auth", err)
 		}
@@ -442,9 +443,9 @@ func TestShutdownLetsInFlightWorkFinish(t *testing.T) {
 	if err := stop(); err != nil {
 		t.Fatal(err)
 	}
-	if f.streamMsgs(messages.StreamSIDs) != 0 || f.streamMsgs(messages.StreamFiles) != 1 {
-		t.Error("in-flight work was not finished during the grace period")
-	}
+	eventually(t, 5*time.Second, "in-flight work finished during the grace period", func() bool {
+		return f.streamMsgs(messages.StreamSIDs) == 0 && f.streamMsgs(messages.StreamFiles) == 1
+	})
 }
 
 func TestPublishFailureRetriesInsteadOfAcking(t *testing.T) {

@@ -25,6 +25,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"strings"
 
 	"github.com/nats-io/nats.go"
@@ -264,7 +265,9 @@ func decodeJSON(data []byte, v any) error {
 	if err := dec.Decode(v); err != nil {
 		return invalid("malformed JSON: %v", err)
 	}
-	if dec.More() {
+	// dec.More() is false before a stray ']' or '}', so ask for the next
+	// token: only the end of the input is acceptable.
+	if _, err := dec.Token(); err != io.EOF {
 		return invalid("trailing data after the JSON object")
 	}
 	return nil

@@ -1,0 +1,478 @@
+// Package bench measures alharvest end to end against alsim: the one-command
+// run, the separate processes over a nats-server, and the naive sequential
+// solution of the original exercise, on the same corpus, latency model and
+// quota. It reports wall time against the physical bound — the server time
+// alsim accounted divided by the quota — with quota rejections, throughput
+// and each process's peak RSS from the kernel's accounting.
+package bench
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/alharvest/alharvest/internal/alsim"
+	"github.com/alharvest/alharvest/pkg/messages"
+)
+
+// Modes of running the pipeline.
+const (
+	ModeOne   = "one"   // alharvest, one process with embedded JetStream
+	ModeMulti = "multi" // nats-server + searcher + 2 scorers + 2 downloaders
+	ModeNaive = "naive" // the exercise's sequential solution, ported to Go
+)
+
+// Options configure one measurement.
+type Options struct {
+	Workload Workload
+	Mode     string
+	// Bin holds alharvest, searcher, scorer, downloader, alsim and nats-server.
+	Bin string
+	// Work is a scratch directory (OUTPUT_DIR, stores, logs).
+	Work string
+	// Scorers and Downloaders replicas in multi mode (defaults 2 and 2).
+	Scorers, Downloaders int
+	// Env adds settings to every pipeline process (e.g. AL_MAX_CALLS=5).
+	Env []string
+	// Log receives progress lines.
+	Log io.Writer
+}
+
+// Result is one measurement.
+type Result struct {
+	Workload string `json:"workload"`
+	Mode     string `json:"mode"`
+	// Wall is the pipeline's elapsed time, from starting its processes to
+	// the last file collected and every queue drained.
+	Wall Seconds `json:"wall_s"`
+	// Ideal is alsim's accounted server time divided by the quota: the
+	// least wall time any client could need (0 without a quota).
+	Ideal      Seconds `json:"ideal_s"`
+	Efficiency float64 `json:"efficiency"`
+	Calls      int64   `json:"calls"`
+	Quota503   int64   `json:"quota_503"`
+	Quota503Pc float64 `json:"quota_503_pct"`
+	PeakCalls  int64   `json:"peak_concurrent_calls"`
+	// Submissions scored (full calls answered 200), files and bytes in OUTPUT_DIR.
+	Submissions int64   `json:"submissions"`
+	Files       int64   `json:"files"`
+	Bytes       int64   `json:"bytes"`
+	SubsPerSec  float64 `json:"submissions_per_s"`
+	FilesPerSec float64 `json:"files_per_s"`
+	MBPerSec    float64 `json:"mb_per_s"`
+	// RSS is each process's peak resident set size in MiB.
+	RSS map[string]float64 `json:"peak_rss_mib"`
+	// Expected is alsim's expected set size; Missing is how many of it did not arrive.
+	Expected int `json:"expected"`
+	Missing  int `json:"missing"`
+}
+
+// Seconds marshals a duration as fractional seconds.
+type Seconds time.Duration
+
+// MarshalJSON implements json.Marshaler.
+func (s Seconds) MarshalJSON() ([]byte, error) {
+	return []byte(strconv.FormatFloat(time.Duration(s).Seconds(), 'f', 3, 64)), nil
+}
+
+func (s Seconds) String() string { return fmt.Sprintf("%.2fs", time.Duration(s).Seconds()) }
+
+// Run performs one measurement.
+func Run(ctx context.Context, o Options) (*Result, error) {
+	if o.Scorers == 0 {
+		o.Scorers = 2
+	}
+	if o.Downloaders == 0 {
+		o.Downloaders = 2
+	}
+	if o.Mode == ModeSearcher {
+		o.Scorers, o.Downloaders = 0, 0
+	}
+	if o.Log == nil {
+		o.Log = io.Discard
+	}
+	dir, err := os.MkdirTemp(o.Work, o.Workload.Name+"-"+o.Mode+"-")
+	if err != nil {
+		return nil, err
+	}
+	res := &Result{Workload: o.Workload.Name, Mode: o.Mode, RSS: map[string]float64{}}
+
+	sim, err := startProc(ctx, dir, "alsim", filepath.Join(o.Bin, "alsim"), append([]string{"serve", "-addr", "127.0.0.1:" + freePort()}, o.Workload.Sim...), nil)
+	if err != nil {
+		return nil, err
+	}
+	defer sim.stop(10 * time.Second)
+	simURL, err := sim.waitURL(60 * time.Second)
+	if err != nil {
+		return nil, err
+	}
+	expected, err := fetchLines(simURL + "/_alsim/expected?threshold=7000")
+	if err != nil {
+		return nil, err
+	}
+	res.Expected = len(expected)
+	if _, err := http.Post(simURL+"/_alsim/stats/reset", "", nil); err != nil {
+		return nil, err
+	}
+	fmt.Fprintf(o.Log, "%s/%s: alsim ready at %s, %d files expected\n", o.Workload.Name, o.Mode, simURL, len(expected))
+
+	out := filepath.Join(dir, "collected")
+	env := append(os.Environ(),
+		"AL_URL="+simURL, "AL_USER="+alsim.DefaultUser, "AL_APIKEY="+alsim.DefaultAPIKey,
+		"OUTPUT_DIR="+out, "SCORE_THRESHOLD=7000", "HTTP_ADDR=", "LOG_LEVEL=warn", "LOG_FORMAT=json",
+		"DATA_DIR="+filepath.Join(dir, "data"),
+	)
+	env = append(env, o.Env...)
+
+	var wall time.Duration
+	switch o.Mode {
+	case ModeOne:
+		wall, err = runOne(ctx, dir, o, env, res)
+	case ModeMulti:
+		wall, err = runMulti(ctx, dir, o, env, res)
+	case ModeNaive:
+		wall, err = runNaive(ctx, dir, o, env, res)
+	case ModeSearcher:
+		wall, err = runMulti(ctx, dir, o, env, res)
+	default:
+		err = fmt.Errorf("unknown mode %q", o.Mode)
+	}
+	if err != nil {
+		return nil, err
+	}
+	res.Wall = Seconds(wall)
+
+	var st alsim.Stats
+	if err := fetchJSON(simURL+"/_alsim/stats", &st); err != nil {
+		return nil, err
+	}
+	for ep, byCode := range st.Calls {
+		for code, n := range byCode {
+			res.Calls += n
+			if ep == "full" && code == "200" {
+				res.Submissions += n
+			}
+		}
+	}
+	res.Quota503 = st.QuotaRejected
+	if res.Calls > 0 {
+		res.Quota503Pc = 100 * float64(res.Quota503) / float64(res.Calls)
+	}
+	res.PeakCalls = st.PeakInFlight
+	if st.Quota > 0 {
+		res.Ideal = Seconds(st.ServerTimeTotal / time.Duration(st.Quota))
+		res.Efficiency = float64(res.Ideal) / float64(res.Wall)
+	}
+	got := map[string]bool{}
+	entries, _ := os.ReadDir(out)
+	for _, e := range entries {
+		if sha, ok := strings.CutSuffix(e.Name(), ".cart"); ok {
+			got[sha] = true
+			res.Files++
+			if info, err := e.Info(); err == nil {
+				res.Bytes += info.Size()
+			}
+		}
+	}
+	for _, sha := range expected {
+		if !got[sha] {
+			res.Missing++
+		}
+	}
+	secs := wall.Seconds()
+	res.SubsPerSec = float64(res.Submissions) / secs
+	res.FilesPerSec = float64(res.Files) / secs
+	res.MBPerSec = float64(res.Bytes) / (1 << 20) / secs
+	sim.stop(10 * time.Second)
+	res.RSS["alsim"] = sim.peakRSS()
+	_ = os.RemoveAll(out) // keep the scratch dir small; logs stay
+	return res, nil
+}
+
+func runOne(ctx context.Context, dir string, o Options, env []string, res *Result) (time.Duration, error) {
+	start := time.Now()
+	p, err := startProc(ctx, dir, "alharvest", filepath.Join(o.Bin, "alharvest"), []string{"--no-progress"}, env)
+	if err != nil {
+		return 0, err
+	}
+	<-p.done
+	wall := time.Since(start)
+	res.RSS["alharvest"] = p.peakRSS()
+	if p.err != nil {
+		return 0, fmt.Errorf("alharvest: %v (log %s)", p.err, p.logPath)
+	}
+	return wall, nil
+}
+
+func runMulti(ctx context.Context, dir string, o Options, env []string, res *Result) (time.Duration, error) {
+	port := freePort()
+	ns, err := startProc(ctx, dir, "nats-server", filepath.Join(o.Bin, "nats-server"),
+		[]string{"-js", "-a", "127.0.0.1", "-p", port, "-sd", filepath.Join(dir, "nats")}, nil)
+	if err != nil {
+		return 0, err
+	}
+	defer ns.stop(10 * time.Second)
+	url := "nats://127.0.0.1:" + port
+	if err := waitTCP("127.0.0.1:"+port, 20*time.Second); err != nil {
+		return 0, err
+	}
+	env = append(env, "NATS_URL="+url)
+	nc, err := nats.Connect(url)
+	if err != nil {
+		return 0, err
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return 0, err
+	}
+
+	start := time.Now()
+	var stages []*proc
+	for i := range o.Scorers {
+		p, err := startProc(ctx, dir, fmt.Sprintf("scorer-%d", i+1), filepath.Join(o.Bin, "scorer"), nil, env)
+		if err != nil {
+			return 0, err
+		}
+		stages = append(stages, p)
+	}
+	for i := range o.Downloaders {
+		p, err := startProc(ctx, dir, fmt.Sprintf("downloader-%d", i+1), filepath.Join(o.Bin, "downloader"), nil, env)
+		if err != nil {
+			return 0, err
+		}
+		stages = append(stages, p)
+	}
+	searcher, err := startProc(ctx, dir, "searcher", filepath.Join(o.Bin, "searcher"), []string{"--once"}, env)
+	if err != nil {
+		return 0, err
+	}
+	defer func() {
+		for _, p := range stages {
+			p.stop(30 * time.Second)
+		}
+	}()
+
+	quiet := 0
+	var wall time.Duration
+	for {
+		select {
+		case <-ctx.Done():
+			return 0, ctx.Err()
+		case <-time.After(20 * time.Millisecond):
+		}
+		if searcher.running() {
+			continue
+		}
+		if searcher.err != nil {
+			return 0, fmt.Errorf("searcher: %v (log %s)", searcher.err, searcher.logPath)
+		}
+		if o.Mode == ModeSearcher {
+			wall = time.Since(start)
+			break
+		}
+		if drained(ctx, js) {
+			if quiet == 0 {
+				wall = time.Since(start)
+			}
+			quiet++
+			if quiet >= 3 {
+				break
+			}
+		} else {
+			quiet = 0
+		}
+	}
+	res.RSS["searcher"] = searcher.peakRSS()
+	for _, p := range stages {
+		p.stop(30 * time.Second)
+		res.RSS[p.name] = p.peakRSS()
+	}
+	ns.stop(10 * time.Second)
+	res.RSS["nats-server"] = ns.peakRSS()
+	return wall, nil
+}
+
+func drained(ctx context.Context, js jetstream.JetStream) bool {
+	for _, name := range []string{messages.StreamSIDs, messages.StreamFiles} {
+		s, err := js.Stream(ctx, name)
+		if err != nil {
+			return false
+		}
+		info, err := s.Info(ctx)
+		if err != nil || info.State.Msgs != 0 {
+			return false
+		}
+	}
+	return true
+}
+
+func runNaive(ctx context.Context, dir string, o Options, env []string, res *Result) (time.Duration, error) {
+	self, err := os.Executable()
+	if err != nil {
+		return 0, err
+	}
+	start := time.Now()
+	p, err := startProc(ctx, dir, "naive", self, []string{"naive"}, env)
+	if err != nil {
+		return 0, err
+	}
+	<-p.done
+	wall := time.Since(start)
+	res.RSS["naive"] = p.peakRSS()
+	if p.err != nil {
+		return 0, fmt.Errorf("naive: %v (log %s)", p.err, p.logPath)
+	}
+	return wall, nil
+}
+
+// proc is a child process whose peak RSS the kernel reports at exit.
+type proc struct {
+	name    string
+	cmd     *exec.Cmd
+	logPath string
+	done    chan struct{}
+	err     error
+}
+
+func startProc(ctx context.Context, dir, name, bin string, args, env []string) (*proc, error) {
+	logPath := filepath.Join(dir, name+".log")
+	f, err := os.Create(logPath)
+	if err != nil {
+		return nil, err
+	}
+	cmd := exec.Command(bin, args...)
+	if env != nil {
+		cmd.Env = env
+	}
+	cmd.Stdout, cmd.Stderr = f, f
+	if err := cmd.Start(); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("start %s: %w", name, err)
+	}
+	p := &proc{name: name, cmd: cmd, logPath: logPath, done: make(chan struct{})}
+	go func() { p.err = cmd.Wait(); f.Close(); close(p.done) }()
+	return p, nil
+}
+
+func (p *proc) running() bool {
+	select {
+	case <-p.done:
+		return false
+	default:
+		return true
+	}
+}
+
+// stop sends SIGTERM, then SIGKILL after timeout.
+func (p *proc) stop(timeout time.Duration) {
+	if !p.running() {
+		return
+	}
+	_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-p.done:
+	case <-time.After(timeout):
+		_ = p.cmd.Process.Kill()
+		<-p.done
+	}
+}
+
+// peakRSS is the process's high-water resident set in MiB (after exit).
+func (p *proc) peakRSS() float64 {
+	if p.cmd.ProcessState == nil {
+		return 0
+	}
+	if ru, ok := p.cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
+		return float64(ru.Maxrss) / 1024 // Linux reports KiB
+	}
+	return 0
+}
+
+// waitURL reads alsim's banner for its URL.
+func (p *proc) waitURL(timeout time.Duration) (string, error) {
+	deadline := time.Now().Add(timeout)
+	for time.Now().Before(deadline) {
+		if f, err := os.Open(p.logPath); err == nil {
+			sc := bufio.NewScanner(f)
+			for sc.Scan() {
+				if rest, ok := strings.CutPrefix(sc.Text(), "export AL_URL="); ok {
+					f.Close()
+					return rest, nil
+				}
+			}
+			f.Close()
+		}
+		if !p.running() {
+			return "", fmt.Errorf("%s exited: %v (log %s)", p.name, p.err, p.logPath)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return "", fmt.Errorf("%s did not start within %s", p.name, timeout)
+}
+
+func freePort() string {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "0"
+	}
+	defer l.Close()
+	return strconv.Itoa(l.Addr().(*net.TCPAddr).Port)
+}
+
+func waitTCP(addr string, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	for time.Now().Before(deadline) {
+		if c, err := net.DialTimeout("tcp", addr, 200*time.Millisecond); err == nil {
+			c.Close()
+			return nil
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return fmt.Errorf("nothing listens on %s", addr)
+}
+
+func fetchJSON(url string, v any) error {
+	resp, err := http.Get(url)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("GET %s: %s", url, resp.Status)
+	}
+	return json.NewDecoder(resp.Body).Decode(v)
+}
+
+func fetchLines(url string) ([]string, error) {
+	resp, err := http.Get(url)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("GET %s: %s", url, resp.Status)
+	}
+	var out []string
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() {
+		if l := strings.TrimSpace(sc.Text()); l != "" {
+			out = append(out, l)
+		}
+	}
+	return out, sc.Err()
+}

@@ -1,0 +1,202 @@
+package failure_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/alharvest/alharvest/internal/assemblyline"
+	"github.com/alharvest/alharvest/internal/failure"
+)
+
+func TestActionForEveryKind(t *testing.T) {
+	tests := []struct {
+		kind      failure.Kind
+		name      string
+		action    failure.Action
+		retryable bool
+	}{
+		{failure.Unknown, "unknown", failure.Retry, false},
+		{failure.Invalid, "invalid", failure.DeadLetter, false},
+		{failure.NotFound, "not_found", failure.DeadLetter, false},
+		{failure.Auth, "auth", failure.Halt, false},
+		{failure.Forbidden, "forbidden", failure.Halt, false},
+		{failure.QuotaDaily, "quota_daily", failure.Halt, false},
+		{failure.QuotaConcurrent, "quota_concurrent", failure.Retry, true},
+		{failure.Unavailable, "unavailable", failure.Retry, true},
+		{failure.Timeout, "timeout", failure.Retry, true},
+		{failure.NotReady, "not_ready", failure.Defer, false},
+		{failure.Corrupt, "corrupt", failure.Retry, false},
+		{failure.CursorExpired, "cursor_expired", failure.Retry, false},
+		{failure.BadRequest, "bad_request", failure.DeadLetter, false},
+		{failure.TooLarge, "too_large", failure.DeadLetter, false},
+		{failure.Canceled, "canceled", failure.HandBack, false},
+		{failure.Storage, "storage", failure.Halt, false},
+	}
+	seen := map[failure.Kind]bool{}
+	for _, tc := range tests {
+		seen[tc.kind] = true
+		t.Run(tc.name, func(t *testing.T) {
+			err := failure.Errorf(tc.kind, "something went %s", "wrong")
+			if got := failure.KindOf(err); got != tc.kind {
+				t.Errorf("KindOf = %v, want %v", got, tc.kind)
+			}
+			if got := failure.ActionFor(err); got != tc.action {
+				t.Errorf("ActionFor = %v, want %v", got, tc.action)
+			}
+			if got := failure.Retryable(err); got != tc.retryable {
+				t.Errorf("Retryable = %t, want %t", got, tc.retryable)
+			}
+			if got := tc.kind.String(); got != tc.name {
+				t.Errorf("String = %q, want %q", got, tc.name)
+			}
+			// In-process retries are a subset of the pipeline's Retry.
+			if tc.retryable && tc.action != failure.Retry {
+				t.Errorf("retryable in-process but action %v", tc.action)
+			}
+		})
+	}
+	// Every named kind must be in the table: a new kind needs a decision.
+	for k := failure.Unknown; !strings.HasPrefix(k.String(), "kind("); k++ {
+		if !seen[k] {
+			t.Errorf("kind %d (%v) missing from the table", k, k)
+		}
+	}
+	if got := failure.Kind(200).String(); got != "kind(200)" {
+		t.Errorf("unknown kind String = %q", got)
+	}
+}
+
+func TestActionNames(t *testing.T) {
+	tests := []struct {
+		a    failure.Action
+		want string
+	}{
+		{failure.Retry, "retry"},
+		{failure.Defer, "defer"},
+		{failure.DeadLetter, "dead_letter"},
+		{failure.Halt, "halt"},
+		{failure.HandBack, "hand_back"},
+		{failure.Action(42), "action(42)"},
+	}
+	for _, tc := range tests {
+		if got := tc.a.String(); got != tc.want {
+			t.Errorf("Action(%d).String() = %q, want %q", tc.a, got, tc.want)
+		}
+	}
+}
+
+// apiErr builds the Assemblyline client's own error type, which classifies
+// itself through failure.Kinder.
+func apiErr(status int, kind failure.Kind, msg string) error {
+	return &assemblyline.APIError{Op: "submission/full", Status: status, Message: msg, Kind: kind}
+}
+
+func TestKindOfThroughChains(t *testing.T) {
+	plain := errors.New("plain")
+	notFound := apiErr(http.StatusNotFound, failure.NotFound, "Submission ID x does not exists.")
+	quota := apiErr(http.StatusServiceUnavailable, failure.QuotaDaily, "You've exceeded your daily maximum API calls quota of 5")
+	tests := []struct {
+		name   string
+		err    error
+		kind   failure.Kind
+		action failure.Action
+	}{
+		{"nil", nil, failure.Unknown, failure.Retry},
+		{"unclassified", plain, failure.Unknown, failure.Retry},
+		{"unclassified wrapped", fmt.Errorf("a: %w", fmt.Errorf("b: %w", plain)), failure.Unknown, failure.Retry},
+		{"wrapped once with %w", fmt.Errorf("file x: %w", failure.Wrap(failure.Invalid, plain)), failure.Invalid, failure.DeadLetter},
+		{"wrapped three times with %w", fmt.Errorf("a: %w", fmt.Errorf("b: %w", fmt.Errorf("c: %w", failure.Errorf(failure.NotReady, "running")))), failure.NotReady, failure.Defer},
+		{"Errorf keeps %w of a plain error unclassified inside", failure.Errorf(failure.Corrupt, "verify: %w", io.ErrUnexpectedEOF), failure.Corrupt, failure.Retry},
+		{"APIError bare", notFound, failure.NotFound, failure.DeadLetter},
+		{"APIError in a wrapped chain", fmt.Errorf("submission abc: %w", fmt.Errorf("search page 3: %w", notFound)), failure.NotFound, failure.DeadLetter},
+		{"APIError halting the stage", fmt.Errorf("submission abc: %w", quota), failure.QuotaDaily, failure.Halt},
+		{"APIError inside errors.Join", errors.Join(plain, fmt.Errorf("x: %w", notFound)), failure.NotFound, failure.DeadLetter},
+		{"errors.Join of classified errors: the first classified wins", errors.Join(plain, failure.Wrap(failure.Unavailable, plain), failure.Wrap(failure.NotFound, plain)), failure.Unavailable, failure.Retry},
+		{"errors.Join wrapped in %w", fmt.Errorf("sweep: %w", errors.Join(plain, failure.Wrap(failure.CursorExpired, plain))), failure.CursorExpired, failure.Retry},
+		{"fmt.Errorf with two %w", fmt.Errorf("%w; then %w", plain, failure.Wrap(failure.TooLarge, plain)), failure.TooLarge, failure.DeadLetter},
+		{"errors.Join of unclassified errors", errors.Join(plain, io.EOF), failure.Unknown, failure.Retry},
+		{"context.Canceled", context.Canceled, failure.Canceled, failure.HandBack},
+		{"context.Canceled wrapped", fmt.Errorf("assemblyline download: %w", context.Canceled), failure.Canceled, failure.HandBack},
+		{"context.DeadlineExceeded", context.DeadlineExceeded, failure.Timeout, failure.Retry},
+		{"context.DeadlineExceeded wrapped", fmt.Errorf("assemblyline search: %w", context.DeadlineExceeded), failure.Timeout, failure.Retry},
+		{"context.Canceled inside errors.Join", errors.Join(plain, context.Canceled), failure.Canceled, failure.HandBack},
+		// The outermost classification wins over anything said deeper.
+		{"outer Wrap over inner Wrap", failure.Wrap(failure.NotFound, failure.Wrap(failure.Unavailable, plain)), failure.NotFound, failure.DeadLetter},
+		{"outer Wrap over inner Wrap, reversed", fmt.Errorf("x: %w", failure.Wrap(failure.Unavailable, fmt.Errorf("y: %w", failure.Wrap(failure.NotFound, plain)))), failure.Unavailable, failure.Retry},
+		{"outer Wrap over an APIError", failure.Wrap(failure.Timeout, notFound), failure.Timeout, failure.Retry},
+		{"outer Wrap over context.Canceled", failure.Wrap(failure.Unavailable, fmt.Errorf("x: %w", context.Canceled)), failure.Unavailable, failure.Retry},
+		{"outer Canceled over a halt", failure.Wrap(failure.Canceled, quota), failure.Canceled, failure.HandBack},
+		{"Wrap over context.DeadlineExceeded", failure.Wrap(failure.NotReady, context.DeadlineExceeded), failure.NotReady, failure.Defer},
+		{"explicit Unknown is outermost too", failure.Wrap(failure.Unknown, failure.Wrap(failure.NotFound, plain)), failure.Unknown, failure.Retry},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := failure.KindOf(tc.err); got != tc.kind {
+				t.Errorf("KindOf = %v, want %v", got, tc.kind)
+			}
+			if got := failure.ActionFor(tc.err); got != tc.action {
+				t.Errorf("ActionFor = %v, want %v", got, tc.action)
+			}
+		})
+	}
+}
+
+func TestRetryableThroughChains(t *testing.T) {
+	tests := []struct {
+		name string
+		err  error
+		want bool
+	}{
+		{"nil", nil, false},
+		{"unclassified", errors.New("surprise"), false},
+		{"5xx APIError wrapped", fmt.Errorf("page 2: %w", apiErr(http.StatusBadGateway, failure.Unavailable, "Bad Gateway")), true},
+		{"quota APIError", apiErr(http.StatusServiceUnavailable, failure.QuotaConcurrent, "concurrent quota"), true},
+		{"deadline", fmt.Errorf("x: %w", context.DeadlineExceeded), true},
+		{"canceled", fmt.Errorf("x: %w", context.Canceled), false},
+		{"corrupt needs a new request, not a repeat", failure.Errorf(failure.Corrupt, "sha256 mismatch"), false},
+		{"cursor expired needs a restart", fmt.Errorf("page 4: %w", apiErr(http.StatusBadRequest, failure.CursorExpired, "No search context found")), false},
+		{"not found", apiErr(http.StatusNotFound, failure.NotFound, "nope"), false},
+		{"retryable inside errors.Join", errors.Join(errors.New("a"), failure.Wrap(failure.Timeout, errors.New("b"))), true},
+		{"outer non-retryable over inner retryable", failure.Wrap(failure.Invalid, failure.Wrap(failure.Unavailable, errors.New("b"))), false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := failure.Retryable(tc.err); got != tc.want {
+				t.Errorf("Retryable = %t, want %t (kind %v)", got, tc.want, failure.KindOf(tc.err))
+			}
+		})
+	}
+}
+
+func TestWrapAndErrorf(t *testing.T) {
+	if failure.Wrap(failure.Invalid, nil) != nil {
+		t.Error("Wrap(kind, nil) is not nil")
+	}
+	base := errors.New("disk on fire")
+	w := failure.Wrap(failure.Unavailable, base)
+	if w.Error() != "disk on fire" {
+		t.Errorf("Wrap changed the text: %q", w.Error())
+	}
+	if !errors.Is(w, base) {
+		t.Error("Wrap hides the wrapped error from errors.Is")
+	}
+	var fe *failure.Error
+	if !errors.As(fmt.Errorf("ctx: %w", w), &fe) || fe.Kind != failure.Unavailable || fe.Err != base {
+		t.Errorf("errors.As: %+v", fe)
+	}
+	e := failure.Errorf(failure.NotFound, "file %s: %w", "abc", io.EOF)
+	if e.Error() != "file abc: EOF" || !errors.Is(e, io.EOF) || failure.KindOf(e) != failure.NotFound {
+		t.Errorf("Errorf: %q, is EOF %t, kind %v", e, errors.Is(e, io.EOF), failure.KindOf(e))
+	}
+	// The APIError keeps its own text and is reachable through the chain.
+	ae := apiErr(http.StatusNotFound, failure.NotFound, "The file was not found in the system.")
+	var got *assemblyline.APIError
+	if !errors.As(fmt.Errorf("file x: %w", ae), &got) || got.Status != http.StatusNotFound {
+		t.Errorf("errors.As APIError: %v", got)
+	}
+}
