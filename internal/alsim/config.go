@@ -105,8 +105,9 @@ type Config struct {
 	// DisableRawDownloads answers encoding=raw with the 403 the real
 	// server gives when allow_raw_downloads is off.
 	DisableRawDownloads bool
-	// Prehash computes every file's sha256 while building, so the first
-	// pass over the corpus costs the simulator nothing during a benchmark.
+	// Prehash computes every file's digests while building (sha256, and
+	// md5 and sha1 for cART footers), so that during a benchmark the
+	// simulator spends no time hashing.
 	Prehash bool
 
 	// Faults are the fault-injection settings in force at start.

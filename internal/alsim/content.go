@@ -1,6 +1,8 @@
 package alsim
 
 import (
+	"crypto/md5"
+	"crypto/sha1"
 	"crypto/sha256"
 	"io"
 	"sync"
@@ -110,6 +112,26 @@ func (r *contentReader) Read(p []byte) (int, error) {
 }
 
 var bufPool = sync.Pool{New: func() any { b := make([]byte, 64<<10); return &b }}
+
+// allDigests computes md5, sha1 and sha256 in one pass over the content.
+func (s contentSpec) allDigests() (m [16]byte, s1 [20]byte, s256 [32]byte) {
+	hm, h1, h256 := md5.New(), sha1.New(), sha256.New()
+	bp := bufPool.Get().(*[]byte)
+	defer bufPool.Put(bp)
+	buf := *bp
+	for off := int64(0); off < s.size; {
+		n := min(int64(len(buf)), s.size-off)
+		s.fill(off, buf[:n])
+		hm.Write(buf[:n])
+		h1.Write(buf[:n])
+		h256.Write(buf[:n])
+		off += n
+	}
+	hm.Sum(m[:0])
+	h1.Sum(s1[:0])
+	h256.Sum(s256[:0])
+	return m, s1, s256
+}
 
 func (s contentSpec) sha256() [32]byte {
 	h := sha256.New()

@@ -9,6 +9,7 @@ import (
 	"runtime"
 	"slices"
 	"sort"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -109,6 +110,9 @@ type Corpus struct {
 
 	// sha256 values are computed on first use and cached.
 	hashes [][32]byte
+	// md5s and sha1s are set only by prehashAll.
+	md5s   [][16]byte
+	sha1s  [][20]byte
 	hashed []atomic.Bool
 	hashMu [64]sync.Mutex
 
@@ -824,6 +828,51 @@ func (c *Corpus) lookup(h [32]byte) (int32, bool) {
 		c.hashAll(all)
 	})
 	return c.lookupIndexed(h)
+}
+
+// prehashAll computes every file's sha256, and md5 and sha1 for the
+// footers of their cART encodings, on all CPUs, so that serving a download
+// hashes nothing.
+func (c *Corpus) prehashAll() {
+	c.md5s = make([][16]byte, len(c.sizes))
+	c.sha1s = make([][20]byte, len(c.sizes))
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range runtime.GOMAXPROCS(0) {
+		wg.Go(func() {
+			for {
+				f := int32(next.Add(1) - 1)
+				if int(f) >= len(c.sizes) {
+					return
+				}
+				m, s1, h := c.content(f).allDigests()
+				c.md5s[f], c.sha1s[f] = m, s1
+				mu := &c.hashMu[int(f)%len(c.hashMu)]
+				mu.Lock()
+				if !c.hashed[f].Load() {
+					c.hashes[f] = h
+					c.addIndex(h, f)
+					c.hashed[f].Store(true)
+				}
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+}
+
+// footer returns the optional footer of file f's cART encoding when the
+// digests were precomputed, else nil (cart.Pack then computes them).
+func (c *Corpus) footer(f int32) map[string]string {
+	if c.md5s == nil {
+		return nil
+	}
+	return map[string]string{
+		"md5":    hex.EncodeToString(c.md5s[f][:]),
+		"sha1":   hex.EncodeToString(c.sha1s[f][:]),
+		"sha256": hex.EncodeToString(c.sha(f)[:]),
+		"length": strconv.FormatInt(c.sizes[f], 10),
+	}
 }
 
 // hashAll computes the given files' hashes on all CPUs.

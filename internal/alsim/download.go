@@ -146,7 +146,7 @@ func (s *Server) encode(f int32, name string, defaultName bool) (e *encoded, rel
 		return e, noop, nil
 	}
 	spec := s.corpus.content(f)
-	opts := &cart.PackOptions{Header: map[string]any{"name": name}, NoCompression: s.cfg.CartNoCompression}
+	opts := &cart.PackOptions{Header: map[string]any{"name": name}, NoCompression: s.cfg.CartNoCompression, Footer: s.corpus.footer(f)}
 	if spec.size <= s.cfg.SpoolThreshold {
 		var buf bytes.Buffer
 		buf.Grow(int(spec.size + spec.size>>6 + 512))

@@ -54,11 +54,7 @@ func New(cfg Config) (*Server, error) {
 	start := time.Now()
 	c := buildCorpus(cfg, start)
 	if cfg.Prehash {
-		all := make([]int32, len(c.sizes))
-		for i := range all {
-			all[i] = int32(i)
-		}
-		c.hashAll(all)
+		c.prehashAll()
 	}
 	tmp := cfg.TempDir
 	if tmp == "" {

@@ -2,6 +2,7 @@ package assemblyline
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -63,12 +64,13 @@ func (c *Client) Download(ctx context.Context, sha256 string, consume func(body 
 func (c *Client) downloadBody(x *exchange, consume func(io.Reader, int64) error) error {
 	resp := x.resp
 	if resp.StatusCode != http.StatusOK {
-		return x.readEnvelope(min(c.maxJSON, maxErrorBody), nil)
+		_, err := readAnswer[json.RawMessage](x, min(c.maxJSON, maxErrorBody))
+		return err
 	}
 	if isJSON(resp.Header.Get("Content-Type")) {
 		// A file is application/octet-stream; JSON under 200 is an error
 		// envelope (the 415 quirk) and must not reach consume.
-		if err := x.readEnvelope(min(c.maxJSON, maxErrorBody), nil); err != nil {
+		if _, err := readAnswer[json.RawMessage](x, min(c.maxJSON, maxErrorBody)); err != nil {
 			return err
 		}
 		return failure.Errorf(failure.Unavailable, "assemblyline download: the server answered JSON instead of a file")

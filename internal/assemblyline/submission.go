@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/url"
+	"reflect"
 	"sort"
 	"strings"
 	"time"
@@ -48,8 +49,10 @@ type fullDoc struct {
 	Times    struct {
 		Completed *string `json:"completed"`
 	} `json:"times"`
-	Results           resultMap `json:"results"`
-	MissingResultKeys []string  `json:"missing_result_keys"`
+	Results           map[string]fullResult `json:"results"`
+	MissingResultKeys []string              `json:"missing_result_keys"`
+
+	resultsIsList bool
 }
 
 type fullResult struct {
@@ -59,24 +62,16 @@ type fullResult struct {
 	} `json:"result"`
 }
 
-// resultMap is results: a dict keyed by result key. The raw submission
-// document has a list there, empty until the submission finishes, so an
-// empty list is accepted too.
-type resultMap map[string]fullResult
-
-func (m *resultMap) UnmarshalJSON(b []byte) error {
-	if len(b) > 0 && b[0] == '[' {
-		var list []json.RawMessage
-		if err := json.Unmarshal(b, &list); err != nil {
-			return err
-		}
-		if len(list) > 0 {
-			return fmt.Errorf("results is a list of %d entries, want a dict keyed by result key", len(list))
-		}
-		*m = nil
-		return nil
+// tolerates accepts results as a list: the raw submission document has a
+// list there, empty until the submission finishes. The list is not decoded
+// (Results stays nil) and the state check in submission() decides: a running
+// submission is NotReady, a completed one with a list is malformed.
+func (d *fullDoc) tolerates(e *json.UnmarshalTypeError) bool {
+	if e.Field == "api_response.results" && e.Value == "array" && e.Type == reflect.TypeFor[map[string]fullResult]() {
+		d.resultsIsList = true
+		return true
 	}
-	return json.Unmarshal(b, (*map[string]fullResult)(m))
+	return false
 }
 
 // score holds a decoded score. A malformed value is recorded rather than
@@ -135,6 +130,9 @@ func (d *fullDoc) submission(sid string, quote func(string) string) (*Submission
 	}
 	if d.State == "" {
 		return nil, bad("it has no state")
+	}
+	if d.resultsIsList && d.State == "completed" {
+		return nil, bad("results is a list, want a dict keyed by result key")
 	}
 	if d.MaxScore.bad != nil {
 		return nil, bad("max_score: %v", d.MaxScore.bad)

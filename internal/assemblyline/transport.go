@@ -11,6 +11,8 @@ import (
 	"mime"
 	"net"
 	"net/http"
+	"strings"
+	"sync"
 	"time"
 
 	"github.com/cenkalti/backoff/v4"
@@ -305,46 +307,54 @@ func (b *bodyReader) tag(err error) error {
 }
 
 // envelope is the wrapper of every JSON answer. api_response is decoded
-// straight into the caller's type, so no copy of a large document is kept.
-type envelope struct {
-	Response payload `json:"api_response"`
-	Message  string  `json:"api_error_message"`
-	Version  string  `json:"api_server_version"`
-	Code     int     `json:"api_status_code"`
+// straight into the caller's type in the same pass as the rest: one scan to
+// validate, one to decode, however large the document.
+type envelope[T any] struct {
+	Response *T     `json:"api_response"`
+	Message  string `json:"api_error_message"`
+	Version  string `json:"api_server_version"`
+	Code     int    `json:"api_status_code"`
 }
 
-// payload decodes api_response into dst but keeps its error instead of
-// returning it: error answers carry "" or an unrelated dict there, and only a
-// success decides whether a mismatch matters.
-type payload struct {
-	dst     any
-	present bool
-	err     error
+// errorEnvelope reads what matters of an error answer, whatever api_response
+// holds there ("", {}, or a dict of login hints).
+type errorEnvelope struct {
+	Message string `json:"api_error_message"`
+	Code    int    `json:"api_status_code"`
 }
 
-func (p *payload) UnmarshalJSON(b []byte) error {
-	p.present = true
-	if p.dst != nil {
-		p.err = json.Unmarshal(b, p.dst)
-	}
-	return nil
+// typeErrorTolerant is implemented by answer types that accept one specific
+// wrong JSON type and deal with it themselves (submission/full's results is
+// an empty list, not a dict, while a submission runs).
+type typeErrorTolerant interface {
+	tolerates(e *json.UnmarshalTypeError) bool
 }
 
-// readEnvelope decodes the answer into an envelope, dst receiving
-// api_response, and returns the attempt's error, nil for a success. An error
+var bodyPool = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+// readAnswer reads the whole answer (within limit) and decodes it. An error
 // status outranks anything wrong with the body: a 401 is a 401 even if its
 // body was cut off.
-func (x *exchange) readEnvelope(limit int64, dst any) error {
+func readAnswer[T any](x *exchange, limit int64) (*T, error) {
 	c, op := x.c, x.ep.op
 	br := x.body(limit, "answer")
-	env := envelope{Response: payload{dst: dst}}
-	derr := json.NewDecoder(br).Decode(&env)
+	buf := bodyPool.Get().(*bytes.Buffer)
+	defer func() {
+		if buf.Cap() <= 4<<20 { // do not keep an outsized buffer alive
+			buf.Reset()
+			bodyPool.Put(buf)
+		}
+	}()
+	buf.Reset()
+	_, rerr := buf.ReadFrom(br)
 	status := x.resp.StatusCode
-	switch {
-	case status < 200 || status > 299:
+
+	if status < 200 || status > 299 {
+		var env errorEnvelope
+		derr := json.Unmarshal(buf.Bytes(), &env)
 		var msg string
 		switch {
-		case derr != nil:
+		case derr != nil && !isTypeError(derr):
 			msg = "non-JSON answer: " + c.excerpt(br.head)
 		case env.Message == "":
 			msg = "answer without api_error_message: " + c.excerpt(br.head)
@@ -358,20 +368,71 @@ func (x *exchange) readEnvelope(limit int64, dst any) error {
 		if derr == nil {
 			code = env.Code
 		}
-		return c.apiError(op, status, code, msg)
-	case br.err != nil:
-		return br.err
-	case derr != nil:
-		return failure.Errorf(failure.Unavailable, "assemblyline %s: the answer is not the expected JSON, a proxy page or a truncated body is the likely cause (%s); it starts: %s", op, c.redact(derr.Error()), c.excerpt(br.head))
+		return nil, c.apiError(op, status, code, msg)
+	}
+	if rerr != nil && !json.Valid(buf.Bytes()) {
+		// A body cut short is an error, unless what arrived is complete
+		// JSON: then only the server's Content-Length was off.
+		return nil, br.err
+	}
+
+	var env envelope[T]
+	derr := json.Unmarshal(buf.Bytes(), &env)
+	var te *json.UnmarshalTypeError
+	if derr != nil && !errors.As(derr, &te) {
+		return nil, failure.Errorf(failure.Unavailable, "assemblyline %s: the answer is not the expected JSON, a proxy page or a truncated body is the likely cause (%s); it starts: %s", op, c.redact(derr.Error()), c.excerpt(br.head))
+	}
+	if te != nil {
+		// Rare: find out whether the envelope itself is wrong, which
+		// Unmarshal may not have said (it reports the first mismatch only).
+		var meta struct {
+			Message json.RawMessage `json:"api_error_message"`
+			Code    json.RawMessage `json:"api_status_code"`
+		}
+		_ = json.Unmarshal(buf.Bytes(), &meta)
+		if !jsonKind(meta.Message, '"') || !jsonKind(meta.Code, '-', '0', '1', '2', '3', '4', '5', '6', '7', '8', '9') {
+			return nil, failure.Errorf(failure.Unavailable, "assemblyline %s: the answer is not the expected JSON (api_error_message or api_status_code of the wrong type); it starts: %s", op, c.excerpt(br.head))
+		}
+	}
+	switch {
 	case env.Message != "":
 		// The 415 quirk: an error under HTTP 200.
-		return c.apiError(op, status, env.Code, env.Message)
-	case !env.Response.present:
-		return failure.Errorf(failure.Unavailable, "assemblyline %s: the answer has no api_response", op)
-	case env.Response.err != nil:
-		return failure.Errorf(failure.Unavailable, "assemblyline %s: api_response does not have the expected structure (%s); a proxy or an incompatible server version is the likely cause", op, c.redact(env.Response.err.Error()))
+		return nil, c.apiError(op, status, env.Code, env.Message)
+	case te != nil && strings.HasPrefix(te.Field, "api_response"):
+		if t, ok := any(env.Response).(typeErrorTolerant); !ok || env.Response == nil || !t.tolerates(te) {
+			return nil, failure.Errorf(failure.Unavailable, "assemblyline %s: api_response does not have the expected structure (%s); a proxy or an incompatible server version is the likely cause", op, c.redact(te.Error()))
+		}
+	case te != nil:
+		return nil, failure.Errorf(failure.Unavailable, "assemblyline %s: the answer is not the expected JSON (%s); it starts: %s", op, c.redact(te.Error()), c.excerpt(br.head))
 	}
-	return nil
+	if env.Response == nil {
+		if !hasKey(buf.Bytes(), "api_response") {
+			return nil, failure.Errorf(failure.Unavailable, "assemblyline %s: the answer has no api_response", op)
+		}
+		env.Response = new(T) // "api_response": null; the type's own checks reject it
+	}
+	return env.Response, nil
+}
+
+// jsonKind reports whether raw is absent or starts like one of the given
+// JSON value kinds.
+func jsonKind(raw json.RawMessage, first ...byte) bool {
+	raw = bytes.TrimSpace(raw)
+	if len(raw) == 0 {
+		return true
+	}
+	return bytes.IndexByte(first, raw[0]) >= 0
+}
+
+func isTypeError(err error) bool {
+	var te *json.UnmarshalTypeError
+	return errors.As(err, &te)
+}
+
+// hasKey reports whether a JSON object text mentions "key" as a key; only
+// used to tell a null api_response from a missing one.
+func hasKey(doc []byte, key string) bool {
+	return bytes.Contains(doc, []byte(`"`+key+`"`))
 }
 
 // callJSON performs a call whose answer is a JSON envelope, decodes
@@ -384,10 +445,16 @@ func callJSON[T, R any](ctx context.Context, c *Client, ep endpoint, path string
 		if err != nil {
 			return err
 		}
-		var v T
-		err = x.readEnvelope(c.maxJSON, &v)
+		if st := x.status(); st != http.StatusServiceUnavailable && st != http.StatusTooManyRequests {
+			// Assemblyline frees the caller's quota slot before it sends
+			// the answer; so do we, rather than hold it while the body
+			// travels and decodes. A 503 (or a proxy's 429) must be read
+			// first: only its message tells a quota rejection apart.
+			x.release(false)
+		}
+		v, err := readAnswer[T](x, c.maxJSON)
 		if err == nil {
-			out, err = convert(&v)
+			out, err = convert(v)
 		}
 		x.finish(err)
 		return err

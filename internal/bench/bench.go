@@ -76,6 +76,9 @@ type Result struct {
 	MBPerSec    float64 `json:"mb_per_s"`
 	// RSS is each process's peak resident set size in MiB.
 	RSS map[string]float64 `json:"peak_rss_mib"`
+	// CPU is each process's user+system CPU time in seconds: where the
+	// machine's time went.
+	CPU map[string]float64 `json:"cpu_s"`
 	// Expected is alsim's expected set size; Missing is how many of it did not arrive.
 	Expected int `json:"expected"`
 	Missing  int `json:"missing"`
@@ -109,7 +112,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	res := &Result{Workload: o.Workload.Name, Mode: o.Mode, RSS: map[string]float64{}}
+	res := &Result{Workload: o.Workload.Name, Mode: o.Mode, RSS: map[string]float64{}, CPU: map[string]float64{}}
 
 	sim, err := startProc(ctx, dir, "alsim", filepath.Join(o.Bin, "alsim"), append([]string{"serve", "-addr", "127.0.0.1:" + freePort()}, o.Workload.Sim...), nil)
 	if err != nil {
@@ -198,7 +201,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	res.FilesPerSec = float64(res.Files) / secs
 	res.MBPerSec = float64(res.Bytes) / (1 << 20) / secs
 	sim.stop(10 * time.Second)
-	res.RSS["alsim"] = sim.peakRSS()
+	res.RSS["alsim"], res.CPU["alsim"] = sim.peakRSS(), sim.cpu()
 	_ = os.RemoveAll(out) // keep the scratch dir small; logs stay
 	return res, nil
 }
@@ -211,7 +214,7 @@ func runOne(ctx context.Context, dir string, o Options, env []string, res *Resul
 	}
 	<-p.done
 	wall := time.Since(start)
-	res.RSS["alharvest"] = p.peakRSS()
+	res.RSS["alharvest"], res.CPU["alharvest"] = p.peakRSS(), p.cpu()
 	if p.err != nil {
 		return 0, fmt.Errorf("alharvest: %v (log %s)", p.err, p.logPath)
 	}
@@ -297,13 +300,13 @@ func runMulti(ctx context.Context, dir string, o Options, env []string, res *Res
 			quiet = 0
 		}
 	}
-	res.RSS["searcher"] = searcher.peakRSS()
+	res.RSS["searcher"], res.CPU["searcher"] = searcher.peakRSS(), searcher.cpu()
 	for _, p := range stages {
 		p.stop(30 * time.Second)
-		res.RSS[p.name] = p.peakRSS()
+		res.RSS[p.name], res.CPU[p.name] = p.peakRSS(), p.cpu()
 	}
 	ns.stop(10 * time.Second)
-	res.RSS["nats-server"] = ns.peakRSS()
+	res.RSS["nats-server"], res.CPU["nats-server"] = ns.peakRSS(), ns.cpu()
 	return wall, nil
 }
 
@@ -333,7 +336,7 @@ func runNaive(ctx context.Context, dir string, o Options, env []string, res *Res
 	}
 	<-p.done
 	wall := time.Since(start)
-	res.RSS["naive"] = p.peakRSS()
+	res.RSS["naive"], res.CPU["naive"] = p.peakRSS(), p.cpu()
 	if p.err != nil {
 		return 0, fmt.Errorf("naive: %v (log %s)", p.err, p.logPath)
 	}
@@ -401,6 +404,14 @@ func (p *proc) peakRSS() float64 {
 		return float64(ru.Maxrss) / 1024 // Linux reports KiB
 	}
 	return 0
+}
+
+// cpu is the process's user+system CPU seconds (after exit).
+func (p *proc) cpu() float64 {
+	if p.cmd.ProcessState == nil {
+		return 0
+	}
+	return (p.cmd.ProcessState.UserTime() + p.cmd.ProcessState.SystemTime()).Seconds()
 }
 
 // waitURL reads alsim's banner for its URL.

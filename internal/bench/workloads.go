@@ -42,7 +42,7 @@ var Workloads = map[string]Workload{
 		Name:  "bytes",
 		About: "overhead-bound bytes: no latency, no quota, 150 submissions with 4-16 MiB files: MB/s of verified cART written",
 		Sim: []string{"-submissions", "150", "-match-fraction", "1", "-qualifying-per-match", "2", "-shared-fraction", "0",
-			"-size-min", "4194304", "-size-max", "16777216", "-quota", "0", "-cart-no-compression", "-prehash", "-cart-cache", "0"},
+			"-size-min", "4194304", "-size-max", "16777216", "-quota", "0", "-cart-no-compression", "-prehash", "-cart-cache", "0", "-spool-threshold", "64MiB"},
 		Modes: []string{ModeOne, ModeMulti},
 	},
 	"bigfile": {

@@ -56,6 +56,11 @@ type PackOptions struct {
 	// NoCompression stores the content in uncompressed deflate blocks; still
 	// valid cART, and much cheaper for a simulator serving random bytes.
 	NoCompression bool
+	// Footer, when not nil, is written as the optional footer instead of
+	// digests computed while packing: the caller vouches that it describes
+	// the content (a server that knows its files' md5, sha1, sha256 and
+	// length saves hashing them again for every download).
+	Footer map[string]string
 }
 
 // Pack encodes src as cART into dst and returns the number of bytes written.
@@ -103,9 +108,12 @@ func Pack(dst io.Writer, src io.Reader, opts *PackOptions) (int64, error) {
 		return cw.n, fmt.Errorf("cart: %w", err)
 	}
 	md, s1, s256 := md5.New(), sha1.New(), sha256.New()
-	digests := io.MultiWriter(md, s1, s256)
 	sr := &srcReader{r: src}
-	length, err := io.Copy(zw, io.TeeReader(sr, digests))
+	var in io.Reader = io.TeeReader(sr, io.MultiWriter(md, s1, s256))
+	if opts.Footer != nil {
+		in = sr
+	}
+	length, err := io.Copy(zw, in)
 	if err != nil {
 		if sr.err != nil {
 			return cw.n, fmt.Errorf("cart: read content: %w", err)
@@ -120,12 +128,16 @@ func Pack(dst io.Writer, src io.Reader, opts *PackOptions) (int64, error) {
 	}
 
 	footerPos := cw.n
-	footerJSON, err := json.Marshal(map[string]string{
-		"md5":    hexSum(md),
-		"sha1":   hexSum(s1),
-		"sha256": hexSum(s256),
-		"length": strconv.FormatInt(length, 10),
-	})
+	footer := opts.Footer
+	if footer == nil {
+		footer = map[string]string{
+			"md5":    hexSum(md),
+			"sha1":   hexSum(s1),
+			"sha256": hexSum(s256),
+			"length": strconv.FormatInt(length, 10),
+		}
+	}
+	footerJSON, err := json.Marshal(footer)
 	if err != nil {
 		return cw.n, err
 	}

@@ -18,6 +18,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync"
 	"unicode/utf8"
 
 	"github.com/alharvest/alharvest/internal/failure"
@@ -125,6 +126,11 @@ type Info struct {
 // and that the decoded content's sha256 equals wantSHA256 (64 hex digits; if
 // wantSHA256 == "" only that comparison is skipped).
 //
+// The optional footer's sha256 and length are always checked against the
+// content; its md5 and sha1 only when wantSHA256 is empty, because a
+// matching sha256 already proves the content and the two extra digests
+// would cost as much again as the rest of the decoding.
+//
 // Memory use is bounded (a few hundred KiB plus at most 1 MiB each for the
 // optional header and footer) whatever the size of the stream.
 //
@@ -186,10 +192,6 @@ type source struct {
 	off   int64 // stream offset of buf[r0]
 	eof   bool
 	ioErr error // sticky error from r (not io.EOF), already wrapped
-}
-
-func newSource(r io.Reader) *source {
-	return &source{r: r, buf: make([]byte, blockSize)}
 }
 
 // fill makes sure some unconsumed bytes are buffered; it reads only when the
@@ -314,10 +316,11 @@ func (d *dataReader) offset() int64 { return d.s.off + int64(d.p) }
 // finish hands the bytes zlib did not consume back to the source.
 func (d *dataReader) finish() { d.s.consume(d.p) }
 
-// digests hashes the decoded content. md5 and sha1 are only needed to check
-// the optional footer, which arrives last, so all three digests must always
-// be computed; together they cost as much as RC4 plus inflate, so on
-// content larger than one block they run on a second goroutine.
+// digests hashes the decoded content. md5 and sha1 serve only to check the
+// optional footer, which arrives last; they cost as much as RC4 plus
+// inflate, so they are skipped when the caller names the sha256 the content
+// must have (that check already pins the content down), and the hashing runs
+// on a second goroutine for content larger than one block.
 type digests struct {
 	sha256, md5, sha1 hash.Hash
 	n                 int64
@@ -327,14 +330,19 @@ type digests struct {
 	allocated  int
 }
 
-func newDigests() *digests {
+func newDigests(all bool) *digests {
+	if !all {
+		return &digests{sha256: sha256.New()}
+	}
 	return &digests{sha256: sha256.New(), md5: md5.New(), sha1: sha1.New()}
 }
 
 func (g *digests) write(b []byte) {
 	g.sha256.Write(b)
-	g.md5.Write(b)
-	g.sha1.Write(b)
+	if g.md5 != nil {
+		g.md5.Write(b)
+		g.sha1.Write(b)
+	}
 }
 
 // add hashes b. Unless b is the last block of content that fitted in one
@@ -387,23 +395,38 @@ func (g *digests) stop() {
 // decoder carries the state of one decode so that the phases can be split
 // into methods.
 type decoder struct {
-	s    *source
-	key  []byte
-	info Info
+	s       *source
+	key     []byte
+	info    Info
+	scratch *scratch
 }
 
 func decode(dst io.Writer, r io.Reader, wantSHA256 string) (Info, error) {
-	d := &decoder{s: newSource(r)}
+	bufs := scratchPool.Get().(*scratch)
+	defer scratchPool.Put(bufs)
+	d := &decoder{s: &source{r: r, buf: bufs.src}, scratch: bufs}
 	err := d.run(dst, wantSHA256)
 	d.info.Size = d.s.off
 	return d.info, err
 }
 
+// scratch is the memory one decode needs, reused across decodes: a
+// downloader verifying thousands of small files would otherwise allocate and
+// clear a few hundred KiB for each.
+type scratch struct {
+	src, pt, out []byte
+	zr           io.ReadCloser // a zlib reader to Reset, once one exists
+}
+
+var scratchPool = sync.Pool{New: func() any {
+	return &scratch{src: make([]byte, blockSize), pt: make([]byte, blockSize), out: make([]byte, blockSize)}
+}}
+
 func (d *decoder) run(dst io.Writer, wantSHA256 string) error {
 	if err := d.header(); err != nil {
 		return err
 	}
-	g := newDigests()
+	g := newDigests(wantSHA256 == "")
 	defer g.stop()
 	if err := d.data(dst, g); err != nil {
 		return err
@@ -496,17 +519,29 @@ func (d *decoder) header() error {
 // data decrypts and inflates the data section, stopping exactly at the end
 // of the zlib stream.
 func (d *decoder) data(dst io.Writer, g *digests) error {
-	dr := &dataReader{s: d.s, pt: make([]byte, blockSize)}
+	dr := &dataReader{s: d.s, pt: d.scratch.pt}
 	var err error
 	if dr.c, err = rc4.NewCipher(d.key); err != nil {
 		panic(err)
 	}
 	start := d.s.off
-	zr, err := zlib.NewReader(dr)
+	var zr io.ReadCloser
+	if d.scratch.zr != nil {
+		zr = d.scratch.zr
+		err = zr.(zlib.Resetter).Reset(dr, nil)
+	} else {
+		zr, err = zlib.NewReader(dr)
+		if err == nil {
+			d.scratch.zr = zr
+		}
+	}
 	if err != nil {
 		return d.inflateError(dr, start, err)
 	}
-	buf := make([]byte, blockSize)
+	buf := d.scratch.out
+	// The digests may trade buf for another block-sized buffer; keep
+	// whichever we end up holding for the next decode.
+	defer func() { d.scratch.out = buf[:cap(buf)] }()
 	for {
 		// Fill whole blocks (zlib returns at most its window per call) to
 		// hand the hashing goroutine fewer, larger pieces.
@@ -692,13 +727,12 @@ func parseObject(b []byte) (map[string]any, error) {
 // Only the keys present are checked: the reference lets the caller choose
 // them (auto_digests), and cart-rs may record none.
 func checkFooter(m map[string]any, g *digests, sha256Hex string) error {
-	sums := []struct {
-		key, got string
-	}{
-		{"md5", hex.EncodeToString(g.md5.Sum(nil))},
-		{"sha1", hex.EncodeToString(g.sha1.Sum(nil))},
-		{"sha256", sha256Hex},
+	type sum struct{ key, got string }
+	var sums []sum
+	if g.md5 != nil {
+		sums = append(sums, sum{"md5", hex.EncodeToString(g.md5.Sum(nil))}, sum{"sha1", hex.EncodeToString(g.sha1.Sum(nil))})
 	}
+	sums = append(sums, sum{"sha256", sha256Hex})
 	for _, s := range sums {
 		v, ok := m[s.key]
 		if !ok {

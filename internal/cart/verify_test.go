@@ -20,6 +20,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"runtime"
+	"strconv"
 	"strings"
 	"testing"
 	"testing/iotest"
@@ -896,4 +897,28 @@ func TestPackErrors(t *testing.T) {
 			t.Errorf("write error after %d bytes: %v", n, err)
 		}
 	}
+}
+
+func TestPackWithGivenFooter(t *testing.T) {
+	content := bytes.Repeat([]byte("precomputed "), 10000)
+	m5, s1 := md5.Sum(content), sha1.Sum(content)
+	good := map[string]string{
+		"md5": hex.EncodeToString(m5[:]), "sha1": hex.EncodeToString(s1[:]),
+		"sha256": sha256Hex(content), "length": strconv.Itoa(len(content)),
+	}
+	var buf bytes.Buffer
+	if _, err := Pack(&buf, bytes.NewReader(content), &PackOptions{Footer: good}); err != nil {
+		t.Fatal(err)
+	}
+	info, err := Unpack(io.Discard, bytes.NewReader(buf.Bytes()))
+	if err != nil || info.Footer["md5"] != good["md5"] {
+		t.Fatalf("given footer not written or not valid: %v %v", info.Footer, err)
+	}
+	// A footer that lies is caught by a full check.
+	bad := map[string]string{"md5": strings.Repeat("0", 32)}
+	buf.Reset()
+	if _, err := Pack(&buf, bytes.NewReader(content), &PackOptions{Footer: bad}); err != nil {
+		t.Fatal(err)
+	}
+	mustReject(t, buf.Bytes(), "", "optional footer md5")
 }

@@ -37,6 +37,7 @@ type Config struct {
 	NATS       NATS
 	Log        Log
 	HTTPAddr   string
+	Pprof      bool
 	Threshold  int64
 	Search     Search
 	Scorer     Stage
@@ -211,6 +212,7 @@ func logGroup(l *loader, c *Config) {
 func httpGroup(def string) group {
 	return func(l *loader, c *Config) {
 		l.strOpt(&c.HTTPAddr, "HTTP_ADDR", def, "address for /metrics, /healthz and /readyz (empty = off)", false, true)
+		l.boolean(&c.Pprof, "HTTP_PPROF", false, "also serve Go's /debug/pprof/ profiles on HTTP_ADDR (for performance work; keep it off the network)")
 	}
 }
 

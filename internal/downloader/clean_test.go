@@ -15,10 +15,11 @@ func TestCleanTempRemovesOnlyAbandonedFiles(t *testing.T) {
 	dir := t.TempDir()
 	sha := strings.Repeat("ab", 32)
 
-	live, err := createTemp(dir, sha)
+	lf, err := createNamed(dir, sha)
 	if err != nil {
 		t.Fatal(err)
 	}
+	live := &tempFile{f: lf, dir: dir, sha: sha}
 	defer live.release()
 
 	// A temporary nobody holds: what a killed downloader leaves behind.
@@ -130,5 +131,54 @@ func TestUnwritableOutputDirFailsAtStart(t *testing.T) {
 	defer os.Chmod(dir, 0o700)
 	if _, err := New(nil, Config{OutputDir: dir}); err == nil || !strings.Contains(err.Error(), "not writable") {
 		t.Errorf("New on a read-only directory: %v", err)
+	}
+}
+
+// TestTemporaryFiles covers both kinds of temporary file: unnamed
+// (O_TMPFILE) where available, and hidden named files elsewhere.
+func TestTemporaryFiles(t *testing.T) {
+	for _, anonymous := range []bool{true, false} {
+		t.Run(fmt.Sprintf("anonymous=%t", anonymous), func(t *testing.T) {
+			defer func(old bool) { anonymousFiles = old }(anonymousFiles)
+			anonymousFiles = anonymous
+			dir := t.TempDir()
+			sha := strings.Repeat("cd", 32)
+			final := filepath.Join(dir, sha+".cart")
+
+			// Abandoned: nothing may stay behind (named files are removed
+			// on release; a crash is what CleanTemp is for).
+			tmp, err := createTemp(dir, sha)
+			if err != nil {
+				t.Fatal(err)
+			}
+			tmp.f.Write([]byte("partial"))
+			tmp.release()
+			if entries, _ := os.ReadDir(dir); len(entries) != 0 {
+				t.Fatalf("left behind: %v", entries)
+			}
+
+			// Committed, then committed again over an existing file.
+			for _, content := range []string{"first", "second"} {
+				tmp, err := createTemp(dir, sha)
+				if err != nil {
+					t.Fatal(err)
+				}
+				tmp.f.Write([]byte(content))
+				if err := tmp.commit(final); err != nil {
+					t.Fatal(err)
+				}
+				tmp.release()
+				if got, _ := os.ReadFile(final); string(got) != content {
+					t.Fatalf("final holds %q, want %q", got, content)
+				}
+				st, _ := os.Stat(final)
+				if st.Mode().Perm()&0o007 != 0 {
+					t.Errorf("mode %v", st.Mode().Perm())
+				}
+			}
+			if entries, _ := os.ReadDir(dir); len(entries) != 1 {
+				t.Errorf("want only the final file, have %v", entries)
+			}
+		})
 	}
 }

@@ -19,7 +19,9 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
+	"time"
 
 	"github.com/nats-io/nats.go"
 
@@ -64,9 +66,10 @@ type Config struct {
 
 // Downloader is a worker.Handler for the files queue.
 type Downloader struct {
-	al  Fetcher
-	dir string // absolute
-	cfg Config
+	al      Fetcher
+	dir     string // absolute
+	cfg     Config
+	dirSync *dirSyncer
 }
 
 // New creates OUTPUT_DIR if needed and returns a downloader writing there.
@@ -91,7 +94,7 @@ func New(al Fetcher, cfg Config) (*Downloader, error) {
 		return nil, fmt.Errorf("downloader: output directory %s is not writable: %w", dir, err)
 	}
 	probe.release()
-	return &Downloader{al: al, dir: dir, cfg: cfg}, nil
+	return &Downloader{al: al, dir: dir, cfg: cfg, dirSync: newDirSyncer(dir)}, nil
 }
 
 // Dir returns the absolute output directory.
@@ -186,7 +189,9 @@ func (d *Downloader) fetch(ctx context.Context, sha, final string) (int64, error
 		if err := tmp.reset(); err != nil {
 			return err
 		}
-		w := bufio.NewWriterSize(storageWriter{tmp.f}, 256<<10)
+		w := writerPool.Get().(*bufio.Writer)
+		defer writerPool.Put(w)
+		w.Reset(storageWriter{tmp.f})
 		info, err := cart.Verify(io.TeeReader(body, w), sha)
 		if err != nil {
 			if failure.KindOf(err) == failure.Corrupt && d.cfg.Observer != nil {
@@ -206,17 +211,45 @@ func (d *Downloader) fetch(ctx context.Context, sha, final string) (int64, error
 	if err := tmp.commit(final); err != nil {
 		return 0, err
 	}
+	// The rename is on disk only once the directory is: without this a
+	// power cut could lose a file whose message was already acked.
+	if err := d.dirSync.sync(); err != nil {
+		return 0, diskError(fmt.Errorf("fsync %s: %w", d.dir, err))
+	}
 	return size, nil
 }
 
-// tempFile is a download in progress. While it is open its owner holds a
-// lock on it, so a cleanup can tell abandoned temporaries from live ones.
+// writerPool recycles the write buffers of downloads.
+var writerPool = sync.Pool{New: func() any { return bufio.NewWriterSize(nil, 256<<10) }}
+
+// anonymousFiles enables O_TMPFILE downloads where the system has them;
+// tests switch it off to exercise the named-file path.
+var anonymousFiles = true
+
+// tempFile is a download in progress: an unnamed (O_TMPFILE) file where the
+// file system supports it, else a hidden named file in OUTPUT_DIR that its
+// owner keeps locked, so a cleanup can tell abandoned temporaries from live
+// ones.
 type tempFile struct {
 	f         *os.File
+	dir, sha  string
+	anonymous bool
 	committed bool
 }
 
 func createTemp(dir, sha string) (*tempFile, error) {
+	if f, err := openAnonymous(dir); err == nil {
+		return &tempFile{f: f, dir: dir, sha: sha, anonymous: true}, nil
+	}
+	f, err := createNamed(dir, sha)
+	if err != nil {
+		return nil, err
+	}
+	return &tempFile{f: f, dir: dir, sha: sha}, nil
+}
+
+// createNamed creates a locked, hidden temporary file in dir.
+func createNamed(dir, sha string) (*os.File, error) {
 	f, err := os.CreateTemp(dir, tempPrefix+sha+"-*.part")
 	if err != nil {
 		return nil, err
@@ -231,7 +264,7 @@ func createTemp(dir, sha string) (*tempFile, error) {
 		os.Remove(f.Name())
 		return nil, err
 	}
-	return &tempFile{f: f}, nil
+	return f, nil
 }
 
 func (t *tempFile) reset() error {
@@ -268,27 +301,97 @@ func diskError(err error) error {
 	return err
 }
 
-// commit fsyncs the file, renames it to final and fsyncs the directory, so
-// after a crash the file is either absent or complete under its final name.
+// commit fsyncs the file and gives it its final name atomically, so after
+// a crash the file is either absent or complete under that name.
 func (t *tempFile) commit(final string) error {
 	if err := t.f.Sync(); err != nil {
 		return diskError(fmt.Errorf("fsync %s: %w", t.f.Name(), err))
+	}
+	if t.anonymous {
+		err := linkAnonymous(t.f, final)
+		if err == nil {
+			t.committed = true
+			return nil
+		}
+		if !errors.Is(err, fs.ErrExist) {
+			return diskError(fmt.Errorf("link into place: %w", err))
+		}
+		// Something (an invalid file, or another replica's copy) holds the
+		// name: link under a temporary name, then rename over it.
+		named := filepath.Join(t.dir, fmt.Sprintf("%s%s-%d.part", tempPrefix, t.sha, time.Now().UnixNano()))
+		if err := linkAnonymous(t.f, named); err != nil {
+			return diskError(fmt.Errorf("link into place: %w", err))
+		}
+		if err := os.Rename(named, final); err != nil {
+			os.Remove(named)
+			return diskError(fmt.Errorf("rename into place: %w", err))
+		}
+		t.committed = true
+		return nil
 	}
 	if err := os.Rename(t.f.Name(), final); err != nil {
 		return diskError(fmt.Errorf("rename into place: %w", err))
 	}
 	t.committed = true
-	if dir, err := os.Open(filepath.Dir(final)); err == nil {
-		_ = dir.Sync()
-		dir.Close()
+	return nil
+}
+
+// dirSyncer makes renames in one directory durable with as few fsyncs as
+// possible: every caller waits for an fsync that started after its rename,
+// and one fsync serves everyone who renamed before it began (group commit).
+type dirSyncer struct {
+	dir     string
+	mu      sync.Mutex
+	cond    *sync.Cond
+	gen     uint64 // renames registered so far
+	synced  uint64 // renames covered by the last successful fsync
+	running bool
+}
+
+func newDirSyncer(dir string) *dirSyncer {
+	s := &dirSyncer{dir: dir}
+	s.cond = sync.NewCond(&s.mu)
+	return s
+}
+
+func (s *dirSyncer) sync() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.gen++
+	mine := s.gen
+	for s.synced < mine {
+		if s.running {
+			s.cond.Wait()
+			continue
+		}
+		s.running = true
+		target := s.gen
+		s.mu.Unlock()
+		err := fsyncDir(s.dir)
+		s.mu.Lock()
+		s.running = false
+		s.cond.Broadcast()
+		if err != nil {
+			return err
+		}
+		s.synced = max(s.synced, target)
 	}
 	return nil
 }
 
+func fsyncDir(dir string) error {
+	f, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	return f.Sync()
+}
+
 func (t *tempFile) release() {
 	name := t.f.Name()
-	t.f.Close() // also drops the lock
-	if !t.committed {
+	t.f.Close() // also drops the lock; an unnamed file simply vanishes
+	if !t.committed && !t.anonymous {
 		os.Remove(name)
 	}
 }

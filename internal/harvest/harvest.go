@@ -36,7 +36,7 @@ type Options struct {
 	Logger *slog.Logger
 	// Progress, when set, receives a live status line (a terminal).
 	Progress io.Writer
-	// PollEvery is how often drain and progress are checked (default 200 ms).
+	// PollEvery is how often drain and progress are checked (default 50 ms).
 	PollEvery time.Duration
 }
 
@@ -47,7 +47,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	start := time.Now()
 	cfg := o.Config
 	if o.PollEvery <= 0 {
-		o.PollEvery = 200 * time.Millisecond
+		o.PollEvery = 50 * time.Millisecond
 	}
 	log := o.Logger
 	if log == nil {
@@ -103,7 +103,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	auxCtx, stopAux := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopAux()
 	go func() {
-		if err := service.ServeHTTP(auxCtx, cfg.HTTPAddr, env.Metrics.Registry, env.Health, log); err != nil {
+		if err := service.ServeHTTP(auxCtx, cfg.HTTPAddr, cfg.Pprof, env.Metrics.Registry, env.Health, log); err != nil {
 			log.Error("metrics server failed", "err", err)
 		}
 	}()
@@ -154,7 +154,7 @@ func runOnce(ctx context.Context, srch *searcher.Searcher, workerErr chan error,
 	swept := false
 	t := time.NewTicker(every)
 	defer t.Stop()
-	idle := 0
+	var lastDraw time.Time
 	for {
 		select {
 		case <-ctx.Done():
@@ -181,15 +181,16 @@ func runOnce(ctx context.Context, srch *searcher.Searcher, workerErr chan error,
 			env.Log.Warn("cannot read queue state", "err", err)
 			continue
 		}
-		prog.update(env.Metrics.Snapshot(), counts, swept)
-		// Two quiet readings in a row: an ack in flight cannot fool us.
+		if time.Since(lastDraw) >= 200*time.Millisecond {
+			prog.update(env.Metrics.Snapshot(), counts, swept)
+			lastDraw = time.Now()
+		}
+		// One reading suffices. Every stage stores what a message produces
+		// (files, collected events, deferred copies, dead letters) before
+		// it acks the message, and SIDs are counted before files: when
+		// both read zero after the sweep, nothing is left anywhere.
 		if swept && counts[messages.StreamSIDs] == 0 && counts[messages.StreamFiles] == 0 {
-			idle++
-			if idle >= 2 {
-				return nil
-			}
-		} else {
-			idle = 0
+			return nil
 		}
 	}
 }

@@ -10,11 +10,12 @@
 //     interval. The interval halves after each probe that drew no
 //     rejection, so spare quota (a stage that ran out of work) is taken
 //     within a fraction of a second, and resets to its maximum after a
-//     rejection, so a full quota is probed about once a second per process.
+//     rejection, so a full quota is probed about every two seconds per process.
 //
 // Growing by one call per probe, rather than by one per window of
-// successful calls as TCP does, keeps rejections to about one per second
-// per busy process however fast calls complete: a few in a thousand calls.
+// successful calls as TCP does, keeps rejections to about one per busy
+// process every two seconds however fast calls complete: about one call in
+// a hundred with several processes at full tilt, none for a lone process.
 package quota
 
 import (
@@ -38,7 +39,7 @@ type Config struct {
 	// overshoot (default 100 ms).
 	Cooldown time.Duration
 	// MinProbe and MaxProbe bound the interval between increases
-	// (defaults 20 ms and 1 s).
+	// (defaults 20 ms and 2 s).
 	MinProbe, MaxProbe time.Duration
 	// OnLimit, when set, is told the integer limit whenever it changes.
 	OnLimit func(int)
@@ -83,7 +84,7 @@ func New(cfg Config) *Limiter {
 		cfg.MinProbe = 20 * time.Millisecond
 	}
 	if cfg.MaxProbe < cfg.MinProbe {
-		cfg.MaxProbe = max(cfg.MinProbe, time.Second)
+		cfg.MaxProbe = max(cfg.MinProbe, 2*time.Second)
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now

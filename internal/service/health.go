@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	httppprof "net/http/pprof"
 	"sync"
 	"time"
 
@@ -99,13 +100,20 @@ func (h *Health) Check(ctx context.Context) []string {
 	return problems
 }
 
-// ServeHTTP serves /metrics, /healthz and /readyz on addr until ctx ends.
-// An empty addr disables it.
-func ServeHTTP(ctx context.Context, addr string, reg *prometheus.Registry, h *Health, log *slog.Logger) error {
+// ServeHTTP serves /metrics, /healthz and /readyz (and, with pprof, Go's
+// profiles under /debug/pprof/) on addr until ctx ends. An empty addr
+// disables it.
+func ServeHTTP(ctx context.Context, addr string, pprof bool, reg *prometheus.Registry, h *Health, log *slog.Logger) error {
 	if addr == "" {
 		return nil
 	}
 	mux := http.NewServeMux()
+	if pprof {
+		mux.HandleFunc("GET /debug/pprof/", httppprof.Index)
+		mux.HandleFunc("GET /debug/pprof/profile", httppprof.Profile)
+		mux.HandleFunc("GET /debug/pprof/trace", httppprof.Trace)
+		mux.HandleFunc("GET /debug/pprof/symbol", httppprof.Symbol)
+	}
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")

@@ -52,7 +52,7 @@ func Main(binary string, args []string, extra func(*flag.FlagSet), run func(ctx 
 	auxCtx, stopAux := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopAux()
 	go func() {
-		if err := ServeHTTP(auxCtx, cfg.HTTPAddr, env.Metrics.Registry, env.Health, env.Log); err != nil {
+		if err := ServeHTTP(auxCtx, cfg.HTTPAddr, cfg.Pprof, env.Metrics.Registry, env.Health, env.Log); err != nil {
 			env.Log.Error("metrics server failed", "err", err)
 		}
 	}()

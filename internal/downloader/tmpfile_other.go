@@ -1,0 +1,12 @@
+//go:build !linux
+
+package downloader
+
+import (
+	"errors"
+	"os"
+)
+
+func openAnonymous(string) (*os.File, error) { return nil, errors.ErrUnsupported }
+
+func linkAnonymous(*os.File, string) error { return errors.ErrUnsupported }
