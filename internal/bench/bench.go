@@ -19,6 +19,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -343,13 +344,17 @@ func runNaive(ctx context.Context, dir string, o Options, env []string, res *Res
 	return wall, nil
 }
 
-// proc is a child process whose peak RSS the kernel reports at exit.
+// proc is a child process. Its peak RSS is sampled from the kernel's
+// VmHWM while it runs: the rusage maximum reported at exit is unusable,
+// because Go starts children with vfork and the kernel charges the child
+// with the parent's resident set until the exec.
 type proc struct {
 	name    string
 	cmd     *exec.Cmd
 	logPath string
 	done    chan struct{}
 	err     error
+	hwmKiB  atomic.Int64
 }
 
 func startProc(ctx context.Context, dir, name, bin string, args, env []string) (*proc, error) {
@@ -368,6 +373,7 @@ func startProc(ctx context.Context, dir, name, bin string, args, env []string) (
 		return nil, fmt.Errorf("start %s: %w", name, err)
 	}
 	p := &proc{name: name, cmd: cmd, logPath: logPath, done: make(chan struct{})}
+	go p.sampleHWM()
 	go func() { p.err = cmd.Wait(); f.Close(); close(p.done) }()
 	return p, nil
 }
@@ -395,16 +401,33 @@ func (p *proc) stop(timeout time.Duration) {
 	}
 }
 
-// peakRSS is the process's high-water resident set in MiB (after exit).
-func (p *proc) peakRSS() float64 {
-	if p.cmd.ProcessState == nil {
-		return 0
+// sampleHWM records the process's VmHWM (peak resident set since its
+// exec) every 20 ms until it exits.
+func (p *proc) sampleHWM() {
+	path := "/proc/" + strconv.Itoa(p.cmd.Process.Pid) + "/status"
+	t := time.NewTicker(20 * time.Millisecond)
+	defer t.Stop()
+	for {
+		if b, err := os.ReadFile(path); err == nil {
+			for _, line := range strings.Split(string(b), "\n") {
+				if rest, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+					kib, _ := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(rest), "kB")), 10, 64)
+					if kib > p.hwmKiB.Load() {
+						p.hwmKiB.Store(kib)
+					}
+				}
+			}
+		}
+		select {
+		case <-p.done:
+			return
+		case <-t.C:
+		}
 	}
-	if ru, ok := p.cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
-		return float64(ru.Maxrss) / 1024 // Linux reports KiB
-	}
-	return 0
 }
+
+// peakRSS is the process's high-water resident set in MiB.
+func (p *proc) peakRSS() float64 { return float64(p.hwmKiB.Load()) / 1024 }
 
 // cpu is the process's user+system CPU seconds (after exit).
 func (p *proc) cpu() float64 {

@@ -18,8 +18,11 @@ type Topology struct {
 	// Replicas for streams, consumers and the bucket: 1 on a single server,
 	// 3 on a three-node cluster (NATS_REPLICAS).
 	Replicas int
-	// DedupWindow is how long JetStream drops a re-published SID or hash. It
-	// absorbs the searcher's overlapping sweeps (default 20 min).
+	// DedupWindow is how long JetStream drops a re-published SID. It absorbs
+	// the searcher's overlapping sweeps (default 20 min). The other streams
+	// keep shorter windows: a re-published hash costs only a check of the
+	// file already on disk, and JetStream keeps every ID of the window in
+	// memory.
 	DedupWindow time.Duration
 	// DLQMaxAge is how long dead letters are kept (default 90 days).
 	DLQMaxAge time.Duration
@@ -71,7 +74,7 @@ func (t Topology) Streams() []jetstream.StreamConfig {
 			Retention:   jetstream.WorkQueuePolicy,
 			Storage:     jetstream.FileStorage,
 			Replicas:    t.Replicas,
-			Duplicates:  t.DedupWindow,
+			Duplicates:  2 * time.Minute,
 			MaxMsgSize:  t.MaxMsgSize,
 			Discard:     jetstream.DiscardNew,
 		},
@@ -82,7 +85,7 @@ func (t Topology) Streams() []jetstream.StreamConfig {
 			Retention:   jetstream.LimitsPolicy,
 			Storage:     jetstream.FileStorage,
 			Replicas:    t.Replicas,
-			Duplicates:  2 * time.Minute,
+			Duplicates:  30 * time.Second,
 			MaxAge:      t.CollectedMaxAge,
 		},
 		{
