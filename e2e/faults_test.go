@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/alharvest/alharvest/internal/alsim"
+	"github.com/alharvest/alharvest/internal/alsim/alsimtest"
 	"github.com/alharvest/alharvest/internal/dlq"
 	"github.com/alharvest/alharvest/pkg/messages"
 )
@@ -170,11 +171,7 @@ func TestDeadLettersCanBeListedAndReplayed(t *testing.T) {
 	})
 
 	t.Run("data directory", func(t *testing.T) {
-		sim, err := alsim.New(alsim.Config{Seed: 4, Submissions: 80, Faults: alsim.Faults{MissingBlobs: 2}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		al := httptestServer(t, sim)
+		sim, al := alsimtest.Serve(t, alsim.Config{Seed: 4, Submissions: 80, Faults: alsim.Faults{MissingBlobs: 2}})
 		dir := t.TempDir()
 		env := append(os.Environ(), "AL_URL="+al, "AL_USER="+alsim.DefaultUser, "AL_APIKEY="+alsim.DefaultAPIKey,
 			"DATA_DIR="+filepath.Join(dir, "state"), "OUTPUT_DIR="+filepath.Join(dir, "out"), "NATS_URL=",

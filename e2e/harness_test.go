@@ -355,11 +355,3 @@ func (s *stack) waitDrained(timeout time.Duration, searcher *proc) bool {
 		return quiet >= 3
 	})
 }
-
-// httptestServer serves sim until the test ends and returns its URL.
-func httptestServer(t *testing.T, sim *alsim.Server) string {
-	t.Helper()
-	ts := httptest.NewServer(sim.Handler())
-	t.Cleanup(func() { ts.Close(); sim.Close() })
-	return ts.URL
-}

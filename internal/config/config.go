@@ -135,7 +135,7 @@ func alGroup(l *loader, c *Config) {
 	l.boolean(&c.AL.VerifyTLS, "AL_VERIFY", true, "verify Assemblyline's TLS certificate")
 	l.str(&c.AL.CAFile, "AL_CA_FILE", "", "extra CA bundle (PEM) to trust for Assemblyline", false)
 	l.boolean(&c.AL.AllowHTTP, "AL_ALLOW_HTTP", false, "allow sending the API key over plain http:// to a non-loopback host")
-	l.integer(&c.AL.MaxCalls, "AL_MAX_CALLS", 10, "most concurrent Assemblyline calls from this process (keep the sum over all processes near the per-user quota)")
+	l.integer(&c.AL.MaxCalls, "AL_MAX_CALLS", 10, "ceiling on this process's concurrent Assemblyline calls; below it the process adapts to the per-user quota it shares with every other process")
 	l.integer(&c.AL.MaxRetries, "AL_MAX_RETRIES", 6, "in-process retries of one Assemblyline call on transient errors")
 	l.int64(&c.AL.MaxJSONBytes, "AL_MAX_JSON_BYTES", 64<<20, "largest JSON answer read from Assemblyline (bytes)")
 	l.int64(&c.AL.MaxDownloadBytes, "AL_MAX_DOWNLOAD_BYTES", 16<<30, "largest cART download accepted (bytes; 0 = no limit)")
@@ -237,21 +237,26 @@ func searchGroup(l *loader, c *Config) {
 }
 
 func scorerGroup(l *loader, c *Config) {
-	stageGroup(l, &c.Scorer, "SCORER", 16, 30*time.Second)
+	stageGroup(l, &c.Scorer, "SCORER", 16, 30*time.Second, true)
 }
 
 func downloaderGroup(l *loader, c *Config) {
-	stageGroup(l, &c.Downloader, "DOWNLOADER", 16, 60*time.Second)
+	stageGroup(l, &c.Downloader, "DOWNLOADER", 16, 60*time.Second, false)
 }
 
-func stageGroup(l *loader, s *Stage, prefix string, conc int, ack time.Duration) {
+// stageGroup declares a consuming stage's settings; waits says whether
+// its messages can wait for Assemblyline to finish work (the scorer's can).
+func stageGroup(l *loader, s *Stage, prefix string, conc int, ack time.Duration, waits bool) {
 	name := strings.ToLower(prefix)
 	l.integer(&s.Concurrency, prefix+"_CONCURRENCY", conc, "messages the "+name+" handles at once in this process")
 	l.duration(&s.AckWait, prefix+"_ACK_WAIT", ack, "redelivery deadline of an unacknowledged "+name+" message (kept alive while handled)")
 	l.integer(&s.MaxAttempts, prefix+"_MAX_ATTEMPTS", 10, "attempts before a failing "+name+" message is dead-lettered")
 	l.duration(&s.RetryMin, prefix+"_RETRY_MIN", time.Second, "first delay before retrying a failed "+name+" message (doubles each attempt)")
 	l.duration(&s.RetryMax, prefix+"_RETRY_MAX", 5*time.Minute, "longest delay between attempts of a "+name+" message")
-	l.duration(&s.MaxDeferAge, prefix+"_MAX_WAIT", 24*time.Hour, "how long a "+name+" message may wait for Assemblyline to finish (a running submission) before it is dead-lettered; it is retried after 15x _RETRY_MIN, doubling up to 2x _RETRY_MAX")
+	s.MaxDeferAge = 24 * time.Hour
+	if waits {
+		l.duration(&s.MaxDeferAge, prefix+"_MAX_WAIT", 24*time.Hour, "how long a submission still running may keep being retried before it is dead-lettered (retried after 15x "+prefix+"_RETRY_MIN, doubling up to 2x "+prefix+"_RETRY_MAX)")
+	}
 	l.finally(func() error {
 		if s.Concurrency < 1 {
 			return fmt.Errorf("%s_CONCURRENCY must be at least 1", prefix)

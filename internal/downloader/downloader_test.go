@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -23,6 +22,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/alharvest/alharvest/internal/alsim"
+	"github.com/alharvest/alharvest/internal/alsim/alsimtest"
 	"github.com/alharvest/alharvest/internal/assemblyline"
 	"github.com/alharvest/alharvest/internal/broker"
 	"github.com/alharvest/alharvest/internal/cart"
@@ -56,23 +56,8 @@ func newHarness(t *testing.T, cfg alsim.Config) *harness {
 // newHarnessRetries sets the client's in-process retries (negative: none).
 func newHarnessRetries(t *testing.T, cfg alsim.Config, maxRetries int) *harness {
 	t.Helper()
-	sim, err := alsim.New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ts := httptest.NewServer(sim.Handler())
-	t.Cleanup(func() { ts.Close(); sim.Close() })
-	al, err := assemblyline.New(assemblyline.Config{
-		BaseURL:      ts.URL,
-		User:         alsim.DefaultUser,
-		APIKey:       alsim.DefaultAPIKey,
-		RetryInitial: 2 * time.Millisecond,
-		RetryMax:     20 * time.Millisecond,
-		MaxRetries:   maxRetries,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	sim, url := alsimtest.Serve(t, cfg)
+	al := alsimtest.Client(t, url, maxRetries)
 	h := &harness{sim: sim, al: al, parent: t.TempDir(), files: map[string]alsim.FileScore{}}
 	h.out = filepath.Join(h.parent, "collected")
 	for i := range sim.Corpus().Len() {

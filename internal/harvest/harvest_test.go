@@ -5,7 +5,6 @@ import (
 	"context"
 	"log/slog"
 	"net"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"slices"
@@ -17,23 +16,12 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/alharvest/alharvest/internal/alsim"
+	"github.com/alharvest/alharvest/internal/alsim/alsimtest"
 	"github.com/alharvest/alharvest/internal/cart"
 	"github.com/alharvest/alharvest/internal/config"
 	"github.com/alharvest/alharvest/internal/harvest"
 	"github.com/alharvest/alharvest/pkg/messages"
 )
-
-// startSim serves a simulated Assemblyline for the test.
-func startSim(t *testing.T, cfg alsim.Config) (*alsim.Server, string) {
-	t.Helper()
-	sim, err := alsim.New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ts := httptest.NewServer(sim.Handler())
-	t.Cleanup(func() { ts.Close(); sim.Close() })
-	return sim, ts.URL
-}
 
 // loadConfig builds the one-command configuration the way the binary does,
 // from environment variables.
@@ -107,7 +95,7 @@ func diff(got, want []string) (missing, extra []string) {
 }
 
 func TestOneCommandCollectsExactlyTheExpectedSet(t *testing.T) {
-	sim, url := startSim(t, alsim.Config{Seed: 7, Submissions: 300})
+	sim, url := alsimtest.Serve(t, alsim.Config{Seed: 7, Submissions: 300})
 	out, data := t.TempDir(), t.TempDir()
 	log, _ := testLogger(t)
 	cfg := loadConfig(t, baseEnv(url, out, data))
@@ -190,7 +178,7 @@ func maps(a, b map[string]time.Time) bool {
 // plain NATS client publishing a SID as JSON and as bare text, and a SID
 // that does not exist.
 func TestPlainNATSPublishersAndDeadLetters(t *testing.T) {
-	sim, url := startSim(t, alsim.Config{Seed: 11, Submissions: 120})
+	sim, url := alsimtest.Serve(t, alsim.Config{Seed: 11, Submissions: 120})
 	out, data := t.TempDir(), t.TempDir()
 	env := baseEnv(url, out, data)
 	// The searcher finds nothing, so only what we publish is collected.

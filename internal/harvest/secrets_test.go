@@ -22,6 +22,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/alharvest/alharvest/internal/alsim"
+	"github.com/alharvest/alharvest/internal/alsim/alsimtest"
 	"github.com/alharvest/alharvest/internal/broker"
 	"github.com/alharvest/alharvest/internal/dlq"
 	"github.com/alharvest/alharvest/internal/failure"
@@ -159,7 +160,7 @@ func TestSecretsNeverLeakAcrossARun(t *testing.T) {
 	}
 	for _, lg := range loggers {
 		t.Run(lg.name, func(t *testing.T) {
-			sim, simURL := startSim(t, alsim.Config{Seed: 21, Submissions: 120, APIKey: leakKey, Faults: leakFaults})
+			sim, simURL := alsimtest.Serve(t, alsim.Config{Seed: 21, Submissions: 120, APIKey: leakKey, Faults: leakFaults})
 			out, data := t.TempDir(), t.TempDir()
 			httpAddr := "127.0.0.1:" + freePort(t)
 			listen := "127.0.0.1:" + freePort(t)
@@ -368,7 +369,7 @@ func TestSecretsNeverLeakAcrossARun(t *testing.T) {
 // one-shot run fails fast with an authentication error that names the
 // problem without repeating the key we sent, in the error or the logs.
 func TestWrongKeyFailsWithoutEchoingIt(t *testing.T) {
-	_, simURL := startSim(t, alsim.Config{Seed: 5, Submissions: 40, APIKey: leakKeyName + ":the-key-the-server-knows-0123456789"})
+	_, simURL := alsimtest.Serve(t, alsim.Config{Seed: 5, Submissions: 40, APIKey: leakKeyName + ":the-key-the-server-knows-0123456789"})
 	out, data := t.TempDir(), t.TempDir()
 	cfg := loadConfig(t, leakEnv(simURL, out, data))
 	logs := &lockedBuffer{}

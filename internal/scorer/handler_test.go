@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
-	"net/http/httptest"
 	"slices"
 	"strings"
 	"testing"
@@ -16,6 +15,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/alharvest/alharvest/internal/alsim"
+	"github.com/alharvest/alharvest/internal/alsim/alsimtest"
 	"github.com/alharvest/alharvest/internal/assemblyline"
 	"github.com/alharvest/alharvest/internal/broker"
 	"github.com/alharvest/alharvest/internal/failure"
@@ -30,26 +30,10 @@ const threshold = alsim.DefaultDesignThreshold
 var quiet = slog.New(slog.DiscardHandler)
 
 // startSim serves a simulated Assemblyline and returns a real client for it.
-func startSim(t *testing.T, cfg alsim.Config) (*alsim.Server, *assemblyline.Client) {
+func startSim(t testing.TB, cfg alsim.Config) (*alsim.Server, *assemblyline.Client) {
 	t.Helper()
-	sim, err := alsim.New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ts := httptest.NewServer(sim.Handler())
-	t.Cleanup(func() { ts.Close(); sim.Close() })
-	al, err := assemblyline.New(assemblyline.Config{
-		BaseURL:      ts.URL,
-		User:         alsim.DefaultUser,
-		APIKey:       alsim.DefaultAPIKey,
-		RetryInitial: 2 * time.Millisecond,
-		RetryMax:     20 * time.Millisecond,
-		MaxRetries:   10,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return sim, al
+	sim, url := alsimtest.Serve(t, cfg)
+	return sim, alsimtest.Client(t, url, 10)
 }
 
 func sidMsg(data string) *worker.Message {

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/http/httptest"
 	"slices"
 	"sync"
 	"testing"
@@ -15,6 +14,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/alharvest/alharvest/internal/alsim"
+	"github.com/alharvest/alharvest/internal/alsim/alsimtest"
 	"github.com/alharvest/alharvest/internal/assemblyline"
 	"github.com/alharvest/alharvest/internal/failure"
 	"github.com/alharvest/alharvest/internal/natstest"
@@ -48,24 +48,8 @@ func newEnv(t *testing.T) *env {
 // startSim serves a simulated Assemblyline and returns a real client for it.
 func startSim(t *testing.T, cfg alsim.Config) (*alsim.Server, *assemblyline.Client) {
 	t.Helper()
-	sim, err := alsim.New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ts := httptest.NewServer(sim.Handler())
-	t.Cleanup(func() { ts.Close(); sim.Close() })
-	al, err := assemblyline.New(assemblyline.Config{
-		BaseURL:      ts.URL,
-		User:         alsim.DefaultUser,
-		APIKey:       alsim.DefaultAPIKey,
-		RetryInitial: 2 * time.Millisecond,
-		RetryMax:     20 * time.Millisecond,
-		MaxRetries:   12,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return sim, al
+	sim, url := alsimtest.Serve(t, cfg)
+	return sim, alsimtest.Client(t, url, 12)
 }
 
 func (e *env) searcher(al searcher.Source, cfg searcher.Config) *searcher.Searcher {

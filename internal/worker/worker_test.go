@@ -76,6 +76,9 @@ func (f *fixture) run(h worker.Handler, cfg worker.Config) (stop func() error) {
 	if cfg.Grace == 0 {
 		cfg.Grace = 2 * time.Second
 	}
+	if cfg.Logger == nil {
+		cfg.Logger = quietLog()
+	}
 	w := worker.New(f.js, f.cons, h, cfg)
 	ctx, cancel := context.WithCancel(context.Background())
 	errc := make(chan error, 1)

@@ -1,0 +1,44 @@
+// Package alsimtest serves a simulated Assemblyline for tests, the way
+// net/http/httptest serves HTTP, and builds real clients for it.
+package alsimtest
+
+import (
+	"net/http/httptest"
+	"testing"
+	"time"
+
+	"github.com/alharvest/alharvest/internal/alsim"
+	"github.com/alharvest/alharvest/internal/assemblyline"
+)
+
+// Serve starts alsim with cfg on a loopback port until the test ends and
+// returns it with its base URL.
+func Serve(t testing.TB, cfg alsim.Config) (*alsim.Server, string) {
+	t.Helper()
+	sim, err := alsim.New(cfg)
+	if err != nil {
+		t.Fatalf("alsim: %v", err)
+	}
+	ts := httptest.NewServer(sim.Handler())
+	t.Cleanup(func() { ts.Close(); sim.Close() })
+	return sim, ts.URL
+}
+
+// Client returns a real Assemblyline client for url with alsim's default
+// credentials and quick retries (maxRetries in-process retries; negative
+// for none), so fault tests stay fast.
+func Client(t testing.TB, url string, maxRetries int) *assemblyline.Client {
+	t.Helper()
+	al, err := assemblyline.New(assemblyline.Config{
+		BaseURL:      url,
+		User:         alsim.DefaultUser,
+		APIKey:       alsim.DefaultAPIKey,
+		RetryInitial: 2 * time.Millisecond,
+		RetryMax:     20 * time.Millisecond,
+		MaxRetries:   maxRetries,
+	})
+	if err != nil {
+		t.Fatalf("assemblyline client: %v", err)
+	}
+	return al
+}

@@ -1,0 +1,112 @@
+package broker
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/alharvest/alharvest/pkg/messages"
+)
+
+func TestConnConfigNeverShowsSecrets(t *testing.T) {
+	c := ConnConfig{URLs: "nats://alice:pa55word@n1:4222,tls://n2:4222", User: "alice", Password: "pa55word", Token: "t0ken-secret"}
+	for _, s := range []string{c.String(), c.LogValue().String()} {
+		if strings.Contains(s, "pa55word") || strings.Contains(s, "t0ken-secret") {
+			t.Errorf("secret in %q", s)
+		}
+		if !strings.Contains(s, "n1:4222") || !strings.Contains(s, "user/password") {
+			t.Errorf("description lost its substance: %q", s)
+		}
+	}
+}
+
+func TestEmbeddedServerOwnsItsDataDirectory(t *testing.T) {
+	dir := t.TempDir()
+	first, err := StartEmbedded(EmbeddedConfig{DataDir: dir}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if first.ClientURL() != "" {
+		t.Error("an embedded server without Listen must not listen")
+	}
+	if _, err := StartEmbedded(EmbeddedConfig{DataDir: dir}, nil); err == nil || !strings.Contains(err.Error(), "in use by another alharvest") {
+		t.Fatalf("second server on the same data dir: %v", err)
+	}
+	first.Shutdown()
+	again, err := StartEmbedded(EmbeddedConfig{DataDir: dir, Listen: "127.0.0.1:0"}, nil)
+	if err != nil {
+		t.Fatalf("data dir not released on shutdown: %v", err)
+	}
+	defer again.Shutdown()
+	if !strings.HasPrefix(again.ClientURL(), "nats://127.0.0.1:") {
+		t.Errorf("listen URL %q", again.ClientURL())
+	}
+}
+
+func TestProvisionLaysOutTheContractAndIsIdempotent(t *testing.T) {
+	emb, err := StartEmbedded(EmbeddedConfig{DataDir: t.TempDir()}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer emb.Shutdown()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	nc, err := Connect(ctx, ConnConfig{InProcess: emb.Server}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, err := JetStream(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 2 { // every replica of every stage provisions at start
+		if err := Provision(ctx, js, Topology{}, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want := map[string]struct {
+		subject   string
+		retention jetstream.RetentionPolicy
+	}{
+		messages.StreamSIDs:      {messages.SubjectSIDs, jetstream.WorkQueuePolicy},
+		messages.StreamFiles:     {messages.SubjectFiles, jetstream.WorkQueuePolicy},
+		messages.StreamCollected: {messages.SubjectCollected, jetstream.LimitsPolicy},
+		messages.StreamDLQ:       {messages.SubjectDLQPrefix + ">", jetstream.LimitsPolicy},
+	}
+	for name, w := range want {
+		s, err := js.Stream(ctx, name)
+		if err != nil {
+			t.Fatalf("stream %s: %v", name, err)
+		}
+		info, err := s.Info(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(info.Config.Subjects) != 1 || info.Config.Subjects[0] != w.subject || info.Config.Retention != w.retention ||
+			info.Config.Storage != jetstream.FileStorage {
+			t.Errorf("stream %s: %+v", name, info.Config)
+		}
+	}
+	if _, err := js.KeyValue(ctx, messages.BucketState); err != nil {
+		t.Errorf("bucket: %v", err)
+	}
+	for _, c := range []struct{ stream, durable string }{
+		{messages.StreamSIDs, messages.ConsumerScorer}, {messages.StreamFiles, messages.ConsumerDownloader},
+	} {
+		for range 2 {
+			cons, err := Consumer(ctx, js, c.stream, c.durable, ConsumerConfig{AckWait: 7 * time.Second}, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			info := cons.CachedInfo()
+			if info.Config.Durable != c.durable || info.Config.AckPolicy != jetstream.AckExplicitPolicy ||
+				info.Config.MaxDeliver != -1 || info.Config.AckWait != 7*time.Second {
+				t.Errorf("consumer %s: %+v", c.durable, info.Config)
+			}
+		}
+	}
+}
