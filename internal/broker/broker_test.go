@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/alharvest/alharvest/pkg/messages"
@@ -108,5 +109,57 @@ func TestProvisionLaysOutTheContractAndIsIdempotent(t *testing.T) {
 				t.Errorf("consumer %s: %+v", c.durable, info.Config)
 			}
 		}
+	}
+}
+
+func TestConnectWithServerAuth(t *testing.T) {
+	tests := []struct {
+		name   string
+		server func(o *server.Options)
+		client ConnConfig
+		ok     bool
+	}{
+		{"token", func(o *server.Options) { o.Authorization = "s3cret-token" }, ConnConfig{Token: "s3cret-token"}, true},
+		{"wrong token", func(o *server.Options) { o.Authorization = "s3cret-token" }, ConnConfig{Token: "nope"}, false},
+		{"user and password", func(o *server.Options) { o.Username, o.Password = "alharvest", "pw-123456" }, ConnConfig{User: "alharvest", Password: "pw-123456"}, true},
+		{"wrong password", func(o *server.Options) { o.Username, o.Password = "alharvest", "pw-123456" }, ConnConfig{User: "alharvest", Password: "x"}, false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			opts := &server.Options{Host: "127.0.0.1", Port: -1, NoLog: true, NoSigs: true}
+			tc.server(opts)
+			s, err := server.NewServer(opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			go s.Start()
+			defer s.Shutdown()
+			if !s.ReadyForConnections(5 * time.Second) {
+				t.Fatal("server not ready")
+			}
+			tc.client.URLs = s.ClientURL()
+			ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+			defer cancel()
+			nc, err := Connect(ctx, tc.client, nil)
+			if tc.ok {
+				if err != nil {
+					t.Fatal(err)
+				}
+				nc.Close()
+				return
+			}
+			if err == nil {
+				nc.Close()
+				t.Fatal("connected with wrong credentials")
+			}
+			if ctx.Err() != nil {
+				t.Errorf("waited for the deadline instead of failing on the authorization error: %v", err)
+			}
+			for _, secret := range []string{"s3cret-token", "pw-123456"} {
+				if strings.Contains(err.Error(), secret) {
+					t.Errorf("error leaks a secret: %v", err)
+				}
+			}
+		})
 	}
 }

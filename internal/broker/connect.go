@@ -142,6 +142,11 @@ func Connect(ctx context.Context, cfg ConnConfig, log *slog.Logger) (*nats.Conn,
 	}
 	log.Info("waiting for NATS", "url", redactURLs(urls))
 	for !nc.IsConnected() {
+		if nc.IsClosed() {
+			// The client gives up by itself on repeated authorization
+			// errors: waiting longer would not help.
+			return nil, fmt.Errorf("connect to NATS at %s: %w", redactURLs(urls), nc.LastError())
+		}
 		select {
 		case <-ctx.Done():
 			nc.Close()
