@@ -31,11 +31,13 @@ func TestKill9(t *testing.T) {
 	t.Logf("chaos seed %d, %d submissions, %d kills", seed, subs, kills)
 	rng := rand.New(rand.NewPCG(uint64(seed), 7))
 
+	// Small, slow search pages make the sweep last seconds, so the searcher
+	// too is killed mid-sweep, several times.
 	s := newStack(t, alsim.Config{
 		Seed: 21, Submissions: subs,
-		SearchLatency: 30 * time.Millisecond, FullLatency: 15 * time.Millisecond,
+		SearchLatency: 100 * time.Millisecond, FullLatency: 15 * time.Millisecond,
 		DownloadLatency: 15 * time.Millisecond, DownloadRate: 20 << 20,
-	}, crashEnv...)
+	}, append(crashEnv, "SEARCH_PAGE_SIZE=10")...)
 	defer func() {
 		if t.Failed() {
 			s.dumpLogs()
@@ -67,12 +69,18 @@ func TestKill9(t *testing.T) {
 			victims = append(victims, searcher, searcher) // weigh it: its sweep is short
 		}
 		v := victims[rng.IntN(len(victims))]
+		if i == 0 {
+			v = searcher // at least once, mid-sweep
+		}
 		v.kill()
 		killed[v.name]++
 		time.Sleep(time.Duration(rng.IntN(300)) * time.Millisecond)
 		s.restart(v)
 	}
 	t.Logf("killed: %v", killed)
+	if killed["searcher"] == 0 {
+		t.Error("the searcher was never killed mid-sweep")
+	}
 	// Let the searcher finish its sweep.
 	for !searcherDone {
 		<-searcher.done
