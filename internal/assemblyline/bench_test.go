@@ -31,13 +31,27 @@ func BenchmarkDecodeSubmissionFull(b *testing.B) {
 	b.SetBytes(int64(len(body)))
 	b.ReportAllocs()
 	for b.Loop() {
+		var d fullDoc
+		if !d.decodeFast(body) {
+			b.Fatal("not on the fast path")
+		}
+		s, err := d.submission(sid, func(s string) string { return s })
+		if err != nil || len(s.Results) == 0 {
+			b.Fatalf("%v, %d results", err, len(s.Results))
+		}
+	}
+}
+
+// BenchmarkDecodeSubmissionFullStd is the same with encoding/json, the path
+// every unusual answer takes.
+func BenchmarkDecodeSubmissionFullStd(b *testing.B) {
+	body := renderFull(b, alsim.Config{Seed: 1, Submissions: 50, MatchFraction: 1}, 1)[0]
+	b.SetBytes(int64(len(body)))
+	b.ReportAllocs()
+	for b.Loop() {
 		var env envelope[fullDoc]
 		if err := json.Unmarshal(body, &env); err != nil {
 			b.Fatal(err)
-		}
-		s, err := env.Response.submission(sid, func(s string) string { return s })
-		if err != nil || len(s.Results) == 0 {
-			b.Fatalf("%v, %d results", err, len(s.Results))
 		}
 	}
 }

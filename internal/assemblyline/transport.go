@@ -376,6 +376,10 @@ func readAnswer[T any](x *exchange, limit int64) (*T, error) {
 		return nil, br.err
 	}
 
+	fast := new(T)
+	if fd, ok := any(fast).(fastDecoder); ok && fd.decodeFast(buf.Bytes()) {
+		return fast, nil
+	}
 	var env envelope[T]
 	derr := json.Unmarshal(buf.Bytes(), &env)
 	var te *json.UnmarshalTypeError

@@ -114,6 +114,13 @@ func ServerBinary(t testing.TB) string {
 	return buildPath
 }
 
+// RemoveBinaries deletes what ServerBinary built; call it from TestMain.
+func RemoveBinaries() {
+	if buildPath != "" {
+		os.RemoveAll(filepath.Dir(buildPath))
+	}
+}
+
 // Process is a nats-server running as a separate process.
 type Process struct {
 	URL  string
