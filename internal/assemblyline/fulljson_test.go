@@ -75,10 +75,10 @@ func TestFastDecodeMatchesEncodingJSON(t *testing.T) {
 func TestFastDecodeDefersToEncodingJSON(t *testing.T) {
 	const ok = `"sid":"abc","state":"completed","results":{}`
 	for _, doc := range []string{
-		`{"api_error_message":"boom","api_response":{` + ok + `}}`,       // an error answer
-		`{"api_response":{"SID":"abc","state":"completed"}}`,             // case-insensitive key
-		`{"api_response":{"\u017fid":"abc","state":"completed"}}`,        // Unicode case folding
-		`{"api_response":{"sid":"a\u0062c","state":"completed"}}`,        // escaped value
+		`{"api_error_message":"boom","api_response":{` + ok + `}}`,        // an error answer
+		`{"api_response":{"SID":"abc","state":"completed"}}`,              // case-insensitive key
+		`{"api_response":{"\u017fid":"abc","state":"completed"}}`,         // Unicode case folding
+		`{"api_response":{"sid":"a\u0062c","state":"completed"}}`,         // escaped value
 		`{"api_response":{"sid":"abc","state":"completed","results":[]}}`, // running submission's list
 		`{"api_response":{` + ok + `,"max_score":"12"}}`,                  // wrong type
 		`{"api_response":{` + ok + `}} x`,                                 // trailing data
