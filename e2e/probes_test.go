@@ -53,11 +53,13 @@ func TestProbesAndMetrics(t *testing.T) {
 			t.Errorf("%s /healthz: %d %q", name, code, body)
 		}
 		waitUntil(t, 10*time.Second, name+" ready", func() bool { code, _ := get(t, "http://"+addr+"/readyz"); return code == 200 })
-		_, metrics := get(t, "http://"+addr+"/metrics")
+		var metrics string
 		for _, m := range wantMetrics[name] {
-			if !strings.Contains(metrics, m) {
-				t.Errorf("%s /metrics lacks %s", name, m)
-			}
+			// Queue gauges are polled every few seconds.
+			waitUntil(t, 10*time.Second, name+" /metrics with "+m, func() bool {
+				_, metrics = get(t, "http://"+addr+"/metrics")
+				return strings.Contains(metrics, m)
+			})
 		}
 		for _, banned := range []string{s.sim.Corpus().Submission(0).SID, alsim.DefaultAPIKey, "devpassword"} {
 			if strings.Contains(metrics, banned) {

@@ -197,7 +197,7 @@ func runOnce(ctx context.Context, srch *searcher.Searcher, workerErr chan error,
 
 func runFollow(ctx context.Context, srch *searcher.Searcher, workerErr chan error, env *service.Env, prog *progress, every time.Duration) error {
 	go func() { _ = srch.Run(ctx) }()
-	go env.PollQueues(ctx, 15*time.Second)
+	go env.PollQueues(ctx, 5*time.Second)
 	t := time.NewTicker(every)
 	defer t.Stop()
 	for {

@@ -56,7 +56,7 @@ func Main(binary string, args []string, extra func(*flag.FlagSet), run func(ctx 
 			env.Log.Error("metrics server failed", "err", err)
 		}
 	}()
-	go env.PollQueues(auxCtx, 15*time.Second)
+	go env.PollQueues(auxCtx, 5*time.Second)
 
 	err = run(ctx, env)
 	stopAux()

@@ -238,16 +238,19 @@ func (e *Env) Searcher(ctx context.Context) (*searcher.Searcher, error) {
 }
 
 // PollQueues keeps the consumer and stream gauges current until ctx ends.
+// The first reading comes after a second, once the stage has bound its
+// consumer.
 func (e *Env) PollQueues(ctx context.Context, every time.Duration) {
-	t := time.NewTicker(every)
+	t := time.NewTimer(time.Second)
 	defer t.Stop()
 	for {
-		e.pollOnce(ctx)
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
 		}
+		e.pollOnce(ctx)
+		t.Reset(every)
 	}
 }
 
