@@ -136,6 +136,14 @@ func (d *Downloader) Handle(ctx context.Context, m *worker.Message) ([]*nats.Msg
 	return []*nats.Msg{ev}, nil
 }
 
+// Describe names the file a message is about, for the worker's logs.
+func (d *Downloader) Describe(m *worker.Message) []any {
+	if req, err := messages.DecodeFile(m.Data); err == nil {
+		return []any{"sha256", req.SHA256, "sid", req.SID}
+	}
+	return nil
+}
+
 // path returns OUTPUT_DIR/<sha256>.cart, refusing anything that would not
 // land directly inside OUTPUT_DIR.
 func (d *Downloader) path(sha string) (string, error) {

@@ -81,6 +81,14 @@ func (s *Scorer) Handle(ctx context.Context, m *worker.Message) ([]*nats.Msg, er
 	return out, nil
 }
 
+// Describe names the submission a message is about, for the worker's logs.
+func (s *Scorer) Describe(m *worker.Message) []any {
+	if req, err := messages.DecodeSID(m.Data); err == nil {
+		return []any{"sid", req.SID}
+	}
+	return nil
+}
+
 // Qualifying returns the files of one submission whose summed score is at
 // least threshold, in hash order.
 func Qualifying(sid string, results []assemblyline.Result, threshold int64) []messages.File {

@@ -75,6 +75,12 @@ type Handler interface {
 	Handle(ctx context.Context, m *Message) ([]*nats.Msg, error)
 }
 
+// Describer is implemented by handlers that can name what a message is
+// about (a SID, a hash), so every log line of the worker loop carries it.
+type Describer interface {
+	Describe(m *Message) []any
+}
+
 // HandlerFunc adapts a function to Handler.
 type HandlerFunc func(ctx context.Context, m *Message) ([]*nats.Msg, error)
 
@@ -349,6 +355,9 @@ func (w *Worker) process(ctx context.Context, m jetstream.Msg) {
 
 	msg := w.message(m, meta)
 	log := w.log.With("seq", meta.Sequence.Stream, "attempt", msg.Attempt)
+	if d, ok := w.handler.(Describer); ok {
+		log = log.With(d.Describe(msg)...)
+	}
 
 	// A deferred copy that comes back early just waits out its time.
 	if nb, ok := notBefore(m.Headers()); ok {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strconv"
 	"strings"
 	"sync"
@@ -485,3 +486,36 @@ func TestBackoffSchedule(t *testing.T) {
 		t.Errorf("delay 100 = %s, want near the 5 min cap", d)
 	}
 }
+
+// describing is a handler that names its messages.
+type describing struct{ worker.HandlerFunc }
+
+func (describing) Describe(m *worker.Message) []any { return []any{"sid", string(m.Data)} }
+
+func TestLogLinesNameTheMessage(t *testing.T) {
+	f := newFixture(t, 5*time.Second)
+	var buf syncBuffer
+	f.run(describing{worker.HandlerFunc(func(ctx context.Context, m *worker.Message) ([]*nats.Msg, error) {
+		return nil, failure.Errorf(failure.NotFound, "Submission ID x does not exists.")
+	})}, worker.Config{Logger: slog.New(slog.NewJSONHandler(&buf, nil))})
+	f.publishRaw("abc")
+	eventually(t, 10*time.Second, "dead letter", func() bool { return len(f.dlq()) == 1 })
+	line := buf.String()
+	for _, want := range []string{`"msg":"dead-lettered"`, `"stage":"scorer"`, `"sid":"abc"`, `"attempt":1`} {
+		if !strings.Contains(line, want) {
+			t.Errorf("log lacks %s:\n%s", want, line)
+		}
+	}
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
