@@ -93,6 +93,7 @@ func (s Seconds) MarshalJSON() ([]byte, error) {
 	return []byte(strconv.FormatFloat(time.Duration(s).Seconds(), 'f', 3, 64)), nil
 }
 
+// String prints seconds with two decimals.
 func (s Seconds) String() string { return fmt.Sprintf("%.2fs", time.Duration(s).Seconds()) }
 
 // Run performs one measurement.

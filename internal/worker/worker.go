@@ -203,6 +203,7 @@ type HaltError struct {
 	Err   error
 }
 
+// Error says which stage halted and why.
 func (e *HaltError) Error() string { return fmt.Sprintf("%s halted: %v", e.Stage, e.Err) }
 
 // Unwrap returns the handler's error.
