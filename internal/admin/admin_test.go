@@ -82,8 +82,8 @@ func TestReadStatus(t *testing.T) {
 		t.Fatal(err)
 	}
 	wm := time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC)
-	cp, _ := json.Marshal(searcher.Checkpoint{Threshold: 7000, Watermark: wm, LastSweep: searcher.LastSweep{Found: 5, Published: 4}})
-	if _, err := kv.Put(ctx, searcher.CheckpointKey(7000, ""), cp); err != nil {
+	cp, _ := json.Marshal(searcher.Checkpoint{Scope: searcher.Scope{Threshold: 7000}, Watermark: wm, LastSweep: searcher.LastSweep{Found: 5, Published: 4}})
+	if _, err := kv.Put(ctx, searcher.CheckpointKey(searcher.Scope{Threshold: 7000, Filter: ""}), cp); err != nil {
 		t.Fatal(err)
 	}
 

@@ -52,8 +52,7 @@ type StageStatus struct {
 
 // SearchStatus is one searcher checkpoint.
 type SearchStatus struct {
-	Threshold int64              `json:"threshold"`
-	Filter    string             `json:"filter,omitempty"`
+	searcher.Scope
 	Watermark time.Time          `json:"watermark"`
 	LastSweep searcher.LastSweep `json:"last_sweep"`
 }
@@ -121,7 +120,7 @@ func ReadStatus(ctx context.Context, js jetstream.JetStream) (*Status, error) {
 			return nil, fmt.Errorf("checkpoints: %w", err)
 		}
 		for _, cp := range cps {
-			st.Searches = append(st.Searches, SearchStatus{Threshold: cp.Threshold, Filter: cp.Filter, Watermark: cp.Watermark, LastSweep: cp.LastSweep})
+			st.Searches = append(st.Searches, SearchStatus{Scope: cp.Scope, Watermark: cp.Watermark, LastSweep: cp.LastSweep})
 		}
 	}
 	return st, nil
@@ -149,6 +148,9 @@ func (s *Status) WriteText(w io.Writer) {
 		filter := ""
 		if c.Filter != "" {
 			filter = " filter " + c.Filter
+		}
+		if c.Server != "" {
+			filter += " on " + c.Server + " as " + c.User
 		}
 		wm := "none"
 		if !c.Watermark.IsZero() {

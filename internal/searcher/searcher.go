@@ -47,6 +47,11 @@ type Observer interface {
 
 // Config tunes the searcher.
 type Config struct {
+	// Server and User name the Assemblyline server and user searched
+	// (AL_URL, AL_USER). With Threshold and Filter they decide which
+	// checkpoint a sweep uses: another server or user sees other
+	// submissions, so it must never inherit a watermark.
+	Server, User string
 	// Threshold is SCORE_THRESHOLD: the query is max_score:>=Threshold.
 	Threshold int64
 	// Filter is SEARCH_FILTER, an extra Lucene filter (optional).
@@ -125,12 +130,19 @@ type SweepResult struct {
 	Duration  time.Duration
 }
 
-// Checkpoint is what the searcher stores in ALHARVEST_STATE, one key per
-// (threshold, filter) pair: changing either starts a full sweep rather than
+// Scope is what a sweep covers. Each scope has its own checkpoint: a change
+// of server, user, threshold or filter starts a full sweep rather than
 // silently skipping older submissions that now qualify.
+type Scope struct {
+	Server    string `json:"server,omitempty"`
+	User      string `json:"user,omitempty"`
+	Threshold int64  `json:"threshold"`
+	Filter    string `json:"filter,omitempty"`
+}
+
+// Checkpoint is what the searcher stores in ALHARVEST_STATE for a scope.
 type Checkpoint struct {
-	Threshold int64     `json:"threshold"`
-	Filter    string    `json:"filter,omitempty"`
+	Scope
 	Watermark time.Time `json:"watermark"`
 	LastSweep LastSweep `json:"last_sweep"`
 }
@@ -144,10 +156,14 @@ type LastSweep struct {
 	Full      bool      `json:"full"`
 }
 
-// CheckpointKey is the KV key of the checkpoint for a threshold and filter.
-func CheckpointKey(threshold int64, filter string) string {
-	h := sha256.Sum256([]byte(strconv.FormatInt(threshold, 10) + "\x00" + filter))
+// CheckpointKey is the KV key of a scope's checkpoint.
+func CheckpointKey(sc Scope) string {
+	h := sha256.Sum256([]byte(sc.Server + "\x00" + sc.User + "\x00" + strconv.FormatInt(sc.Threshold, 10) + "\x00" + sc.Filter))
 	return "searcher.checkpoint." + hex.EncodeToString(h[:8])
+}
+
+func (s *Searcher) scope() Scope {
+	return Scope{Server: s.cfg.Server, User: s.cfg.User, Threshold: s.cfg.Threshold, Filter: s.cfg.Filter}
 }
 
 // Run sweeps now and then every Interval until ctx ends. A failed sweep is
@@ -186,7 +202,7 @@ func (s *Searcher) Sweep(ctx context.Context) (res SweepResult, err error) {
 		}
 	}()
 
-	key := CheckpointKey(s.cfg.Threshold, s.cfg.Filter)
+	key := CheckpointKey(s.scope())
 	cp, rev, err := s.load(ctx, key)
 	if err != nil {
 		return res, err
@@ -217,7 +233,7 @@ func (s *Searcher) Sweep(ctx context.Context) (res SweepResult, err error) {
 		return res, fmt.Errorf("sweep: %w", err)
 	}
 
-	cp.Threshold, cp.Filter = s.cfg.Threshold, s.cfg.Filter
+	cp.Scope = s.scope()
 	if latest.After(cp.Watermark) {
 		cp.Watermark = latest
 	}

@@ -236,7 +236,7 @@ func TestFullSweepPublishesEveryMatchingSIDOnce(t *testing.T) {
 			if !res.Watermark.Equal(w) {
 				t.Errorf("result watermark %v, want %v", res.Watermark, w)
 			}
-			cp, _, ok := e.checkpoint(searcher.CheckpointKey(threshold, ""))
+			cp, _, ok := e.checkpoint(searcher.CheckpointKey(searcher.Scope{Threshold: threshold, Filter: ""}))
 			if !ok {
 				t.Fatal("no checkpoint stored")
 			}
@@ -259,7 +259,7 @@ func TestIncrementalSweepsFromTheWatermark(t *testing.T) {
 	ready := time.Now()
 	e := newEnv(t)
 	s := e.searcher(al, searcher.Config{Rows: 9, Overlap: overlap})
-	key := searcher.CheckpointKey(threshold, "")
+	key := searcher.CheckpointKey(searcher.Scope{Threshold: threshold, Filter: ""})
 
 	first, err := s.Sweep(context.Background())
 	if err != nil {
@@ -353,7 +353,7 @@ func TestWatermarkNeverMovesBackwards(t *testing.T) {
 	slowSim, slowAL := startSim(t, alsim.Config{Seed: 12, Submissions: 150, SearchLatency: 40 * time.Millisecond})
 	newSim, newAL := startSim(t, alsim.Config{Seed: 12, Submissions: 150, Now: time.Now().Add(48 * time.Hour)})
 	e := newEnv(t)
-	key := searcher.CheckpointKey(threshold, "")
+	key := searcher.CheckpointKey(searcher.Scope{Threshold: threshold, Filter: ""})
 	older, newer := latest(match(slowSim, threshold, normal)), latest(match(newSim, threshold, normal))
 	if !newer.After(older) {
 		t.Fatalf("test corpus: %v is not after %v", newer, older)
@@ -435,10 +435,10 @@ func TestThresholdAndFilterHaveTheirOwnCheckpoints(t *testing.T) {
 		{"lower threshold", 3000, "", normal},
 		{"same threshold with a filter", threshold, bigFilter, func(i alsim.SubmissionInfo) bool { return normal(i) && len(i.Files) >= 5 }},
 	}
-	keys := map[string]bool{searcher.CheckpointKey(threshold, ""): true}
+	keys := map[string]bool{searcher.CheckpointKey(searcher.Scope{Threshold: threshold, Filter: ""}): true}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			key := searcher.CheckpointKey(tc.threshold, tc.filter)
+			key := searcher.CheckpointKey(searcher.Scope{Threshold: tc.threshold, Filter: tc.filter})
 			if keys[key] {
 				t.Fatalf("key %s reused", key)
 			}
@@ -503,7 +503,7 @@ func TestSearchFilterIsHonoured(t *testing.T) {
 func TestBadFilterFailsWithoutCheckpoint(t *testing.T) {
 	sim, al := startSim(t, alsim.Config{Seed: 14, Submissions: 100})
 	const filter = "nosuchfield:>=[oops"
-	key := searcher.CheckpointKey(threshold, filter)
+	key := searcher.CheckpointKey(searcher.Scope{Threshold: threshold, Filter: filter})
 	tests := []struct {
 		name string
 		// old, when set, is the checkpoint in place before the sweep.
@@ -520,7 +520,7 @@ func TestBadFilterFailsWithoutCheckpoint(t *testing.T) {
 			e := newEnv(t)
 			var rev uint64
 			if !tc.old.IsZero() {
-				data, _ := json.Marshal(searcher.Checkpoint{Threshold: threshold, Filter: filter, Watermark: tc.old})
+				data, _ := json.Marshal(searcher.Checkpoint{Scope: searcher.Scope{Threshold: threshold, Filter: filter}, Watermark: tc.old})
 				var err error
 				if rev, err = e.kv.Create(context.Background(), key, data); err != nil {
 					t.Fatal(err)
@@ -632,7 +632,7 @@ func TestCursorExpiryRestartsTheSweep(t *testing.T) {
 		t.Errorf("published %d new sids, want %d (repeats are de-duplicated)", res.Published, len(want))
 	}
 	checkOnce(t, e.published(), want)
-	if cp, _, _ := e.checkpoint(searcher.CheckpointKey(threshold, "")); !cp.Watermark.Equal(latest(want)) {
+	if cp, _, _ := e.checkpoint(searcher.CheckpointKey(searcher.Scope{Threshold: threshold, Filter: ""})); !cp.Watermark.Equal(latest(want)) {
 		t.Errorf("watermark %v, want %v", cp.Watermark, latest(want))
 	}
 	if n := sim.Stats().Faults["cursor_expired"]; n != 1 {
@@ -643,7 +643,7 @@ func TestCursorExpiryRestartsTheSweep(t *testing.T) {
 func TestCursorExpiringEveryTimeFailsLoudly(t *testing.T) {
 	sim, al := startSim(t, alsim.Config{Seed: 2, Submissions: 300,
 		Faults: alsim.Faults{ExpireCursorAfterPages: 3, ExpireCursorEvery: true}})
-	key := searcher.CheckpointKey(threshold, "")
+	key := searcher.CheckpointKey(searcher.Scope{Threshold: threshold, Filter: ""})
 	tests := []struct {
 		name string
 		// old, when set, is a checkpoint stored before the sweep: old enough
@@ -658,7 +658,7 @@ func TestCursorExpiringEveryTimeFailsLoudly(t *testing.T) {
 			e := newEnv(t)
 			var rev uint64
 			if !tc.old.IsZero() {
-				data, _ := json.Marshal(searcher.Checkpoint{Threshold: threshold, Watermark: tc.old})
+				data, _ := json.Marshal(searcher.Checkpoint{Scope: searcher.Scope{Threshold: threshold}, Watermark: tc.old})
 				var err error
 				if rev, err = e.kv.Create(context.Background(), key, data); err != nil {
 					t.Fatal(err)
@@ -705,7 +705,7 @@ func TestSweepSurvivesServerErrors(t *testing.T) {
 	if f["error_500"]+f["error_502"]+f["error_503"]+f["error_504"] == 0 {
 		t.Error("no 5xx injected; the test proves nothing")
 	}
-	if cp, _, _ := e.checkpoint(searcher.CheckpointKey(threshold, "")); !cp.Watermark.Equal(latest(want)) {
+	if cp, _, _ := e.checkpoint(searcher.CheckpointKey(searcher.Scope{Threshold: threshold, Filter: ""})); !cp.Watermark.Equal(latest(want)) {
 		t.Errorf("watermark %v, want %v", cp.Watermark, latest(want))
 	}
 }
@@ -714,7 +714,7 @@ func TestUnreadableCheckpointMeansFullSweep(t *testing.T) {
 	sim, al := startSim(t, alsim.Config{Seed: 2, Submissions: 120})
 	want := match(sim, threshold, normal)
 	e := newEnv(t)
-	key := searcher.CheckpointKey(threshold, "")
+	key := searcher.CheckpointKey(searcher.Scope{Threshold: threshold, Filter: ""})
 	if _, err := e.kv.Put(context.Background(), key, []byte("{not json")); err != nil {
 		t.Fatal(err)
 	}
@@ -727,5 +727,35 @@ func TestUnreadableCheckpointMeansFullSweep(t *testing.T) {
 	}
 	if cp, _, ok := e.checkpoint(key); !ok || !cp.Watermark.Equal(latest(want)) {
 		t.Errorf("checkpoint not repaired: %+v", cp)
+	}
+}
+
+// TestEachServerAndUserHasItsOwnWatermark: one state bucket serving two
+// Assemblylines (or two users of one) must never let one's watermark cut the
+// other's sweep short.
+func TestEachServerAndUserHasItsOwnWatermark(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	_, alA := startSim(t, alsim.Config{Seed: 7, Submissions: 60})
+	_, alB := startSim(t, alsim.Config{Seed: 99, Submissions: 60})
+	first, err := e.searcher(alA, searcher.Config{Server: "https://a.example", User: "u"}).Sweep(ctx)
+	if err != nil || first.Watermark.IsZero() {
+		t.Fatalf("sweep A: %+v %v", first, err)
+	}
+	for _, sc := range []searcher.Config{
+		{Server: "https://b.example", User: "u"}, // another server
+		{Server: "https://a.example", User: "v"}, // another user of the same server
+	} {
+		res, err := e.searcher(alB, sc).Sweep(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !res.Since.IsZero() {
+			t.Errorf("%s as %s started from %s, another scope's watermark; want a full sweep", sc.Server, sc.User, res.Since)
+		}
+	}
+	again, err := e.searcher(alA, searcher.Config{Server: "https://a.example", User: "u"}).Sweep(ctx)
+	if err != nil || again.Since.IsZero() {
+		t.Errorf("same scope did not resume from its watermark: %+v %v", again, err)
 	}
 }

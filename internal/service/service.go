@@ -227,6 +227,8 @@ func (e *Env) Searcher(ctx context.Context) (*searcher.Searcher, error) {
 		return nil, err
 	}
 	return searcher.New(e.AL, e.JS, kv, searcher.Config{
+		Server:    e.Cfg.AL.URL,
+		User:      e.Cfg.AL.User,
 		Threshold: e.Cfg.Threshold,
 		Filter:    e.Cfg.Search.Filter,
 		Interval:  e.Cfg.Search.Interval,
