@@ -138,7 +138,10 @@ type ConsumerConfig struct {
 	// AckWait is how long a delivered message may go without an ack or a
 	// heartbeat before JetStream redelivers it.
 	AckWait time.Duration
-	// MaxAckPending caps messages in flight across all replicas.
+	// MaxAckPending caps messages in flight across all replicas (default
+	// 20 000). Messages waiting out a retry or deferral delay count too, so
+	// it must be far above the handlers' concurrency: a scorer holding many
+	// still-running submissions must not starve the completed ones.
 	MaxAckPending int
 	// Replicas as for the streams.
 	Replicas int
@@ -153,7 +156,7 @@ func Consumer(ctx context.Context, js jetstream.JetStream, stream, durable strin
 		c.AckWait = 30 * time.Second
 	}
 	if c.MaxAckPending <= 0 {
-		c.MaxAckPending = 1000
+		c.MaxAckPending = 20000
 	}
 	if c.Replicas <= 0 {
 		c.Replicas = 1

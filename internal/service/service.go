@@ -185,12 +185,13 @@ func (e *Env) Downloader(ctx context.Context, o StageOptions) (*worker.Worker, e
 }
 
 func (e *Env) worker(ctx context.Context, stage, stream, durable string, sc config.Stage, h worker.Handler, prefetch int, o StageOptions) (*worker.Worker, error) {
-	cons, err := broker.Consumer(ctx, e.JS, stream, durable, broker.ConsumerConfig{
-		AckWait:  sc.AckWait,
-		Replicas: e.Cfg.NATS.Replicas,
-	}, e.Log)
+	cc := broker.ConsumerConfig{AckWait: sc.AckWait, Replicas: e.Cfg.NATS.Replicas}
+	cons, err := broker.Consumer(ctx, e.JS, stream, durable, cc, e.Log)
 	if err != nil {
 		return nil, err
+	}
+	rebind := func(ctx context.Context) (jetstream.Consumer, error) {
+		return broker.Consumer(ctx, e.JS, stream, durable, cc, e.Log)
 	}
 	w := worker.New(e.JS, cons, h, worker.Config{
 		Stage:       stage,
@@ -207,6 +208,7 @@ func (e *Env) worker(ctx context.Context, stage, stream, durable string, sc conf
 		Grace:       e.Cfg.Shutdown,
 		Logger:      e.Log,
 		Observer:    e.Metrics,
+		Rebind:      rebind,
 	})
 	e.mu.Lock()
 	e.workers[stage] = w

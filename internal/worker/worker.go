@@ -29,7 +29,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -48,6 +50,9 @@ const (
 	HeaderDeferrals = "Alharvest-Deferrals"
 	// HeaderFirstSeen is when the original message entered the stream.
 	HeaderFirstSeen = "Alharvest-First-Seen"
+	// HeaderAttempts counts the attempts a re-published copy inherits from
+	// the message it replaces.
+	HeaderAttempts = "Alharvest-Attempts"
 )
 
 // Message is what a Handler sees of a JetStream message.
@@ -151,6 +156,9 @@ type Config struct {
 	Logger *slog.Logger
 	// Observer defaults to a no-op.
 	Observer Observer
+	// Rebind, when set, recreates the durable consumer if it disappears
+	// (deleted by an operator, or lost with a NATS store).
+	Rebind func(ctx context.Context) (jetstream.Consumer, error)
 	// Now is the clock (tests); defaults to time.Now.
 	Now func() time.Time
 }
@@ -290,11 +298,12 @@ func (w *Worker) dispatch(ctx context.Context, jobs chan<- jetstream.Msg) {
 		if err != nil {
 			failures++
 			w.log.Warn("cannot start consuming; will retry", "err", err, "attempt", failures)
+			w.rebindIfGone(ctx, err)
 			sleepCtx(ctx, retry(failures))
 			continue
 		}
 		failures = 0
-		w.pump(ctx, it, jobs)
+		err = w.pump(ctx, it, jobs)
 		// Hand back what the client had already buffered, so another replica
 		// can take it now rather than after its ack deadline.
 		it.Drain()
@@ -303,39 +312,61 @@ func (w *Worker) dispatch(ctx context.Context, jobs chan<- jetstream.Msg) {
 			if err != nil {
 				break
 			}
-			_ = m.Nak()
+			w.handBackUnhandled(ctx, m)
 		}
+		w.rebindIfGone(ctx, err)
+	}
+}
+
+// rebindIfGone recreates the consumer when err says it no longer exists.
+func (w *Worker) rebindIfGone(ctx context.Context, err error) {
+	if w.cfg.Rebind == nil || ctx.Err() != nil ||
+		!(errors.Is(err, jetstream.ErrConsumerDeleted) || errors.Is(err, jetstream.ErrConsumerNotFound)) {
+		return
+	}
+	w.log.Warn("durable consumer is gone; recreating it", "err", err)
+	if c, rerr := w.cfg.Rebind(ctx); rerr == nil {
+		w.consumer = c
+	} else {
+		w.log.Error("cannot recreate the consumer", "err", rerr)
 	}
 }
 
 // pump moves messages from one iterator to the handlers until ctx ends or the
-// iterator breaks.
-func (w *Worker) pump(ctx context.Context, it jetstream.MessagesContext, jobs chan<- jetstream.Msg) {
+// iterator breaks; it returns the error that broke it.
+func (w *Worker) pump(ctx context.Context, it jetstream.MessagesContext, jobs chan<- jetstream.Msg) error {
 	for {
 		if err := w.gate.wait(ctx); err != nil {
-			return
+			return err
 		}
 		m, err := it.Next(jetstream.NextContext(ctx))
 		if err != nil {
 			if ctx.Err() != nil {
-				return
+				return ctx.Err()
 			}
-			if errors.Is(err, jetstream.ErrMsgIteratorClosed) {
+			if errors.Is(err, jetstream.ErrMsgIteratorClosed) || errors.Is(err, jetstream.ErrConsumerDeleted) {
 				w.log.Warn("message iterator closed; restarting it", "err", err)
 				sleepCtx(ctx, time.Second)
-				return
+				return err
 			}
 			// Missing heartbeats and similar hiccups while NATS reconnects:
-			// the iterator keeps going on its own.
+			// the iterator keeps going on its own — unless the consumer
+			// itself is gone, which only asking the server tells.
 			w.log.Debug("pull consumer hiccup", "err", err)
+			ictx, cancel := context.WithTimeout(ctx, 2*time.Second)
+			_, ierr := w.consumer.Info(ictx)
+			cancel()
+			if errors.Is(ierr, jetstream.ErrConsumerNotFound) {
+				return ierr
+			}
 			sleepCtx(ctx, 100*time.Millisecond)
 			continue
 		}
 		select {
 		case jobs <- m:
 		case <-ctx.Done():
-			_ = m.Nak()
-			return
+			w.handBackUnhandled(ctx, m)
+			return ctx.Err()
 		}
 	}
 }
@@ -361,7 +392,7 @@ func (w *Worker) process(ctx context.Context, m jetstream.Msg) {
 	}
 
 	// A deferred copy that comes back early just waits out its time.
-	if nb, ok := notBefore(m.Headers()); ok {
+	if nb, ok := w.notBefore(m.Headers(), meta); ok {
 		if wait := nb.Sub(w.cfg.Now()); wait > 0 {
 			_ = m.NakWithDelay(wait)
 			return
@@ -404,7 +435,7 @@ func (w *Worker) process(ctx context.Context, m jetstream.Msg) {
 	case failure.Defer:
 		w.deferMsg(ctx, m, meta, msg, err, log)
 	case failure.HandBack, failure.Halt:
-		_ = m.Nak()
+		w.handBack(ctx, m, meta, msg, log)
 		obs.Settled(w.cfg.Stage, OutcomeHandedBack, kind)
 	default: // failure.Retry
 		if msg.Attempt >= w.cfg.MaxAttempts {
@@ -425,12 +456,18 @@ func (w *Worker) message(m jetstream.Msg, meta *jetstream.MsgMetadata) *Message 
 	attempt := int(meta.NumDelivered)
 	firstSeen := meta.Timestamp
 	h := m.Headers()
-	if _, ok := notBefore(h); ok && attempt > 1 {
+	if _, ok := w.notBefore(h, meta); ok && attempt > 1 {
 		// A deferred copy's first delivery arrives at once and is put back
 		// until its Not-Before time; it is not an attempt.
 		attempt--
 	}
-	if t, err := time.Parse(time.RFC3339Nano, h.Get(HeaderFirstSeen)); err == nil {
+	// A copy re-published by a hand-back carries the attempts already spent.
+	if n, err := strconv.Atoi(h.Get(HeaderAttempts)); err == nil && n > 0 && n < 1_000_000 {
+		attempt += n
+	}
+	// The age of a deferred copy counts from its original; a time in the
+	// future is not ours (a publisher's header) and is ignored.
+	if t, err := time.Parse(time.RFC3339Nano, h.Get(HeaderFirstSeen)); err == nil && !t.After(meta.Timestamp) {
 		firstSeen = t
 	}
 	return &Message{
@@ -503,7 +540,11 @@ func (w *Worker) publish(ctx context.Context, outs []*nats.Msg) error {
 		case err := <-f.Err():
 			return failure.Wrap(failure.Unavailable, fmt.Errorf("publish to %s: %w", f.Msg().Subject, err))
 		case <-ctx.Done():
-			return failure.Wrap(failure.Unavailable, fmt.Errorf("publish to %s: no acknowledgement: %w", f.Msg().Subject, ctx.Err()))
+			kind := failure.Unavailable
+			if errors.Is(ctx.Err(), context.Canceled) {
+				kind = failure.Canceled // shutting down: hand back, no failure
+			}
+			return failure.Wrap(kind, fmt.Errorf("publish to %s: no acknowledgement: %w", f.Msg().Subject, ctx.Err()))
 		}
 	}
 	return nil
@@ -514,12 +555,7 @@ func (w *Worker) publish(ctx context.Context, outs []*nats.Msg) error {
 func (w *Worker) deadLetter(ctx context.Context, m jetstream.Msg, meta *jetstream.MsgMetadata, reason string, kind failure.Kind, log *slog.Logger) {
 	dl := nats.NewMsg(messages.DLQSubject(w.cfg.Stage))
 	dl.Data = m.Data()
-	for k, v := range m.Headers() {
-		if k == messages.HeaderMsgID || k == HeaderNotBefore {
-			continue
-		}
-		dl.Header[k] = v
-	}
+	copyHeaders(dl.Header, m.Headers())
 	dl.Header.Set(messages.HeaderStage, w.cfg.Stage)
 	dl.Header.Set(messages.HeaderReason, truncate(reason, 2000))
 	dl.Header.Set(messages.HeaderDeliveries, strconv.FormatUint(meta.NumDelivered, 10))
@@ -559,17 +595,11 @@ func (w *Worker) deferMsg(ctx context.Context, m jetstream.Msg, meta *jetstream.
 	delay := w.cfg.DeferDelay(deferrals)
 	cp := nats.NewMsg(m.Subject())
 	cp.Data = m.Data()
-	for k, v := range m.Headers() {
-		cp.Header[k] = v
-	}
-	orig := cp.Header.Get(messages.HeaderMsgID)
-	if orig == "" {
-		orig = fmt.Sprintf("%s.%d", meta.Stream, meta.Sequence.Stream)
-	}
-	if i := indexDefer(orig); i >= 0 {
-		orig = orig[:i]
-	}
-	cp.Header.Set(messages.HeaderMsgID, fmt.Sprintf("%s.defer.%d", orig, deferrals))
+	copyHeaders(cp.Header, m.Headers())
+	// Unique to this delivered message, so a lost ack is absorbed by
+	// de-duplication and no two messages can ever share it.
+	cp.Header.Set(messages.HeaderMsgID, fmt.Sprintf("%s.%d.defer", meta.Stream, meta.Sequence.Stream))
+	cp.Header.Del(HeaderAttempts) // waiting is not failing: a fresh budget
 	cp.Header.Set(HeaderDeferrals, strconv.Itoa(deferrals))
 	cp.Header.Set(HeaderFirstSeen, msg.FirstSeen.UTC().Format(time.RFC3339Nano))
 	cp.Header.Set(HeaderNotBefore, w.cfg.Now().Add(delay).UTC().Format(time.RFC3339Nano))
@@ -591,15 +621,55 @@ func (w *Worker) deferMsg(ctx context.Context, m jetstream.Msg, meta *jetstream.
 	w.cfg.Observer.Settled(w.cfg.Stage, OutcomeDeferred, failure.KindOf(cause))
 }
 
-func indexDefer(id string) int {
-	const marker = ".defer."
-	for i := len(id) - len(marker); i >= 0; i-- {
-		if id[i:i+len(marker)] == marker {
-			return i
+// copyHeaders copies a message's headers for a dead letter or a re-published
+// copy, leaving out JetStream's own control headers (a publisher's
+// Nats-Expected-Stream would make the copy fail forever) and the
+// Not-Before of a finished wait.
+func copyHeaders(dst, src nats.Header) {
+	for k, v := range src {
+		if strings.HasPrefix(strings.ToLower(k), "nats-") || k == HeaderNotBefore {
+			continue
 		}
+		dst[k] = slices.Clone(v)
 	}
-	return -1
 }
+
+// handBack returns a message for immediate redelivery without spending an
+// attempt: a fresh copy carries the attempts used so far (not this one) and
+// replaces the original. If the copy cannot be stored, a plain Nak does it
+// at the cost of an attempt.
+func (w *Worker) handBack(ctx context.Context, m jetstream.Msg, meta *jetstream.MsgMetadata, msg *Message, log *slog.Logger) {
+	cp := nats.NewMsg(m.Subject())
+	cp.Data = m.Data()
+	copyHeaders(cp.Header, m.Headers())
+	cp.Header.Set(messages.HeaderMsgID, fmt.Sprintf("%s.%d.%d.back", meta.Stream, meta.Sequence.Stream, meta.NumDelivered))
+	cp.Header.Set(HeaderAttempts, strconv.Itoa(msg.Attempt-1))
+	cp.Header.Set(HeaderFirstSeen, msg.FirstSeen.UTC().Format(time.RFC3339Nano))
+	pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	if _, err := w.js.PublishMsg(pctx, cp); err != nil {
+		log.Debug("cannot re-publish handed-back message; returning it as is", "err", err)
+		_ = m.Nak()
+		return
+	}
+	if err := m.Ack(); err != nil {
+		log.Warn("handed-back copy stored but original not acked; it will be handled twice", "err", err)
+	}
+}
+
+// handBackUnhandled hands back a message the worker received but never
+// gave to the handler.
+func (w *Worker) handBackUnhandled(ctx context.Context, m jetstream.Msg) {
+	meta, err := m.Metadata()
+	if err != nil {
+		_ = m.Nak()
+		return
+	}
+	w.handBack(ctx, m, meta, w.message(m, meta), w.log)
+}
+
+// maxDeferDelay is the longest wait between deferrals.
+func (w *Worker) maxDeferDelay() time.Duration { return w.cfg.DeferDelay(64) * 5 / 4 }
 
 // heartbeat keeps the message's ack deadline from passing while it is
 // handled; the returned func stops it.
@@ -626,13 +696,19 @@ func (w *Worker) heartbeat(m jetstream.Msg) func() {
 	return func() { close(stop); <-done }
 }
 
-func notBefore(h nats.Header) (time.Time, bool) {
+// notBefore reads a deferred copy's Not-Before time. One further in the
+// future than any deferral sets is not ours (a publisher's header) and is
+// ignored: it could otherwise hold a message for centuries.
+func (w *Worker) notBefore(h nats.Header, meta *jetstream.MsgMetadata) (time.Time, bool) {
 	v := h.Get(HeaderNotBefore)
 	if v == "" {
 		return time.Time{}, false
 	}
 	t, err := time.Parse(time.RFC3339Nano, v)
-	return t, err == nil
+	if err != nil || t.After(meta.Timestamp.Add(w.maxDeferDelay())) {
+		return time.Time{}, false
+	}
+	return t, true
 }
 
 func truncate(s string, n int) string {

@@ -519,3 +519,114 @@ func (s *syncBuffer) Write(p []byte) (int, error) {
 	return s.b.Write(p)
 }
 func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
+
+// TestHandBacksDoNotSpendAttempts: a message handed back at every shutdown
+// (rolling restarts with a backlog) must still get its full budget.
+func TestHandBacksDoNotSpendAttempts(t *testing.T) {
+	f := newFixture(t, 30*time.Second)
+	f.publishSID("abc")
+	for range 4 { // more stops than MaxAttempts
+		started := make(chan struct{}, 1)
+		stop := f.run(worker.HandlerFunc(func(ctx context.Context, m *worker.Message) ([]*nats.Msg, error) {
+			started <- struct{}{}
+			<-ctx.Done()
+			return nil, failure.Wrap(failure.Canceled, ctx.Err())
+		}), worker.Config{MaxAttempts: 3, Grace: 100 * time.Millisecond})
+		<-started
+		if err := stop(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var attempt atomic.Int32
+	f.run(worker.HandlerFunc(func(ctx context.Context, m *worker.Message) ([]*nats.Msg, error) {
+		attempt.Store(int32(m.Attempt))
+		return nil, nil
+	}), worker.Config{MaxAttempts: 3})
+	eventually(t, 10*time.Second, "handled", func() bool { return attempt.Load() != 0 })
+	if n := len(f.dlq()); n != 0 {
+		t.Fatalf("dead-lettered after hand-backs: %s", f.dlq()[0].Header.Get(messages.HeaderReason))
+	}
+	if a := attempt.Load(); a != 1 {
+		t.Errorf("attempt %d after only hand-backs, want 1", a)
+	}
+	eventually(t, 5*time.Second, "queue drained", func() bool { return f.streamMsgs(messages.StreamSIDs) == 0 })
+}
+
+// TestPublishersControlHeadersDoNotBlockCopies: a publisher's JetStream
+// expectations (Nats-Expected-Stream …) must not make the dead letter or the
+// deferred copy fail forever.
+func TestPublishersControlHeadersDoNotBlockCopies(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		err  error
+	}{
+		{"dead letter", failure.Errorf(failure.NotFound, "Submission ID abc does not exists.")},
+		{"deferral", failure.Errorf(failure.NotReady, "submission is submitted, not completed")},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFixture(t, 5*time.Second)
+			var calls atomic.Int32
+			f.run(worker.HandlerFunc(func(ctx context.Context, m *worker.Message) ([]*nats.Msg, error) {
+				if calls.Add(1) <= 2 {
+					return nil, tc.err
+				}
+				return nil, nil
+			}), worker.Config{MaxAttempts: 10, DeferDelay: func(int) time.Duration { return 50 * time.Millisecond }})
+			m, _ := messages.NewSIDMsg("abc", "other-system")
+			if _, err := f.js.PublishMsg(context.Background(), m, jetstream.WithExpectStream(messages.StreamSIDs)); err != nil {
+				t.Fatal(err)
+			}
+			eventually(t, 10*time.Second, "queue drained", func() bool { return f.streamMsgs(messages.StreamSIDs) == 0 })
+			if tc.name == "dead letter" && len(f.dlq()) != 1 {
+				t.Errorf("%d dead letters, want 1", len(f.dlq()))
+			}
+			if tc.name == "deferral" && (len(f.dlq()) != 0 || calls.Load() != 3) {
+				t.Errorf("deferral: %d dead letters, %d calls", len(f.dlq()), calls.Load())
+			}
+		})
+	}
+}
+
+// TestForgedNotBeforeIsCapped: a Not-Before far in the future, from any
+// publisher, delays a message by at most one deferral interval.
+func TestForgedNotBeforeIsCapped(t *testing.T) {
+	f := newFixture(t, 5*time.Second)
+	var handled atomic.Int32
+	f.run(worker.HandlerFunc(func(ctx context.Context, m *worker.Message) ([]*nats.Msg, error) {
+		handled.Add(1)
+		return nil, nil
+	}), worker.Config{DeferDelay: func(int) time.Duration { return 200 * time.Millisecond }})
+	m, _ := messages.NewSIDMsg("abc", "")
+	m.Header.Set(worker.HeaderNotBefore, "2999-01-01T00:00:00Z")
+	m.Header.Set(worker.HeaderFirstSeen, "2999-01-01T00:00:00Z")
+	if _, err := f.js.PublishMsg(context.Background(), m); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 10*time.Second, "handled despite a forged Not-Before", func() bool { return handled.Load() == 1 })
+}
+
+// TestDeletedConsumerIsRecreated: an operator deletes the durable consumer;
+// the worker binds a new one and keeps consuming.
+func TestDeletedConsumerIsRecreated(t *testing.T) {
+	f := newFixture(t, 5*time.Second)
+	var handled atomic.Int32
+	rebind := func(ctx context.Context) (jetstream.Consumer, error) {
+		return broker.Consumer(ctx, f.js, messages.StreamSIDs, messages.ConsumerScorer, broker.ConsumerConfig{AckWait: 5 * time.Second}, nil)
+	}
+	f.run(worker.HandlerFunc(func(ctx context.Context, m *worker.Message) ([]*nats.Msg, error) {
+		handled.Add(1)
+		return nil, nil
+	}), worker.Config{Rebind: rebind})
+	f.publishSID("one")
+	eventually(t, 5*time.Second, "first message", func() bool { return handled.Load() == 1 })
+	if err := f.js.DeleteConsumer(context.Background(), messages.StreamSIDs, messages.ConsumerScorer); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(500 * time.Millisecond)
+	f.publishSID("two")
+	// The first message may come again (its ack can be lost with the old
+	// consumer); what matters is that the queue drains.
+	eventually(t, 20*time.Second, "queue drained by the new consumer", func() bool {
+		return handled.Load() >= 2 && f.streamMsgs(messages.StreamSIDs) == 0
+	})
+}
