@@ -92,6 +92,13 @@ func (c *Client) apiError(op string, status, apiCode int, msg string) *APIError 
 		msg = "(no message)"
 	}
 	kind := classify(effective, msg)
+	if op == epFull.op && effective == http.StatusForbidden && strings.Contains(strings.ToLower(msg), "not allowed to view") {
+		// "You are not allowed to view the data of this submission": this
+		// one submission's classification is above the user's, which no
+		// retry will change; other submissions are fine. Not a reason to
+		// halt the stage.
+		kind = failure.NotFound
+	}
 	if len(msg) > 1000 { // a hostile api_error_message may be as long as MaxJSONBytes
 		msg = strings.ToValidUTF8(msg[:1000], "") + "…"
 	}

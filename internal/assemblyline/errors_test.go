@@ -76,6 +76,16 @@ var errorCases = []struct {
 		wantKind: failure.Forbidden, wantRequests: 1, wantStatus: 403, wantMsg: []string{"Access Denied"},
 	},
 	{
+		// One submission above the user's clearance: that message's
+		// problem, not the stage's (no halt).
+		name: "403 on one submission's classification",
+		only: []string{"submission_full"},
+		replies: func(reply) []reply {
+			return []reply{env(403, "", "You are not allowed to view the data of this submission")}
+		},
+		wantKind: failure.NotFound, wantRequests: 1, wantStatus: 403, wantMsg: []string{"not allowed to view"},
+	},
+	{
 		name: "404",
 		replies: func(reply) []reply {
 			return []reply{env(404, map[string]any{}, "The file was not found in the system.")}

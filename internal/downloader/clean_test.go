@@ -139,15 +139,21 @@ func TestUnwritableOutputDirFailsAtStart(t *testing.T) {
 func TestTemporaryFiles(t *testing.T) {
 	for _, anonymous := range []bool{true, false} {
 		t.Run(fmt.Sprintf("anonymous=%t", anonymous), func(t *testing.T) {
-			defer func(old bool) { anonymousFiles = old }(anonymousFiles)
-			anonymousFiles = anonymous
 			dir := t.TempDir()
+			d, err := New(nil, Config{OutputDir: dir})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if anonymous && !d.anonymous {
+				t.Skip("no O_TMPFILE here")
+			}
+			d.anonymous = anonymous
 			sha := strings.Repeat("cd", 32)
 			final := filepath.Join(dir, sha+".cart")
 
 			// Abandoned: nothing may stay behind (named files are removed
 			// on release; a crash is what CleanTemp is for).
-			tmp, err := createTemp(dir, sha)
+			tmp, err := d.createTemp(sha)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -159,7 +165,7 @@ func TestTemporaryFiles(t *testing.T) {
 
 			// Committed, then committed again over an existing file.
 			for _, content := range []string{"first", "second"} {
-				tmp, err := createTemp(dir, sha)
+				tmp, err := d.createTemp(sha)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -172,8 +178,8 @@ func TestTemporaryFiles(t *testing.T) {
 					t.Fatalf("final holds %q, want %q", got, content)
 				}
 				st, _ := os.Stat(final)
-				if st.Mode().Perm()&0o007 != 0 {
-					t.Errorf("mode %v", st.Mode().Perm())
+				if st.Mode().Perm() != FilePerm {
+					t.Errorf("mode %v, want %v whatever the umask", st.Mode().Perm(), FilePerm)
 				}
 			}
 			if entries, _ := os.ReadDir(dir); len(entries) != 1 {

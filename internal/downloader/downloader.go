@@ -66,10 +66,11 @@ type Config struct {
 
 // Downloader is a worker.Handler for the files queue.
 type Downloader struct {
-	al      Fetcher
-	dir     string // absolute
-	cfg     Config
-	dirSync *dirSyncer
+	al        Fetcher
+	dir       string // absolute
+	cfg       Config
+	dirSync   *dirSyncer
+	anonymous bool // unnamed temporary files work in dir
 }
 
 // New creates OUTPUT_DIR if needed and returns a downloader writing there.
@@ -87,14 +88,17 @@ func New(al Fetcher, cfg Config) (*Downloader, error) {
 	if err := os.MkdirAll(dir, DirPerm); err != nil {
 		return nil, fmt.Errorf("downloader: create output directory: %w", err)
 	}
+	d := &Downloader{al: al, dir: dir, cfg: cfg, dirSync: newDirSyncer(dir)}
 	// Fail at start, not on the first file, when the directory is not ours
-	// to write.
-	probe, err := createTemp(dir, "write-check")
+	// to write; and find out whether unnamed temporary files can be linked
+	// into place here (they need O_TMPFILE and /proc).
+	named, err := createNamed(dir, "write-check")
 	if err != nil {
 		return nil, fmt.Errorf("downloader: output directory %s is not writable: %w", dir, err)
 	}
-	probe.release()
-	return &Downloader{al: al, dir: dir, cfg: cfg, dirSync: newDirSyncer(dir)}, nil
+	(&tempFile{f: named}).release()
+	d.anonymous = anonymousWorks(dir)
+	return d, nil
 }
 
 // Dir returns the absolute output directory.
@@ -119,6 +123,11 @@ func (d *Downloader) Handle(ctx context.Context, m *worker.Message) ([]*nats.Msg
 		}
 		log.Info("collected", "size", size)
 	} else {
+		// Make sure it is on disk before acking: a predecessor may have
+		// died between linking the file and syncing the directory.
+		if err := d.makeDurable(final); err != nil {
+			return nil, fmt.Errorf("file %s: %w", req.SHA256, err)
+		}
 		log.Debug("already present", "size", size)
 	}
 	if d.cfg.Observer != nil {
@@ -134,6 +143,22 @@ func (d *Downloader) Handle(ctx context.Context, m *worker.Message) ([]*nats.Msg
 		return nil, failure.Wrap(failure.Invalid, err)
 	}
 	return []*nats.Msg{ev}, nil
+}
+
+// makeDurable fsyncs an existing file and its directory entry.
+func (d *Downloader) makeDurable(path string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return diskError(err)
+	}
+	defer f.Close()
+	if err := f.Sync(); err != nil {
+		return diskError(fmt.Errorf("fsync %s: %w", path, err))
+	}
+	if err := d.dirSync.sync(); err != nil {
+		return diskError(fmt.Errorf("fsync %s: %w", d.dir, err))
+	}
+	return nil
 }
 
 // Describe names the file a message is about, for the worker's logs.
@@ -186,14 +211,19 @@ func (d *Downloader) present(final, sha string, log *slog.Logger) (int64, bool) 
 // fetch downloads into a temporary file next to final, verifies it while it
 // streams, makes it durable, and renames it into place.
 func (d *Downloader) fetch(ctx context.Context, sha, final string) (int64, error) {
-	tmp, err := createTemp(d.dir, sha)
+	tmp, err := d.createTemp(sha)
 	if err != nil {
 		return 0, diskError(fmt.Errorf("create temporary file: %w", err))
 	}
 	defer tmp.release()
 
 	var size int64
-	err = d.al.Download(ctx, sha, func(body io.Reader, _ int64) error {
+	err = d.al.Download(ctx, sha, func(body io.Reader, length int64) error {
+		if total, ok := capacity(d.dir); ok && length > total {
+			// It could never fit, however much space is freed: this file's
+			// problem, not a full disk to wait out.
+			return failure.Errorf(failure.TooLarge, "the cART is %d bytes, more than the whole output file system (%d bytes)", length, total)
+		}
 		if err := tmp.reset(); err != nil {
 			return err
 		}
@@ -230,10 +260,6 @@ func (d *Downloader) fetch(ctx context.Context, sha, final string) (int64, error
 // writerPool recycles the write buffers of downloads.
 var writerPool = sync.Pool{New: func() any { return bufio.NewWriterSize(nil, 256<<10) }}
 
-// anonymousFiles enables O_TMPFILE downloads where the system has them;
-// tests switch it off to exercise the named-file path.
-var anonymousFiles = true
-
 // tempFile is a download in progress: an unnamed (O_TMPFILE) file where the
 // file system supports it, else a hidden named file in OUTPUT_DIR that its
 // owner keeps locked, so a cleanup can tell abandoned temporaries from live
@@ -245,15 +271,33 @@ type tempFile struct {
 	committed bool
 }
 
-func createTemp(dir, sha string) (*tempFile, error) {
-	if f, err := openAnonymous(dir); err == nil {
-		return &tempFile{f: f, dir: dir, sha: sha, anonymous: true}, nil
+func (d *Downloader) createTemp(sha string) (*tempFile, error) {
+	if d.anonymous {
+		if f, err := openAnonymous(d.dir); err == nil {
+			return &tempFile{f: f, dir: d.dir, sha: sha, anonymous: true}, nil
+		}
 	}
-	f, err := createNamed(dir, sha)
+	f, err := createNamed(d.dir, sha)
 	if err != nil {
 		return nil, err
 	}
-	return &tempFile{f: f, dir: dir, sha: sha}, nil
+	return &tempFile{f: f, dir: d.dir, sha: sha}, nil
+}
+
+// anonymousWorks reports whether an unnamed file can be created in dir and
+// linked into place.
+func anonymousWorks(dir string) bool {
+	f, err := openAnonymous(dir)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	probe := filepath.Join(dir, fmt.Sprintf("%sprobe-%d.part", tempPrefix, time.Now().UnixNano()))
+	if err := linkAnonymous(f, probe); err != nil {
+		return false
+	}
+	os.Remove(probe)
+	return true
 }
 
 // createNamed creates a locked, hidden temporary file in dir.

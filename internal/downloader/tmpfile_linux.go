@@ -3,7 +3,6 @@
 package downloader
 
 import (
-	"errors"
 	"os"
 	"strconv"
 
@@ -15,14 +14,18 @@ import (
 // mid-download leaves nothing behind, and creating it does not contend for
 // the directory with the other downloads.
 func openAnonymous(dir string) (*os.File, error) {
-	if !anonymousFiles {
-		return nil, errors.ErrUnsupported
-	}
 	fd, err := unix.Open(dir, unix.O_TMPFILE|unix.O_WRONLY|unix.O_CLOEXEC, uint32(FilePerm))
 	if err != nil {
 		return nil, err
 	}
-	return os.NewFile(uintptr(fd), dir+"/(unnamed)"), nil
+	f := os.NewFile(uintptr(fd), dir+"/(unnamed)")
+	// The umask may have taken the group's read bit; the consumer of the
+	// files needs it.
+	if err := f.Chmod(FilePerm); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return f, nil
 }
 
 // linkAnonymous gives an O_TMPFILE file the name path. It fails with
@@ -33,4 +36,13 @@ func linkAnonymous(f *os.File, path string) error {
 		return &os.LinkError{Op: "link", Old: f.Name(), New: path, Err: err}
 	}
 	return nil
+}
+
+// capacity returns the total size of the file system holding dir.
+func capacity(dir string) (int64, bool) {
+	var st unix.Statfs_t
+	if err := unix.Statfs(dir, &st); err != nil {
+		return 0, false
+	}
+	return int64(st.Blocks) * st.Bsize, true
 }
