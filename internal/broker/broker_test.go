@@ -163,3 +163,37 @@ func TestConnectWithServerAuth(t *testing.T) {
 		})
 	}
 }
+
+// TestListenAddressDefaultsToLoopback guards the embedded server, which asks
+// for no credentials, against serving the network by accident.
+func TestListenAddressDefaultsToLoopback(t *testing.T) {
+	tests := []struct {
+		addr     string
+		host     string
+		port     int
+		loopback bool
+		wantErr  bool
+	}{
+		{addr: ":4222", host: "127.0.0.1", port: 4222, loopback: true},
+		{addr: "127.0.0.1:4222", host: "127.0.0.1", port: 4222, loopback: true},
+		{addr: "localhost:4222", host: "localhost", port: 4222, loopback: true},
+		{addr: "[::1]:4222", host: "::1", port: 4222, loopback: true},
+		{addr: "0.0.0.0:4222", host: "0.0.0.0", port: 4222, loopback: false},
+		{addr: "10.1.2.3:4222", host: "10.1.2.3", port: 4222, loopback: false},
+		{addr: "4222", wantErr: true},
+		{addr: ":nats", wantErr: true},
+	}
+	for _, tc := range tests {
+		host, port, err := splitHostPort(tc.addr)
+		if (err != nil) != tc.wantErr {
+			t.Errorf("%q: err %v, want error %v", tc.addr, err, tc.wantErr)
+			continue
+		}
+		if tc.wantErr {
+			continue
+		}
+		if host != tc.host || port != tc.port || isLoopback(host) != tc.loopback {
+			t.Errorf("%q: %s %d loopback=%v, want %s %d loopback=%v", tc.addr, host, port, isLoopback(host), tc.host, tc.port, tc.loopback)
+		}
+	}
+}

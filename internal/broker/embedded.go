@@ -19,7 +19,8 @@ type EmbeddedConfig struct {
 	DataDir string
 	// Listen, when not empty ("127.0.0.1:4222"), also serves NATS clients
 	// over TCP so other processes can publish SIDs or inspect the queues.
-	// Empty means no socket at all.
+	// Empty means no socket at all; an empty host (":4222") means loopback,
+	// since the server asks for no credentials.
 	Listen string
 	// MonitorListen, when not empty, serves the NATS monitoring endpoints.
 	MonitorListen string
@@ -65,6 +66,9 @@ func StartEmbedded(cfg EmbeddedConfig, log *slog.Logger) (*Embedded, error) {
 			return nil, fmt.Errorf("embedded NATS listen address %q: %w", cfg.Listen, err)
 		}
 		opts.Host, opts.Port = host, port
+		if !isLoopback(host) {
+			log.Warn("embedded NATS listens beyond this machine without authentication: anyone who reaches it can publish SIDs and read or purge the queues; prefer 127.0.0.1 or a firewall", "listen", net.JoinHostPort(host, strconv.Itoa(port)))
+		}
 	}
 	if cfg.MonitorListen != "" {
 		host, port, err := splitHostPort(cfg.MonitorListen)
@@ -114,9 +118,21 @@ func splitHostPort(addr string) (string, int, error) {
 		return "", 0, fmt.Errorf("port %q: %w", p, err)
 	}
 	if host == "" {
-		host = "0.0.0.0"
+		// The embedded server has no authentication: ":4222" means this
+		// machine only. Serving other hosts takes an explicit address.
+		host = "127.0.0.1"
 	}
 	return host, port, nil
+}
+
+// isLoopback reports whether host only accepts connections from this
+// machine.
+func isLoopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 // serverLog routes the server's own log lines into slog, quietly: its

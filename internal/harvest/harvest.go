@@ -135,6 +135,9 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	rep.fill(env.Metrics.Snapshot(), time.Since(start))
 	if dls, err := readDLQ(context.WithoutCancel(ctx), env.JS, dlqStart); err == nil {
 		rep.DeadLetters = dls
+		// Letters a stage wrote are in both; the list may also hold
+		// letters written by another process sharing the server.
+		rep.DeadLettered = max(rep.DeadLettered, int64(len(dls)))
 	} else {
 		log.Warn("cannot read dead letters for the report", "err", err)
 	}
@@ -145,13 +148,25 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 }
 
 func runOnce(ctx context.Context, srch *searcher.Searcher, workerErr chan error, env *service.Env, prog *progress, every time.Duration, rep *Report) error {
-	sweepDone := make(chan error, 1)
+	type sweepEnd struct {
+		res searcher.SweepResult
+		err error
+	}
+	sweepCtx, stopSweep := context.WithCancel(ctx)
+	sweepDone := make(chan sweepEnd, 1)
 	go func() {
-		res, err := srch.Sweep(ctx)
-		rep.Sweep = res
-		sweepDone <- err
+		res, err := srch.Sweep(sweepCtx)
+		sweepDone <- sweepEnd{res, err}
 	}()
 	swept := false
+	// The report reads rep.Sweep after we return: the sweep must be over.
+	defer func() {
+		if !swept {
+			stopSweep()
+			rep.Sweep = (<-sweepDone).res
+		}
+		stopSweep()
+	}()
 	t := time.NewTicker(every)
 	defer t.Stop()
 	var lastDraw time.Time
@@ -166,11 +181,12 @@ func runOnce(ctx context.Context, srch *searcher.Searcher, workerErr chan error,
 				err = errors.New("a stage stopped unexpectedly")
 			}
 			return err
-		case err := <-sweepDone:
-			if err != nil {
-				return err
-			}
+		case end := <-sweepDone:
 			swept = true
+			rep.Sweep = end.res
+			if end.err != nil {
+				return end.err
+			}
 		case <-t.C:
 		}
 		counts, err := broker.StreamCounts(ctx, env.JS, messages.StreamSIDs, messages.StreamFiles)

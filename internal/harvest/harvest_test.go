@@ -114,7 +114,7 @@ func TestOneCommandCollectsExactlyTheExpectedSet(t *testing.T) {
 	if missing, extra := diff(got, want); len(missing)+len(extra) > 0 {
 		t.Fatalf("collected %d, want %d: missing %d %v, extra %d %v", len(got), len(want), len(missing), missing, len(extra), extra)
 	}
-	if rep.Collected != int64(len(want)) || len(rep.DeadLetters) != 0 || !rep.FullSweep {
+	if rep.Collected != int64(len(want)) || len(rep.DeadLetters) != 0 || rep.DeadLettered != 0 || !rep.FullSweep {
 		t.Errorf("report: %+v", rep)
 	}
 	if rep.SubmissionsFound == 0 || rep.SubmissionsScored != int64(rep.SubmissionsFound) {
@@ -278,8 +278,8 @@ func TestPlainNATSPublishersAndDeadLetters(t *testing.T) {
 	if r := reasons["../../etc/passwd"]; !strings.Contains(r, "invalid message") {
 		t.Errorf("invalid SID dead letter reason %q", r)
 	}
-	if len(rep.DeadLetters) != 2 {
-		t.Errorf("%d dead letters, want 2: %v", len(rep.DeadLetters), reasons)
+	if len(rep.DeadLetters) != 2 || rep.DeadLettered != 2 {
+		t.Errorf("%d dead letters listed, %d counted, want 2: %v", len(rep.DeadLetters), rep.DeadLettered, reasons)
 	}
 }
 

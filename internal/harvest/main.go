@@ -111,7 +111,7 @@ func Main(args []string, stdout io.Writer, stderr *os.File) int {
 	case err != nil && !(follow && errors.Is(err, context.Canceled)):
 		fmt.Fprintf(stderr, "alharvest: %v\n", logging.Scrub(err.Error(), service.Secrets(cfg)...))
 		return service.ExitFailed
-	case rep != nil && len(rep.DeadLetters) > 0:
+	case rep != nil && rep.DeadLettered > 0:
 		return ExitDeadLetters
 	}
 	return service.ExitOK

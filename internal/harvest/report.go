@@ -32,7 +32,10 @@ type Report struct {
 	Collected      int64 `json:"collected"`
 	AlreadyPresent int64 `json:"already_present"`
 	BytesWritten   int64 `json:"bytes_written"`
-	// DeadLetters lists what this run gave up on, with reasons.
+	// DeadLettered counts what this run gave up on; DeadLetters lists those
+	// letters with their reasons (empty if the dead-letter stream could not
+	// be read, which the count does not depend on).
+	DeadLettered    int64        `json:"dead_lettered"`
 	DeadLetters     []dlq.Letter `json:"dead_letters"`
 	Retries         int64        `json:"retries"`
 	ALCalls         int64        `json:"al_calls"`
@@ -59,6 +62,7 @@ func (r *Report) fill(s metrics.Snapshot, elapsed time.Duration) {
 	r.AlreadyPresent = s.Present
 	r.BytesWritten = s.DownloadBytes
 	r.Retries = s.Retried
+	r.DeadLettered = s.DeadLettered
 	r.ALCalls = s.ALCalls
 	r.QuotaRejections = s.QuotaRejections
 	r.Watermark = r.Sweep.Watermark
@@ -78,11 +82,14 @@ func (r *Report) WriteText(w io.Writer) {
 	fmt.Fprintf(tw, "files qualified\t%d\t(per submission)\n", r.FilesQualified)
 	fmt.Fprintf(tw, "collected\t%d\t(%s written)\n", r.Collected, humanBytes(r.BytesWritten))
 	fmt.Fprintf(tw, "already present\t%d\t\n", r.AlreadyPresent)
-	fmt.Fprintf(tw, "dead-lettered\t%d\t\n", len(r.DeadLetters))
+	fmt.Fprintf(tw, "dead-lettered\t%d\t\n", r.DeadLettered)
 	fmt.Fprintf(tw, "assemblyline calls\t%d\t(%d quota rejections, %d retries)\n", r.ALCalls, r.QuotaRejections, r.Retries)
 	fmt.Fprintf(tw, "elapsed\t%s\t\n", time.Duration(r.Elapsed))
 	fmt.Fprintf(tw, "output\t%s\t\n", r.OutputDir)
 	tw.Flush()
+	if r.DeadLettered > int64(len(r.DeadLetters)) {
+		fmt.Fprintln(w, "\nthe dead letters could not be listed here; inspect: alharvest dlq list")
+	}
 	if len(r.DeadLetters) > 0 {
 		fmt.Fprintln(w, "\ndead letters (inspect: alharvest dlq list; retry: alharvest dlq replay):")
 		for _, l := range r.DeadLetters {

@@ -186,7 +186,11 @@ func TestSharedQuotaSimulation(t *testing.T) {
 	defer cancel()
 	var wg sync.WaitGroup
 	for range procs {
-		l := quota.New(quota.Config{Max: quotaSize})
+		// Calls here last 2 ms, not the 50-500 ms of real ones: the probe
+		// interval scales down with them, so the 2 s run spans ten probe
+		// periods, not one, and measures the steady state rather than
+		// where the first rejection happened to leave the limits.
+		l := quota.New(quota.Config{Max: quotaSize, MaxProbe: 200 * time.Millisecond})
 		for range workers {
 			wg.Add(1)
 			go func() {
@@ -219,6 +223,8 @@ func TestSharedQuotaSimulation(t *testing.T) {
 	if rate > 0.03 {
 		t.Errorf("rejection rate %.2f%% too high", 100*rate)
 	}
+	// Typically 0.90-0.96; the margin absorbs scheduler delays on a loaded
+	// 2-core CI machine, where the gaps between sleeps count as idle quota.
 	if util < 0.75 {
 		t.Errorf("quota utilisation %.2f too low", util)
 	}
