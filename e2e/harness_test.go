@@ -23,7 +23,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/alharvest/alharvest/internal/alsim"
-	"github.com/alharvest/alharvest/internal/cart"
+	"github.com/alharvest/alharvest/internal/alsim/alsimtest"
 	"github.com/alharvest/alharvest/internal/dlq"
 	"github.com/alharvest/alharvest/internal/natstest"
 	"github.com/alharvest/alharvest/pkg/messages"
@@ -241,28 +241,7 @@ func (s *stack) deadLetters() []dlq.Letter {
 // of its name, with nothing else (no temporary files).
 func (s *stack) checkOutput(want []string) {
 	s.t.Helper()
-	entries, err := os.ReadDir(s.out)
-	if err != nil {
-		s.t.Fatalf("read OUTPUT_DIR: %v", err)
-	}
-	var got []string
-	for _, e := range entries {
-		sha, ok := strings.CutSuffix(e.Name(), ".cart")
-		if !ok || messages.ValidateSHA256(sha) != nil {
-			s.t.Errorf("unexpected file in OUTPUT_DIR: %s", e.Name())
-			continue
-		}
-		if _, err := cart.VerifyFile(filepath.Join(s.out, e.Name()), sha); err != nil {
-			s.t.Errorf("%s does not verify: %v", e.Name(), err)
-		}
-		got = append(got, sha)
-	}
-	slices.Sort(got)
-	missing, extra := diff(got, want)
-	if len(missing) > 0 || len(extra) > 0 {
-		s.t.Errorf("OUTPUT_DIR has %d files, want %d: %d missing (%v), %d extra (%v)",
-			len(got), len(want), len(missing), head(missing), len(extra), head(extra))
-	}
+	alsimtest.CheckCollected(s.t, s.out, want)
 }
 
 // countOutput counts .cart files in OUTPUT_DIR.
@@ -296,32 +275,6 @@ func (s *stack) grepLogs(substr string) int {
 		f.Close()
 	}
 	return n
-}
-
-func diff(got, want []string) (missing, extra []string) {
-	g, w := map[string]bool{}, map[string]bool{}
-	for _, x := range got {
-		g[x] = true
-	}
-	for _, x := range want {
-		w[x] = true
-		if !g[x] {
-			missing = append(missing, x)
-		}
-	}
-	for _, x := range got {
-		if !w[x] {
-			extra = append(extra, x)
-		}
-	}
-	return missing, extra
-}
-
-func head(s []string) []string {
-	if len(s) > 5 {
-		return s[:5]
-	}
-	return s
 }
 
 func waitUntil(t *testing.T, timeout time.Duration, what string, cond func() bool) bool {

@@ -6,7 +6,6 @@ import (
 	"log/slog"
 	"net"
 	"os"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -17,7 +16,6 @@ import (
 
 	"github.com/alharvest/alharvest/internal/alsim"
 	"github.com/alharvest/alharvest/internal/alsim/alsimtest"
-	"github.com/alharvest/alharvest/internal/cart"
 	"github.com/alharvest/alharvest/internal/config"
 	"github.com/alharvest/alharvest/internal/harvest"
 	"github.com/alharvest/alharvest/pkg/messages"
@@ -47,53 +45,6 @@ func testLogger(t *testing.T) (*slog.Logger, *bytes.Buffer) {
 	return slog.New(slog.NewJSONHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug})), &buf
 }
 
-// collected lists OUTPUT_DIR and verifies every file in it.
-func collected(t *testing.T, dir string) []string {
-	t.Helper()
-	entries, err := os.ReadDir(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var out []string
-	for _, e := range entries {
-		name := e.Name()
-		sha, ok := strings.CutSuffix(name, ".cart")
-		if !ok || messages.ValidateSHA256(sha) != nil {
-			t.Errorf("unexpected entry in OUTPUT_DIR: %s", name)
-			continue
-		}
-		if _, err := cart.VerifyFile(filepath.Join(dir, name), sha); err != nil {
-			t.Errorf("%s does not verify: %v", name, err)
-		}
-		if st, _ := e.Info(); st.Mode().Perm()&0o007 != 0 || st.Mode().Perm()&0o111 != 0 {
-			t.Errorf("%s has mode %v", name, st.Mode().Perm())
-		}
-		out = append(out, sha)
-	}
-	slices.Sort(out)
-	return out
-}
-
-func diff(got, want []string) (missing, extra []string) {
-	g := map[string]bool{}
-	for _, s := range got {
-		g[s] = true
-	}
-	w := map[string]bool{}
-	for _, s := range want {
-		w[s] = true
-		if !g[s] {
-			missing = append(missing, s)
-		}
-	}
-	for _, s := range got {
-		if !w[s] {
-			extra = append(extra, s)
-		}
-	}
-	return missing, extra
-}
-
 func TestOneCommandCollectsExactlyTheExpectedSet(t *testing.T) {
 	sim, url := alsimtest.Serve(t, alsim.Config{Seed: 7, Submissions: 300})
 	out, data := t.TempDir(), t.TempDir()
@@ -110,9 +61,9 @@ func TestOneCommandCollectsExactlyTheExpectedSet(t *testing.T) {
 	if err != nil {
 		t.Fatalf("run: %v", err)
 	}
-	got := collected(t, out)
-	if missing, extra := diff(got, want); len(missing)+len(extra) > 0 {
-		t.Fatalf("collected %d, want %d: missing %d %v, extra %d %v", len(got), len(want), len(missing), missing, len(extra), extra)
+	alsimtest.CheckCollected(t, out, want)
+	if t.Failed() {
+		t.FailNow()
 	}
 	if rep.Collected != int64(len(want)) || len(rep.DeadLetters) != 0 || rep.DeadLettered != 0 || !rep.FullSweep {
 		t.Errorf("report: %+v", rep)
@@ -262,7 +213,7 @@ func TestPlainNATSPublishersAndDeadLetters(t *testing.T) {
 	if err := <-done; err != nil && !strings.Contains(err.Error(), "interrupted") {
 		t.Fatalf("run: %v", err)
 	}
-	if got := collected(t, out); !slices.Equal(got, want) {
+	if got := alsimtest.Collected(t, out); !slices.Equal(got, want) {
 		t.Errorf("collected %v, want %v", got, want)
 	}
 	reasons := map[string]string{}

@@ -309,7 +309,7 @@ func TestSecretsNeverLeakAcrossARun(t *testing.T) {
 				byReason[l.Stage+": "+r]++
 			}
 			t.Logf("collected %d of %d expected files; dead letters: %v; report: %d AL calls, %d retries, %d collected; %d log bytes; Run: %v",
-				len(collected(t, out)), len(want), byReason, res.rep.ALCalls, res.rep.Retries, res.rep.Collected, len(logText), res.err)
+				len(alsimtest.Collected(t, out)), len(want), byReason, res.rep.ALCalls, res.rep.Retries, res.rep.Collected, len(logText), res.err)
 
 			// Now look for the key everywhere.
 			assertNoLeak(t, "logs", logText)
