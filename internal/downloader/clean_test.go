@@ -55,6 +55,35 @@ func TestCleanTempRemovesOnlyAbandonedFiles(t *testing.T) {
 	}
 }
 
+// TestCleanTempKeepsALiveUnnamedDownload covers the moment an unnamed
+// download whose final name is taken has a .part name before the rename.
+func TestCleanTempKeepsALiveUnnamedDownload(t *testing.T) {
+	dir := t.TempDir()
+	d, err := New(nil, Config{OutputDir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !d.anonymous {
+		t.Skip("no O_TMPFILE here")
+	}
+	sha := strings.Repeat("ef", 32)
+	tmp, err := d.createTemp(sha)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tmp.release()
+	named := filepath.Join(dir, tempPrefix+sha+"-1.part")
+	if err := linkAnonymous(tmp.f, named); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := CleanTemp(dir, nil); n != 0 || err != nil {
+		t.Errorf("CleanTemp removed %d (err %v), want 0", n, err)
+	}
+	if _, err := os.Stat(named); err != nil {
+		t.Errorf("live download's temporary name removed: %v", err)
+	}
+}
+
 func TestCleanTempMissingDir(t *testing.T) {
 	if n, err := CleanTemp(filepath.Join(t.TempDir(), "nope"), nil); n != 0 || err != nil {
 		t.Errorf("got %d, %v", n, err)

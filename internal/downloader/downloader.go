@@ -274,7 +274,13 @@ type tempFile struct {
 func (d *Downloader) createTemp(sha string) (*tempFile, error) {
 	if d.anonymous {
 		if f, err := openAnonymous(d.dir); err == nil {
-			return &tempFile{f: f, dir: d.dir, sha: sha, anonymous: true}, nil
+			// Locked too: if its final name is taken, commit gives it a
+			// temporary .part name for a moment, which a replica starting
+			// up must not mistake for an abandoned file.
+			if err := lockFile(f); err == nil {
+				return &tempFile{f: f, dir: d.dir, sha: sha, anonymous: true}, nil
+			}
+			f.Close()
 		}
 	}
 	f, err := createNamed(d.dir, sha)
