@@ -1,5 +1,6 @@
 // Package alsimtest serves a simulated Assemblyline for tests, the way
-// net/http/httptest serves HTTP, and builds real clients for it.
+// net/http/httptest serves HTTP, builds real clients for it, and checks an
+// OUTPUT_DIR against the files alsim expects to be collected.
 package alsimtest
 
 import (
