@@ -68,6 +68,8 @@ type Message struct {
 	// FirstSeen is when the message (or the original it was deferred from)
 	// entered the stream.
 	FirstSeen time.Time
+
+	notBefore time.Time // a deferred copy's time to be handled; zero if none
 }
 
 // Handler turns one message into the messages it produces.
@@ -226,6 +228,10 @@ type Worker struct {
 	log      *slog.Logger
 	gate     *gate
 
+	// notBeforeLimit bounds how far past its publication a Not-Before
+	// header is believed (see notBefore).
+	notBeforeLimit time.Duration
+
 	fatalOnce sync.Once
 	fatal     error
 	stopRun   context.CancelFunc
@@ -241,6 +247,9 @@ func New(js jetstream.JetStream, consumer jetstream.Consumer, h Handler, cfg Con
 		handler:  h,
 		log:      cfg.Logger.With("stage", cfg.Stage),
 		gate:     newGate(),
+		// Twice one sample of the longest deferral: jitter of up to ±20 %
+		// cannot make any deferral exceed it (2 × 0.8 > 1.2).
+		notBeforeLimit: 2 * cfg.DeferDelay(64),
 	}
 }
 
@@ -392,11 +401,9 @@ func (w *Worker) process(ctx context.Context, m jetstream.Msg) {
 	}
 
 	// A deferred copy that comes back early just waits out its time.
-	if nb, ok := w.notBefore(m.Headers(), meta); ok {
-		if wait := nb.Sub(w.cfg.Now()); wait > 0 {
-			_ = m.NakWithDelay(wait)
-			return
-		}
+	if wait := msg.notBefore.Sub(w.cfg.Now()); !msg.notBefore.IsZero() && wait > 0 {
+		_ = m.NakWithDelay(wait)
+		return
 	}
 	if msg.Attempt > w.cfg.MaxAttempts {
 		reason := fmt.Sprintf("delivered %d times without reaching an outcome (the worker crashed or timed out on it each time)", meta.NumDelivered)
@@ -456,7 +463,8 @@ func (w *Worker) message(m jetstream.Msg, meta *jetstream.MsgMetadata) *Message 
 	attempt := int(meta.NumDelivered)
 	firstSeen := meta.Timestamp
 	h := m.Headers()
-	if _, ok := w.notBefore(h, meta); ok && attempt > 1 {
+	notBefore, deferred := w.notBefore(h, meta)
+	if deferred && attempt > 1 {
 		// A deferred copy's first delivery arrives at once and is put back
 		// until its Not-Before time; it is not an attempt.
 		attempt--
@@ -477,6 +485,7 @@ func (w *Worker) message(m jetstream.Msg, meta *jetstream.MsgMetadata) *Message 
 		Attempt:   attempt,
 		Sequence:  meta.Sequence.Stream,
 		FirstSeen: firstSeen,
+		notBefore: notBefore,
 	}
 }
 
@@ -593,20 +602,15 @@ func (w *Worker) deferMsg(ctx context.Context, m jetstream.Msg, meta *jetstream.
 	}
 	deferrals++
 	delay := w.cfg.DeferDelay(deferrals)
-	cp := nats.NewMsg(m.Subject())
-	cp.Data = m.Data()
-	copyHeaders(cp.Header, m.Headers())
-	// Unique to this delivered message, so a lost ack is absorbed by
-	// de-duplication and no two messages can ever share it.
-	cp.Header.Set(messages.HeaderMsgID, fmt.Sprintf("%s.%d.defer", meta.Stream, meta.Sequence.Stream))
-	cp.Header.Del(HeaderAttempts) // waiting is not failing: a fresh budget
-	cp.Header.Set(HeaderDeferrals, strconv.Itoa(deferrals))
-	cp.Header.Set(HeaderFirstSeen, msg.FirstSeen.UTC().Format(time.RFC3339Nano))
-	cp.Header.Set(HeaderNotBefore, w.cfg.Now().Add(delay).UTC().Format(time.RFC3339Nano))
-
-	pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), w.cfg.PublishTimeout)
-	defer cancel()
-	if _, err := w.js.PublishMsg(pctx, cp); err != nil {
+	err := w.replace(ctx, m, msg, w.cfg.PublishTimeout, log, func(h nats.Header) {
+		// Unique to this delivered message, so a lost ack is absorbed by
+		// de-duplication and no two messages can ever share it.
+		h.Set(messages.HeaderMsgID, fmt.Sprintf("%s.%d.defer", meta.Stream, meta.Sequence.Stream))
+		h.Del(HeaderAttempts) // waiting is not failing: a fresh budget
+		h.Set(HeaderDeferrals, strconv.Itoa(deferrals))
+		h.Set(HeaderNotBefore, w.cfg.Now().Add(delay).UTC().Format(time.RFC3339Nano))
+	})
+	if err != nil {
 		// Fall back to a plain delayed redelivery: it costs an attempt, but
 		// loses nothing.
 		log.Warn("cannot re-publish deferred message; delaying it in place", "err", err)
@@ -614,11 +618,27 @@ func (w *Worker) deferMsg(ctx context.Context, m jetstream.Msg, meta *jetstream.
 		w.cfg.Observer.Settled(w.cfg.Stage, OutcomeRetried, failure.KindOf(cause))
 		return
 	}
-	if err := m.Ack(); err != nil {
-		log.Warn("deferred copy stored but original not acked; it will be handled twice", "err", err)
-	}
 	log.Info("not ready; deferred", "reason", cause, "retry_in", delay, "deferrals", deferrals)
 	w.cfg.Observer.Settled(w.cfg.Stage, OutcomeDeferred, failure.KindOf(cause))
+}
+
+// replace stores a copy of m, with the headers edit sets, in m's place:
+// once JetStream has the copy, m is acked. The copy keeps m's age.
+func (w *Worker) replace(ctx context.Context, m jetstream.Msg, msg *Message, timeout time.Duration, log *slog.Logger, edit func(nats.Header)) error {
+	cp := nats.NewMsg(m.Subject())
+	cp.Data = m.Data()
+	copyHeaders(cp.Header, m.Headers())
+	cp.Header.Set(HeaderFirstSeen, msg.FirstSeen.UTC().Format(time.RFC3339Nano))
+	edit(cp.Header)
+	pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), timeout)
+	defer cancel()
+	if _, err := w.js.PublishMsg(pctx, cp); err != nil {
+		return err
+	}
+	if err := m.Ack(); err != nil {
+		log.Warn("copy stored but original not acked; it will be handled twice", "err", err)
+	}
+	return nil
 }
 
 // copyHeaders copies a message's headers for a dead letter or a re-published
@@ -627,7 +647,7 @@ func (w *Worker) deferMsg(ctx context.Context, m jetstream.Msg, meta *jetstream.
 // Not-Before of a finished wait.
 func copyHeaders(dst, src nats.Header) {
 	for k, v := range src {
-		if strings.HasPrefix(strings.ToLower(k), "nats-") || k == HeaderNotBefore {
+		if (len(k) >= 5 && strings.EqualFold(k[:5], "nats-")) || k == HeaderNotBefore {
 			continue
 		}
 		dst[k] = slices.Clone(v)
@@ -639,21 +659,14 @@ func copyHeaders(dst, src nats.Header) {
 // replaces the original. If the copy cannot be stored, a plain Nak does it
 // at the cost of an attempt.
 func (w *Worker) handBack(ctx context.Context, m jetstream.Msg, meta *jetstream.MsgMetadata, msg *Message, log *slog.Logger) {
-	cp := nats.NewMsg(m.Subject())
-	cp.Data = m.Data()
-	copyHeaders(cp.Header, m.Headers())
-	cp.Header.Set(messages.HeaderMsgID, fmt.Sprintf("%s.%d.%d.back", meta.Stream, meta.Sequence.Stream, meta.NumDelivered))
-	cp.Header.Set(HeaderAttempts, strconv.Itoa(msg.Attempt-1))
-	cp.Header.Set(HeaderFirstSeen, msg.FirstSeen.UTC().Format(time.RFC3339Nano))
-	pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-	defer cancel()
-	if _, err := w.js.PublishMsg(pctx, cp); err != nil {
+	// Hand-backs happen at shutdown, after the grace period: a short wait.
+	err := w.replace(ctx, m, msg, 5*time.Second, log, func(h nats.Header) {
+		h.Set(messages.HeaderMsgID, fmt.Sprintf("%s.%d.%d.back", meta.Stream, meta.Sequence.Stream, meta.NumDelivered))
+		h.Set(HeaderAttempts, strconv.Itoa(msg.Attempt-1))
+	})
+	if err != nil {
 		log.Debug("cannot re-publish handed-back message; returning it as is", "err", err)
 		_ = m.Nak()
-		return
-	}
-	if err := m.Ack(); err != nil {
-		log.Warn("handed-back copy stored but original not acked; it will be handled twice", "err", err)
 	}
 }
 
@@ -667,9 +680,6 @@ func (w *Worker) handBackUnhandled(ctx context.Context, m jetstream.Msg) {
 	}
 	w.handBack(ctx, m, meta, w.message(m, meta), w.log)
 }
-
-// maxDeferDelay is the longest wait between deferrals.
-func (w *Worker) maxDeferDelay() time.Duration { return w.cfg.DeferDelay(64) * 5 / 4 }
 
 // heartbeat keeps the message's ack deadline from passing while it is
 // handled; the returned func stops it.
@@ -705,7 +715,7 @@ func (w *Worker) notBefore(h nats.Header, meta *jetstream.MsgMetadata) (time.Tim
 		return time.Time{}, false
 	}
 	t, err := time.Parse(time.RFC3339Nano, v)
-	if err != nil || t.After(meta.Timestamp.Add(w.maxDeferDelay())) {
+	if err != nil || t.After(meta.Timestamp.Add(w.notBeforeLimit)) {
 		return time.Time{}, false
 	}
 	return t, true

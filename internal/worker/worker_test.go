@@ -605,6 +605,29 @@ func TestForgedNotBeforeIsCapped(t *testing.T) {
 	eventually(t, 10*time.Second, "handled despite a forged Not-Before", func() bool { return handled.Load() == 1 })
 }
 
+// TestGenuineNotBeforeIsHonoured: the longest deferral the default schedule
+// sets (10 min + 20 % jitter) is believed, for every message, not only when
+// a random bound happens to allow it.
+func TestGenuineNotBeforeIsHonoured(t *testing.T) {
+	f := newFixture(t, 5*time.Second)
+	var handled atomic.Int32
+	f.run(worker.HandlerFunc(func(ctx context.Context, m *worker.Message) ([]*nats.Msg, error) {
+		handled.Add(1)
+		return nil, nil
+	}), worker.Config{DeferDelay: worker.Backoff(15*time.Second, 10*time.Minute)}) // the default
+	for i := range 20 {
+		m, _ := messages.NewSIDMsg(fmt.Sprintf("held%d", i), "")
+		m.Header.Set(worker.HeaderNotBefore, time.Now().Add(11*time.Minute+55*time.Second).UTC().Format(time.RFC3339Nano))
+		if _, err := f.js.PublishMsg(context.Background(), m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	time.Sleep(time.Second)
+	if n := handled.Load(); n != 0 {
+		t.Errorf("%d of 20 deferred messages handled before their Not-Before", n)
+	}
+}
+
 // TestDeletedConsumerIsRecreated: an operator deletes the durable consumer;
 // the worker binds a new one and keeps consuming.
 func TestDeletedConsumerIsRecreated(t *testing.T) {
