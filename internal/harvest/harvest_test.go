@@ -149,16 +149,7 @@ func TestPlainNATSPublishersAndDeadLetters(t *testing.T) {
 		done <- err
 	}()
 
-	var nc *nats.Conn
-	waitFor(t, 20*time.Second, "embedded NATS to listen", func() bool {
-		c, err := nats.Connect("nats://"+listen, nats.Timeout(200*time.Millisecond))
-		if err != nil {
-			return false
-		}
-		nc = c
-		return true
-	})
-	defer nc.Close()
+	nc := connectWhenListening(t, listen)
 
 	// Two matching submissions with distinct qualifying files.
 	corpus := sim.Corpus()
@@ -232,6 +223,23 @@ func TestPlainNATSPublishersAndDeadLetters(t *testing.T) {
 	if len(rep.DeadLetters) != 2 || rep.DeadLettered != 2 {
 		t.Errorf("%d dead letters listed, %d counted, want 2: %v", len(rep.DeadLetters), rep.DeadLettered, reasons)
 	}
+}
+
+// connectWhenListening connects to a one-command run's --listen address
+// once it serves, closing the connection when the test ends.
+func connectWhenListening(t *testing.T, listen string) *nats.Conn {
+	t.Helper()
+	var nc *nats.Conn
+	waitFor(t, 20*time.Second, "embedded NATS to listen", func() bool {
+		c, err := nats.Connect("nats://"+listen, nats.Timeout(200*time.Millisecond))
+		if err != nil {
+			return false
+		}
+		nc = c
+		return true
+	})
+	t.Cleanup(nc.Close)
+	return nc
 }
 
 func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool) {

@@ -18,7 +18,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/alharvest/alharvest/internal/alsim"
@@ -192,16 +191,7 @@ func TestSecretsNeverLeakAcrossARun(t *testing.T) {
 				done <- result{rep, err}
 			}()
 
-			var nc *nats.Conn
-			waitFor(t, 20*time.Second, "embedded NATS to listen", func() bool {
-				c, err := nats.Connect("nats://"+listen, nats.Timeout(200*time.Millisecond))
-				if err != nil {
-					return false
-				}
-				nc = c
-				return true
-			})
-			defer nc.Close()
+			nc := connectWhenListening(t, listen)
 			js, err := jetstream.New(nc)
 			if err != nil {
 				t.Fatal(err)
