@@ -51,11 +51,7 @@ type StageStatus struct {
 }
 
 // SearchStatus is one searcher checkpoint.
-type SearchStatus struct {
-	searcher.Scope
-	Watermark time.Time          `json:"watermark"`
-	LastSweep searcher.LastSweep `json:"last_sweep"`
-}
+type SearchStatus = searcher.Checkpoint
 
 // ReadStatus gathers a Status from JetStream.
 func ReadStatus(ctx context.Context, js jetstream.JetStream) (*Status, error) {
@@ -86,17 +82,12 @@ func ReadStatus(ctx context.Context, js jetstream.JetStream) (*Status, error) {
 		if err != nil {
 			return nil, fmt.Errorf("stream %s: %w", sc.stream, err)
 		}
-		si, err := s.Info(ctx)
-		if err != nil {
-			return nil, fmt.Errorf("stream %s: %w", sc.stream, err)
-		}
+		// Stream and Consumer fetch fresh info; CachedInfo is that answer.
+		si := s.CachedInfo()
 		ss.Queued = si.State.Msgs
 		ss.Pending = si.State.Msgs
 		if c, err := s.Consumer(ctx, sc.consumer); err == nil {
-			ci, err := c.Info(ctx)
-			if err != nil {
-				return nil, fmt.Errorf("consumer %s: %w", sc.consumer, err)
-			}
+			ci := c.CachedInfo()
 			ss.Consumer = true
 			ss.Pending = ci.NumPending
 			ss.InFlight = ci.NumAckPending
@@ -109,9 +100,7 @@ func ReadStatus(ctx context.Context, js jetstream.JetStream) (*Status, error) {
 	}
 
 	if s, err := js.Stream(ctx, messages.StreamCollected); err == nil {
-		if si, err := s.Info(ctx); err == nil {
-			st.CollectedEvents = si.State.Msgs
-		}
+		st.CollectedEvents = s.CachedInfo().State.Msgs
 	}
 
 	if kv, err := js.KeyValue(ctx, messages.BucketState); err == nil {
@@ -119,9 +108,7 @@ func ReadStatus(ctx context.Context, js jetstream.JetStream) (*Status, error) {
 		if err != nil && !errors.Is(err, jetstream.ErrNoKeysFound) {
 			return nil, fmt.Errorf("checkpoints: %w", err)
 		}
-		for _, cp := range cps {
-			st.Searches = append(st.Searches, SearchStatus{Scope: cp.Scope, Watermark: cp.Watermark, LastSweep: cp.LastSweep})
-		}
+		st.Searches = append(st.Searches, cps...)
 	}
 	return st, nil
 }

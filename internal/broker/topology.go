@@ -187,15 +187,12 @@ func Consumer(ctx context.Context, js jetstream.JetStream, stream, durable strin
 func StreamCounts(ctx context.Context, js jetstream.JetStream, names ...string) (map[string]uint64, error) {
 	out := make(map[string]uint64, len(names))
 	for _, n := range names {
+		// Stream asks the server for the stream's info: one request.
 		s, err := js.Stream(ctx, n)
 		if err != nil {
 			return nil, fmt.Errorf("stream %s: %w", n, err)
 		}
-		info, err := s.Info(ctx)
-		if err != nil {
-			return nil, fmt.Errorf("stream %s info: %w", n, err)
-		}
-		out[n] = info.State.Msgs
+		out[n] = s.CachedInfo().State.Msgs
 	}
 	return out, nil
 }

@@ -161,11 +161,10 @@ func runOnce(ctx context.Context, srch *searcher.Searcher, workerErr chan error,
 	swept := false
 	// The report reads rep.Sweep after we return: the sweep must be over.
 	defer func() {
+		stopSweep()
 		if !swept {
-			stopSweep()
 			rep.Sweep = (<-sweepDone).res
 		}
-		stopSweep()
 	}()
 	t := time.NewTicker(every)
 	defer t.Stop()
@@ -252,15 +251,11 @@ func prime(ctx context.Context, dataDir string, log *slog.Logger) error {
 }
 
 func lastSeq(ctx context.Context, js jetstream.JetStream, stream string) (uint64, error) {
-	s, err := js.Stream(ctx, stream)
+	s, err := js.Stream(ctx, stream) // fetches the stream's info
 	if err != nil {
 		return 0, fmt.Errorf("stream %s: %w", stream, err)
 	}
-	info, err := s.Info(ctx)
-	if err != nil {
-		return 0, fmt.Errorf("stream %s: %w", stream, err)
-	}
-	return info.State.LastSeq, nil
+	return s.CachedInfo().State.LastSeq, nil
 }
 
 func absOr(p string) string {

@@ -265,17 +265,16 @@ func (e *Env) pollOnce(ctx context.Context) {
 		{messages.StreamSIDs, messages.ConsumerScorer},
 		{messages.StreamFiles, messages.ConsumerDownloader},
 	} {
-		if info, err := e.JS.Consumer(ctx, c.stream, c.consumer); err == nil {
-			if ci, err := info.Info(ctx); err == nil {
-				e.Metrics.ConsumerState(c.consumer, ci.NumPending, uint64(ci.NumAckPending), uint64(ci.NumRedelivered))
-			}
+		// Consumer and Stream fetch their info from the server; the
+		// cached copy is that fresh answer.
+		if cons, err := e.JS.Consumer(ctx, c.stream, c.consumer); err == nil {
+			ci := cons.CachedInfo()
+			e.Metrics.ConsumerState(c.consumer, ci.NumPending, uint64(ci.NumAckPending), uint64(ci.NumRedelivered))
 		}
 	}
 	for _, s := range []string{messages.StreamSIDs, messages.StreamFiles, messages.StreamDLQ, messages.StreamCollected} {
 		if st, err := e.JS.Stream(ctx, s); err == nil {
-			if si, err := st.Info(ctx); err == nil {
-				e.Metrics.StreamState(s, si.State.Msgs)
-			}
+			e.Metrics.StreamState(s, st.CachedInfo().State.Msgs)
 		}
 	}
 }
