@@ -11,7 +11,7 @@ import (
 // composeCLIs are the Compose implementations that can validate the files
 // without a Docker engine, when installed: the Go plugin (v2) and the
 // Python docker-compose (v1, `apt-get install docker-compose`).
-func composeCLIs(t *testing.T) map[string][]string {
+func composeCLIs() map[string][]string {
 	clis := map[string][]string{}
 	if p, err := exec.LookPath("docker-compose"); err == nil {
 		clis["docker-compose"] = []string{p}
@@ -28,7 +28,7 @@ func composeCLIs(t *testing.T) map[string][]string {
 // scenario: the files must be valid for Docker's own tools, not only for
 // the Go loader.
 func TestComposeConfigCLI(t *testing.T) {
-	clis := composeCLIs(t)
+	clis := composeCLIs()
 	if len(clis) == 0 {
 		t.Skip("neither docker-compose nor the docker compose plugin is installed")
 	}
@@ -37,8 +37,11 @@ func TestComposeConfigCLI(t *testing.T) {
 	if err := os.WriteFile(empty, nil, 0o600); err != nil {
 		t.Fatal(err)
 	}
+	// The scenarios only read the key file scenarios writes: one set is
+	// enough for every CLI.
+	scs := scenarios(t)
 	for cli, argv := range clis {
-		for _, sc := range scenarios(t) {
+		for _, sc := range scs {
 			t.Run(cli+"/"+sc.name, func(t *testing.T) {
 				// An explicit env file keeps a developer's own .env out of it.
 				envFile := empty
