@@ -45,7 +45,14 @@ type Config struct {
 	OutputDir  string
 	DataDir    string
 	Shutdown   time.Duration
+
+	explicit map[string]bool // settings given rather than defaulted, by env name
 }
+
+// Explicit reports whether the setting named env (its environment variable)
+// was given in the environment or on the command line rather than left at
+// its default, so a command can pick a better default of its own.
+func (c *Config) Explicit(env string) bool { return c.explicit[env] }
 
 // AL is how to reach Assemblyline.
 type AL struct {
@@ -99,7 +106,9 @@ type Stage struct {
 	// RetryMin and RetryMax bound the exponential delay between attempts
 	// after a transient failure.
 	RetryMin, RetryMax time.Duration
-	// MaxDeferAge bounds how long a not-yet-ready message keeps waiting.
+	// MaxDeferAge bounds how long a not-yet-ready message keeps waiting
+	// (SCORER_MAX_WAIT); zero, for a stage whose messages never wait,
+	// leaves the worker's default.
 	MaxDeferAge time.Duration
 }
 
@@ -253,8 +262,7 @@ func stageGroup(l *loader, s *Stage, prefix string, conc int, ack time.Duration,
 	l.integer(&s.MaxAttempts, prefix+"_MAX_ATTEMPTS", 10, "attempts before a failing "+name+" message is dead-lettered")
 	l.duration(&s.RetryMin, prefix+"_RETRY_MIN", time.Second, "first delay before retrying a failed "+name+" message (doubles each attempt)")
 	l.duration(&s.RetryMax, prefix+"_RETRY_MAX", 5*time.Minute, "longest delay between attempts of a "+name+" message")
-	s.MaxDeferAge = 24 * time.Hour
-	if waits {
+	if waits { // otherwise MaxDeferAge stays 0: the worker's default
 		l.duration(&s.MaxDeferAge, prefix+"_MAX_WAIT", 24*time.Hour, "how long a submission still running may keep being retried before it is dead-lettered (retried after 15x "+prefix+"_RETRY_MIN, doubling up to 2x "+prefix+"_RETRY_MAX)")
 	}
 	l.finally(func() error {
@@ -270,7 +278,7 @@ func stageGroup(l *loader, s *Stage, prefix string, conc int, ack time.Duration,
 		if s.RetryMin <= 0 || s.RetryMax < s.RetryMin {
 			return fmt.Errorf("%s_RETRY_MIN must be positive and at most %s_RETRY_MAX", prefix, prefix)
 		}
-		if s.MaxDeferAge <= 0 {
+		if waits && s.MaxDeferAge <= 0 {
 			return fmt.Errorf("%s_MAX_WAIT must be positive", prefix)
 		}
 		return nil
@@ -323,6 +331,14 @@ func Load(binary string, args []string, lookupEnv func(string) (string, bool), e
 	if err := l.fs.Parse(args); err != nil {
 		return nil, l.fs, err
 	}
+	c.explicit = l.explicit
+	l.fs.Visit(func(f *flag.Flag) {
+		for _, v := range l.vars {
+			if v.Flag == f.Name {
+				c.explicit[v.Env] = true
+			}
+		}
+	})
 	if len(l.errs) > 0 {
 		return nil, l.fs, errors.Join(l.errs...)
 	}
@@ -341,11 +357,13 @@ type loader struct {
 	vars   []Var
 	errs   []error
 	checks []func() error
+	// explicit holds the settings the environment gave.
+	explicit map[string]bool
 }
 
 func newLoader(binary string, lookup func(string) (string, bool)) *loader {
 	fs := flag.NewFlagSet(binary, flag.ContinueOnError)
-	return &loader{binary: binary, fs: fs, lookup: lookup}
+	return &loader{binary: binary, fs: fs, lookup: lookup, explicit: map[string]bool{}}
 }
 
 func flagName(env string) string { return strings.ReplaceAll(strings.ToLower(env), "_", "-") }
@@ -358,6 +376,8 @@ func (l *loader) add(env, def, usage string, secret, emptyMeansOff bool) (string
 	v, ok := l.lookup(env)
 	if !ok || (v == "" && !emptyMeansOff) {
 		v = def
+	} else {
+		l.explicit[env] = true
 	}
 	return flagName(env), v
 }

@@ -160,3 +160,31 @@ func TestEmptyValues(t *testing.T) {
 		t.Errorf("default HTTP_ADDR %q", c.HTTPAddr)
 	}
 }
+
+func TestExplicitSettings(t *testing.T) {
+	tests := []struct {
+		name string
+		env  map[string]string
+		args []string
+		want bool
+	}{
+		{"default", base, nil, false},
+		{"empty variable counts as unset", with(map[string]string{"LOG_LEVEL": ""}), nil, false},
+		{"environment", with(map[string]string{"LOG_LEVEL": "debug"}), nil, true},
+		{"flag", base, []string{"--log-level", "info"}, true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			c, _, err := config.Load(config.Alharvest, tc.args, env(tc.env), nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := c.Explicit("LOG_LEVEL"); got != tc.want {
+				t.Errorf("Explicit(LOG_LEVEL) = %v, want %v", got, tc.want)
+			}
+			if c.Explicit("SEARCH_FILTER") {
+				t.Error("SEARCH_FILTER reported explicit though never given")
+			}
+		})
+	}
+}

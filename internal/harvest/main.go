@@ -9,7 +9,6 @@ import (
 	"io"
 	"os"
 	"os/signal"
-	"strings"
 	"syscall"
 
 	"golang.org/x/term"
@@ -19,21 +18,6 @@ import (
 	"github.com/alharvest/alharvest/internal/logging"
 	"github.com/alharvest/alharvest/internal/service"
 )
-
-// explicit reports whether a setting was given in the environment or on
-// the command line rather than left at its default.
-func explicit(fs *flag.FlagSet, env string) bool {
-	if v, ok := os.LookupEnv(env); ok && v != "" {
-		return true
-	}
-	set := false
-	fs.Visit(func(f *flag.Flag) {
-		if f.Name == strings.ReplaceAll(strings.ToLower(env), "_", "-") {
-			set = true
-		}
-	})
-	return set
-}
 
 // ExitDeadLetters is alharvest's exit code when the run completed but gave
 // up on some items (listed in the report and in `alharvest dlq list`).
@@ -52,7 +36,7 @@ func Main(args []string, stdout io.Writer, stderr *os.File) int {
 		follow, asJSON, noProgress bool
 		listen                     string
 	)
-	cfg, fs, err := config.Load(config.Alharvest, args, os.LookupEnv, func(fs *flag.FlagSet) {
+	cfg, _, err := config.Load(config.Alharvest, args, os.LookupEnv, func(fs *flag.FlagSet) {
 		fs.BoolVar(&follow, "follow", false, "keep running as a service: sweep every SEARCH_INTERVAL until interrupted")
 		fs.StringVar(&listen, "listen", "", "also serve NATS on this address (e.g. 127.0.0.1:4222) so other processes can publish SIDs")
 		fs.BoolVar(&asJSON, "json", false, "print the report as JSON")
@@ -86,7 +70,7 @@ func Main(args []string, stdout io.Writer, stderr *os.File) int {
 		}
 		// On a terminal the status line tells the story; a line per file
 		// would bury it. An explicit LOG_LEVEL still wins.
-		if !explicit(fs, "LOG_LEVEL") {
+		if !cfg.Explicit("LOG_LEVEL") {
 			level = "warn"
 		}
 		if !noProgress {
