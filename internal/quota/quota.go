@@ -105,6 +105,8 @@ func (l *Limiter) Acquire(ctx context.Context) error {
 	ch := make(chan struct{})
 	l.waiters = append(l.waiters, ch)
 	l.grow() // demand exceeds the limit: maybe probe for more
+	l.report()
+	l.wake()
 	l.mu.Unlock()
 
 	select {
@@ -149,7 +151,8 @@ func (l *Limiter) Release(quotaRejected bool) {
 }
 
 // grow raises the limit by one if the probe interval has passed, and
-// shortens the next interval. Called with mu held, only under demand.
+// shortens the next interval. Called with mu held, only under demand; the
+// caller then reports the limit and wakes waiters.
 func (l *Limiter) grow() {
 	if l.limit >= float64(l.cfg.Max) {
 		return
@@ -161,8 +164,6 @@ func (l *Limiter) grow() {
 	l.limit = min(float64(l.cfg.Max), float64(l.allowed()+1))
 	l.lastIncrease = now
 	l.probe = max(l.cfg.MinProbe, l.probe/2)
-	l.report()
-	l.wake()
 }
 
 // Limit returns the current integer limit.
