@@ -38,11 +38,6 @@ func TestKill9(t *testing.T) {
 		SearchLatency: 100 * time.Millisecond, FullLatency: 15 * time.Millisecond,
 		DownloadLatency: 15 * time.Millisecond, DownloadRate: 20 << 20,
 	}, append(crashEnv, "SEARCH_PAGE_SIZE=10")...)
-	defer func() {
-		if t.Failed() {
-			s.dumpLogs()
-		}
-	}()
 	want := s.sim.Expected(7000)
 
 	searcher := s.start("searcher", "--once")
@@ -109,11 +104,6 @@ func TestNATSRestart(t *testing.T) {
 				Seed: 5, Submissions: 600,
 				FullLatency: 20 * time.Millisecond, DownloadLatency: 20 * time.Millisecond,
 			}, crashEnv...)
-			defer func() {
-				if t.Failed() {
-					s.dumpLogs()
-				}
-			}()
 			want := s.sim.Expected(7000)
 			searcher := s.start("searcher", "--once")
 			s.start("scorer")
@@ -171,11 +161,6 @@ func TestGracefulShutdown(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			s := newStack(t, alsim.Config{Seed: 9, Submissions: tc.subs, DownloadLatency: tc.latency},
 				"DOWNLOADER_ACK_WAIT=60s", tc.grace, "DOWNLOADER_CONCURRENCY=8", "LOG_LEVEL=info")
-			defer func() {
-				if t.Failed() {
-					s.dumpLogs()
-				}
-			}()
 			want := s.sim.Expected(7000)
 			searcher := s.start("searcher", "--once")
 			s.start("scorer")

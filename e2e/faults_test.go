@@ -47,11 +47,6 @@ func TestAssemblylineFaults(t *testing.T) {
 		"DOWNLOADER_RETRY_MIN=50ms", "DOWNLOADER_RETRY_MAX=500ms",
 		"SCORER_MAX_ATTEMPTS=6", "DOWNLOADER_MAX_ATTEMPTS=6",
 		"SEARCH_PAGE_SIZE=25", "LOG_LEVEL=info", "AL_MAX_CALLS=10")
-	defer func() {
-		if t.Failed() {
-			s.dumpLogs()
-		}
-	}()
 	want := s.sim.Expected(7000)
 	doomed := s.sim.Uncollectable(7000)
 	if len(doomed) != 5 {
@@ -114,11 +109,6 @@ func TestDeadLettersCanBeListedAndReplayed(t *testing.T) {
 	t.Run("remote NATS", func(t *testing.T) {
 		s := newStack(t, alsim.Config{Seed: 4, Submissions: 80, Faults: alsim.Faults{MissingBlobs: 2}},
 			"DOWNLOADER_RETRY_MIN=50ms", "DOWNLOADER_RETRY_MAX=200ms", "LOG_LEVEL=info")
-		defer func() {
-			if t.Failed() {
-				s.dumpLogs()
-			}
-		}()
 		doomed := s.sim.Uncollectable(7000)
 		searcher := s.start("searcher", "--once")
 		s.start("scorer")

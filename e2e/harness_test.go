@@ -8,8 +8,6 @@ import (
 	"bytes"
 	"context"
 	"flag"
-	"fmt"
-	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -24,9 +22,9 @@ import (
 
 	"github.com/alharvest/alharvest/internal/alsim"
 	"github.com/alharvest/alharvest/internal/alsim/alsimtest"
+	"github.com/alharvest/alharvest/internal/bench"
 	"github.com/alharvest/alharvest/internal/dlq"
 	"github.com/alharvest/alharvest/internal/natstest"
-	"github.com/alharvest/alharvest/pkg/messages"
 )
 
 // long enables the full-size crash and fault runs; CI runs shortened ones.
@@ -46,10 +44,7 @@ func binaries(t *testing.T) string {
 		if binErr != nil {
 			return
 		}
-		cmd := exec.Command("go", "build", "-o", binDir+string(os.PathSeparator), "../cmd/...")
-		if out, err := cmd.CombinedOutput(); err != nil {
-			binErr = fmt.Errorf("go build: %v\n%s", err, out)
-		}
+		binErr = bench.Build(binDir)
 	})
 	if binErr != nil {
 		t.Fatal(binErr)
@@ -63,7 +58,6 @@ type stack struct {
 	t    *testing.T
 	nats *natstest.Process
 	sim  *alsim.Server
-	al   *httptest.Server
 	out  string
 	logs string
 	env  []string
@@ -75,7 +69,7 @@ type stack struct {
 
 func newStack(t *testing.T, simCfg alsim.Config, extraEnv ...string) *stack {
 	t.Helper()
-	bin := binaries(t)
+	binaries(t) // build first: a build failure ends the test before anything starts
 	s := &stack{t: t, out: filepath.Join(t.TempDir(), "collected"), logs: t.TempDir()}
 	if dir := os.Getenv("E2E_LOGS"); dir != "" {
 		// Keep the process logs for a post-mortem.
@@ -85,20 +79,19 @@ func newStack(t *testing.T, simCfg alsim.Config, extraEnv ...string) *stack {
 		}
 	}
 	s.nats = natstest.StartProcess(t)
-	sim, err := alsim.New(simCfg)
-	if err != nil {
-		t.Fatal(err)
-	}
+	sim, alURL := alsimtest.Serve(t, simCfg)
 	s.sim = sim
-	s.al = httptest.NewServer(sim.Handler())
-	t.Cleanup(func() { s.stopAll(); s.al.Close(); sim.Close() })
-	apiKey := simCfg.APIKey
-	if apiKey == "" {
-		apiKey = alsim.DefaultAPIKey
-	}
+	// Cleanups run last first: the processes stop, then their logs are
+	// dumped if the test failed, then alsim and nats-server go away.
+	t.Cleanup(func() {
+		if t.Failed() {
+			s.dumpLogs()
+		}
+	})
+	t.Cleanup(s.stopAll)
+	cfg := sim.Config()
 	s.env = append(os.Environ(),
-		"PATH="+bin+string(os.PathListSeparator)+os.Getenv("PATH"),
-		"AL_URL="+s.al.URL, "AL_USER="+alsim.DefaultUser, "AL_APIKEY="+apiKey,
+		"AL_URL="+alURL, "AL_USER="+cfg.User, "AL_APIKEY="+cfg.APIKey,
 		"NATS_URL="+s.nats.URL, "OUTPUT_DIR="+s.out, "SCORE_THRESHOLD=7000",
 		"HTTP_ADDR=", "LOG_FORMAT=json", "LOG_LEVEL=debug",
 		"SCORER_ACK_WAIT=3s", "DOWNLOADER_ACK_WAIT=3s", "SHUTDOWN_GRACE=5s",
@@ -114,7 +107,6 @@ type proc struct {
 	name string
 	args []string
 	cmd  *exec.Cmd
-	log  *os.File
 	done chan struct{}
 	err  error
 }
@@ -141,7 +133,6 @@ func (s *stack) launch(p *proc) {
 	p.cmd = exec.Command(filepath.Join(binaries(s.t), bin), p.args...)
 	p.cmd.Env = s.env
 	p.cmd.Stdout, p.cmd.Stderr = f, f
-	p.log = f
 	p.done = make(chan struct{})
 	if err := p.cmd.Start(); err != nil {
 		s.t.Fatalf("start %s: %v", p.name, err)
@@ -206,24 +197,6 @@ func (s *stack) dumpLogs() {
 		}
 		s.t.Logf("---- %s (last %d lines)\n%s", e.Name(), len(lines), strings.Join(lines, "\n"))
 	}
-}
-
-// queued returns the messages in both work queues.
-func (s *stack) queued() (sids, files uint64) {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	count := func(name string) uint64 {
-		st, err := s.js.Stream(ctx, name)
-		if err != nil {
-			return 1 << 62 // not there yet: not drained
-		}
-		info, err := st.Info(ctx)
-		if err != nil {
-			return 1 << 62
-		}
-		return info.State.Msgs
-	}
-	return count(messages.StreamSIDs), count(messages.StreamFiles)
 }
 
 // deadLetters lists the DLQ.
@@ -299,8 +272,9 @@ func (s *stack) waitDrained(timeout time.Duration, searcher *proc) bool {
 		if searcher != nil && searcher.running() {
 			return false
 		}
-		a, b := s.queued()
-		if a == 0 && b == 0 {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if bench.Drained(ctx, s.js) {
 			quiet++
 		} else {
 			quiet = 0

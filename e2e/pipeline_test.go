@@ -13,11 +13,6 @@ import (
 // SIGTERM.
 func TestSeparateProcessesCollectExactlyTheExpectedSet(t *testing.T) {
 	s := newStack(t, alsim.Config{Seed: 3, Submissions: 400})
-	defer func() {
-		if t.Failed() {
-			s.dumpLogs()
-		}
-	}()
 	want := s.sim.Expected(7000)
 
 	scorers := []*proc{s.start("scorer"), s.start("scorer")}

@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"io"
-	"net"
 	"net/http"
 	"strconv"
 	"strings"
@@ -10,6 +9,7 @@ import (
 	"time"
 
 	"github.com/alharvest/alharvest/internal/alsim"
+	"github.com/alharvest/alharvest/internal/natstest"
 )
 
 // TestProbesAndMetrics checks each service's HTTP_ADDR during a run:
@@ -17,14 +17,9 @@ import (
 // /readyz turns unready while NATS is away and ready again once it is back.
 func TestProbesAndMetrics(t *testing.T) {
 	s := newStack(t, alsim.Config{Seed: 8, Submissions: 200, DownloadLatency: 5 * time.Millisecond}, "LOG_LEVEL=info")
-	defer func() {
-		if t.Failed() {
-			s.dumpLogs()
-		}
-	}()
 	addrs := map[string]string{}
 	for _, name := range []string{"scorer", "downloader", "searcher"} {
-		addrs[name] = "127.0.0.1:" + strconv.Itoa(freePort(t))
+		addrs[name] = "127.0.0.1:" + strconv.Itoa(natstest.FreePort(t))
 	}
 	env := s.env
 	start := func(name string, args ...string) *proc {
@@ -96,14 +91,4 @@ func get(t *testing.T, url string) (int, string) {
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
 	return resp.StatusCode, string(b)
-}
-
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
 }

@@ -113,20 +113,24 @@ func (r *contentReader) Read(p []byte) (int, error) {
 
 var bufPool = sync.Pool{New: func() any { b := make([]byte, 64<<10); return &b }}
 
-// allDigests computes md5, sha1 and sha256 in one pass over the content.
-func (s contentSpec) allDigests() (m [16]byte, s1 [20]byte, s256 [32]byte) {
-	hm, h1, h256 := md5.New(), sha1.New(), sha256.New()
+// hashTo writes the whole content to w (typically hashes) through a
+// pooled buffer.
+func (s contentSpec) hashTo(w io.Writer) {
 	bp := bufPool.Get().(*[]byte)
 	defer bufPool.Put(bp)
 	buf := *bp
 	for off := int64(0); off < s.size; {
 		n := min(int64(len(buf)), s.size-off)
 		s.fill(off, buf[:n])
-		hm.Write(buf[:n])
-		h1.Write(buf[:n])
-		h256.Write(buf[:n])
+		w.Write(buf[:n])
 		off += n
 	}
+}
+
+// allDigests computes md5, sha1 and sha256 in one pass over the content.
+func (s contentSpec) allDigests() (m [16]byte, s1 [20]byte, s256 [32]byte) {
+	hm, h1, h256 := md5.New(), sha1.New(), sha256.New()
+	s.hashTo(io.MultiWriter(hm, h1, h256))
 	hm.Sum(m[:0])
 	h1.Sum(s1[:0])
 	h256.Sum(s256[:0])
@@ -135,15 +139,7 @@ func (s contentSpec) allDigests() (m [16]byte, s1 [20]byte, s256 [32]byte) {
 
 func (s contentSpec) sha256() [32]byte {
 	h := sha256.New()
-	bp := bufPool.Get().(*[]byte)
-	defer bufPool.Put(bp)
-	buf := *bp
-	for off := int64(0); off < s.size; {
-		n := min(int64(len(buf)), s.size-off)
-		s.fill(off, buf[:n])
-		h.Write(buf[:n])
-		off += n
-	}
+	s.hashTo(h)
 	var out [32]byte
 	h.Sum(out[:0])
 	return out

@@ -775,19 +775,24 @@ func (c *Corpus) eventual(i int) bool { return c.subs[i].arrive != never }
 
 // sha returns file f's sha256, computing and indexing it on first use.
 func (c *Corpus) sha(f int32) *[32]byte {
-	if c.hashed[f].Load() {
-		return &c.hashes[f]
+	if !c.hashed[f].Load() {
+		c.storeHash(f, c.content(f).sha256)
 	}
+	return &c.hashes[f]
+}
+
+// storeHash records and indexes file f's sha256 unless it is known
+// already; hash runs under f's lock, so at most once per file.
+func (c *Corpus) storeHash(f int32, hash func() [32]byte) {
 	mu := &c.hashMu[int(f)%len(c.hashMu)]
 	mu.Lock()
 	defer mu.Unlock()
 	if !c.hashed[f].Load() {
-		h := c.content(f).sha256()
+		h := hash()
 		c.hashes[f] = h
 		c.addIndex(h, f)
 		c.hashed[f].Store(true)
 	}
-	return &c.hashes[f]
 }
 
 func (c *Corpus) shaHex(f int32) string { return hex.EncodeToString(c.sha(f)[:]) }
@@ -836,29 +841,12 @@ func (c *Corpus) lookup(h [32]byte) (int32, bool) {
 func (c *Corpus) prehashAll() {
 	c.md5s = make([][16]byte, len(c.sizes))
 	c.sha1s = make([][20]byte, len(c.sizes))
-	var next atomic.Int64
-	var wg sync.WaitGroup
-	for range runtime.GOMAXPROCS(0) {
-		wg.Go(func() {
-			for {
-				f := int32(next.Add(1) - 1)
-				if int(f) >= len(c.sizes) {
-					return
-				}
-				m, s1, h := c.content(f).allDigests()
-				c.md5s[f], c.sha1s[f] = m, s1
-				mu := &c.hashMu[int(f)%len(c.hashMu)]
-				mu.Lock()
-				if !c.hashed[f].Load() {
-					c.hashes[f] = h
-					c.addIndex(h, f)
-					c.hashed[f].Store(true)
-				}
-				mu.Unlock()
-			}
-		})
-	}
-	wg.Wait()
+	onAllCPUs(len(c.sizes), func(i int) {
+		f := int32(i)
+		m, s1, h := c.content(f).allDigests()
+		c.md5s[f], c.sha1s[f] = m, s1
+		c.storeHash(f, func() [32]byte { return h })
+	})
 }
 
 // footer returns the optional footer of file f's cART encoding when the
@@ -877,16 +865,22 @@ func (c *Corpus) footer(f int32) map[string]string {
 
 // hashAll computes the given files' hashes on all CPUs.
 func (c *Corpus) hashAll(files []int32) {
+	onAllCPUs(len(files), func(i int) { c.sha(files[i]) })
+}
+
+// onAllCPUs calls do(i) for every i in [0, n), spread over GOMAXPROCS
+// goroutines, and returns when all calls have.
+func onAllCPUs(n int, do func(i int)) {
 	var next atomic.Int64
 	var wg sync.WaitGroup
 	for range runtime.GOMAXPROCS(0) {
 		wg.Go(func() {
 			for {
 				i := next.Add(1) - 1
-				if i >= int64(len(files)) {
+				if i >= int64(n) {
 					return
 				}
-				c.sha(files[i])
+				do(int(i))
 			}
 		})
 	}

@@ -37,6 +37,12 @@ const (
 	ModeNaive = "naive" // the exercise's sequential solution, ported to Go
 )
 
+// threshold is the SCORE_THRESHOLD every mode collects at.
+const threshold = 7000
+
+// Replicas of each service in multi mode.
+const scorers, downloaders = 2, 2
+
 // Options configure one measurement.
 type Options struct {
 	Workload Workload
@@ -45,8 +51,6 @@ type Options struct {
 	Bin string
 	// Work is a scratch directory (OUTPUT_DIR, stores, logs).
 	Work string
-	// Scorers and Downloaders replicas in multi mode (defaults 2 and 2).
-	Scorers, Downloaders int
 	// Env adds settings to every pipeline process (e.g. AL_MAX_CALLS=5).
 	Env []string
 	// Log receives progress lines.
@@ -98,15 +102,6 @@ func (s Seconds) String() string { return fmt.Sprintf("%.2fs", time.Duration(s).
 
 // Run performs one measurement.
 func Run(ctx context.Context, o Options) (*Result, error) {
-	if o.Scorers == 0 {
-		o.Scorers = 2
-	}
-	if o.Downloaders == 0 {
-		o.Downloaders = 2
-	}
-	if o.Mode == ModeSearcher {
-		o.Scorers, o.Downloaders = 0, 0
-	}
 	if o.Log == nil {
 		o.Log = io.Discard
 	}
@@ -116,7 +111,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	}
 	res := &Result{Workload: o.Workload.Name, Mode: o.Mode, RSS: map[string]float64{}, CPU: map[string]float64{}}
 
-	sim, err := startProc(ctx, dir, "alsim", filepath.Join(o.Bin, "alsim"), append([]string{"serve", "-addr", "127.0.0.1:" + freePort()}, o.Workload.Sim...), nil)
+	sim, err := startProc(dir, "alsim", filepath.Join(o.Bin, "alsim"), append([]string{"serve", "-addr", "127.0.0.1:" + freePort()}, o.Workload.Sim...), nil)
 	if err != nil {
 		return nil, err
 	}
@@ -125,20 +120,22 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	expected, err := fetchLines(simURL + "/_alsim/expected?threshold=7000")
+	expected, err := fetchLines(simURL + "/_alsim/expected?threshold=" + strconv.Itoa(threshold))
 	if err != nil {
 		return nil, err
 	}
 	res.Expected = len(expected)
-	if _, err := http.Post(simURL+"/_alsim/stats/reset", "", nil); err != nil {
+	resp, err := http.Post(simURL+"/_alsim/stats/reset", "", nil)
+	if err != nil {
 		return nil, err
 	}
+	resp.Body.Close()
 	fmt.Fprintf(o.Log, "%s/%s: alsim ready at %s, %d files expected\n", o.Workload.Name, o.Mode, simURL, len(expected))
 
 	out := filepath.Join(dir, "collected")
 	env := append(os.Environ(),
 		"AL_URL="+simURL, "AL_USER="+alsim.DefaultUser, "AL_APIKEY="+alsim.DefaultAPIKey,
-		"OUTPUT_DIR="+out, "SCORE_THRESHOLD=7000", "HTTP_ADDR=", "LOG_LEVEL=warn", "LOG_FORMAT=json",
+		"OUTPUT_DIR="+out, "SCORE_THRESHOLD="+strconv.Itoa(threshold), "HTTP_ADDR=", "LOG_LEVEL=warn", "LOG_FORMAT=json",
 		"DATA_DIR="+filepath.Join(dir, "data"),
 	)
 	env = append(env, o.Env...)
@@ -146,13 +143,14 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	var wall time.Duration
 	switch o.Mode {
 	case ModeOne:
-		wall, err = runOne(ctx, dir, o, env, res)
-	case ModeMulti:
+		wall, err = runSingle(dir, "alharvest", filepath.Join(o.Bin, "alharvest"), []string{"--no-progress"}, env, res)
+	case ModeMulti, ModeSearcher:
 		wall, err = runMulti(ctx, dir, o, env, res)
 	case ModeNaive:
-		wall, err = runNaive(ctx, dir, o, env, res)
-	case ModeSearcher:
-		wall, err = runMulti(ctx, dir, o, env, res)
+		var self string
+		if self, err = os.Executable(); err == nil {
+			wall, err = runSingle(dir, "naive", self, []string{"naive"}, env, res)
+		}
 	default:
 		err = fmt.Errorf("unknown mode %q", o.Mode)
 	}
@@ -208,24 +206,26 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	return res, nil
 }
 
-func runOne(ctx context.Context, dir string, o Options, env []string, res *Result) (time.Duration, error) {
+// runSingle runs a pipeline that is one process (alharvest, or the naive
+// baseline) to its end.
+func runSingle(dir, name, bin string, args, env []string, res *Result) (time.Duration, error) {
 	start := time.Now()
-	p, err := startProc(ctx, dir, "alharvest", filepath.Join(o.Bin, "alharvest"), []string{"--no-progress"}, env)
+	p, err := startProc(dir, name, bin, args, env)
 	if err != nil {
 		return 0, err
 	}
 	<-p.done
 	wall := time.Since(start)
-	res.RSS["alharvest"], res.CPU["alharvest"] = p.peakRSS(), p.cpu()
+	res.RSS[name], res.CPU[name] = p.peakRSS(), p.cpu()
 	if p.err != nil {
-		return 0, fmt.Errorf("alharvest: %v (log %s)", p.err, p.logPath)
+		return 0, fmt.Errorf("%s: %v (log %s)", name, p.err, p.logPath)
 	}
 	return wall, nil
 }
 
 func runMulti(ctx context.Context, dir string, o Options, env []string, res *Result) (time.Duration, error) {
 	port := freePort()
-	ns, err := startProc(ctx, dir, "nats-server", filepath.Join(o.Bin, "nats-server"),
+	ns, err := startProc(dir, "nats-server", filepath.Join(o.Bin, "nats-server"),
 		[]string{"-js", "-a", "127.0.0.1", "-p", port, "-sd", filepath.Join(dir, "nats")}, nil)
 	if err != nil {
 		return 0, err
@@ -247,22 +247,26 @@ func runMulti(ctx context.Context, dir string, o Options, env []string, res *Res
 	}
 
 	start := time.Now()
+	nScorers, nDownloaders := scorers, downloaders
+	if o.Mode == ModeSearcher {
+		nScorers, nDownloaders = 0, 0
+	}
 	var stages []*proc
-	for i := range o.Scorers {
-		p, err := startProc(ctx, dir, fmt.Sprintf("scorer-%d", i+1), filepath.Join(o.Bin, "scorer"), nil, env)
+	for i := range nScorers {
+		p, err := startProc(dir, fmt.Sprintf("scorer-%d", i+1), filepath.Join(o.Bin, "scorer"), nil, env)
 		if err != nil {
 			return 0, err
 		}
 		stages = append(stages, p)
 	}
-	for i := range o.Downloaders {
-		p, err := startProc(ctx, dir, fmt.Sprintf("downloader-%d", i+1), filepath.Join(o.Bin, "downloader"), nil, env)
+	for i := range nDownloaders {
+		p, err := startProc(dir, fmt.Sprintf("downloader-%d", i+1), filepath.Join(o.Bin, "downloader"), nil, env)
 		if err != nil {
 			return 0, err
 		}
 		stages = append(stages, p)
 	}
-	searcher, err := startProc(ctx, dir, "searcher", filepath.Join(o.Bin, "searcher"), []string{"--once"}, env)
+	searcher, err := startProc(dir, "searcher", filepath.Join(o.Bin, "searcher"), []string{"--once"}, env)
 	if err != nil {
 		return 0, err
 	}
@@ -290,7 +294,7 @@ func runMulti(ctx context.Context, dir string, o Options, env []string, res *Res
 			wall = time.Since(start)
 			break
 		}
-		if drained(ctx, js) {
+		if Drained(ctx, js) {
 			if quiet == 0 {
 				wall = time.Since(start)
 			}
@@ -312,7 +316,9 @@ func runMulti(ctx context.Context, dir string, o Options, env []string, res *Res
 	return wall, nil
 }
 
-func drained(ctx context.Context, js jetstream.JetStream) bool {
+// Drained reports whether both of alharvest's work queues exist and hold no
+// message.
+func Drained(ctx context.Context, js jetstream.JetStream) bool {
 	for _, name := range []string{messages.StreamSIDs, messages.StreamFiles} {
 		s, err := js.Stream(ctx, name)
 		if err != nil {
@@ -324,25 +330,6 @@ func drained(ctx context.Context, js jetstream.JetStream) bool {
 		}
 	}
 	return true
-}
-
-func runNaive(ctx context.Context, dir string, o Options, env []string, res *Result) (time.Duration, error) {
-	self, err := os.Executable()
-	if err != nil {
-		return 0, err
-	}
-	start := time.Now()
-	p, err := startProc(ctx, dir, "naive", self, []string{"naive"}, env)
-	if err != nil {
-		return 0, err
-	}
-	<-p.done
-	wall := time.Since(start)
-	res.RSS["naive"], res.CPU["naive"] = p.peakRSS(), p.cpu()
-	if p.err != nil {
-		return 0, fmt.Errorf("naive: %v (log %s)", p.err, p.logPath)
-	}
-	return wall, nil
 }
 
 // proc is a child process. Its peak RSS is sampled from the kernel's
@@ -358,7 +345,7 @@ type proc struct {
 	hwmKiB  atomic.Int64
 }
 
-func startProc(ctx context.Context, dir, name, bin string, args, env []string) (*proc, error) {
+func startProc(dir, name, bin string, args, env []string) (*proc, error) {
 	logPath := filepath.Join(dir, name+".log")
 	f, err := os.Create(logPath)
 	if err != nil {

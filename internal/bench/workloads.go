@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"sort"
 	"strings"
 )
@@ -92,17 +91,14 @@ func Names() []string {
 	return out
 }
 
-// Build compiles every binary the benchmark runs into dir. It must run
-// inside the alharvest module (nats-server comes from its go.mod).
+// Build compiles every binary the benchmark runs into dir: the module's
+// commands and nats-server (from its go.mod). It must run inside the
+// alharvest module, in any directory of it.
 func Build(dir string) error {
-	for _, args := range [][]string{
-		{"build", "-o", dir + string(os.PathSeparator), "./cmd/..."},
-		{"build", "-o", filepath.Join(dir, "nats-server"), "github.com/nats-io/nats-server/v2"},
-	} {
-		cmd := exec.Command("go", args...)
-		if out, err := cmd.CombinedOutput(); err != nil {
-			return fmt.Errorf("go %s: %v\n%s", strings.Join(args, " "), err, out)
-		}
+	args := []string{"build", "-o", dir + string(os.PathSeparator),
+		"github.com/alharvest/alharvest/cmd/...", "github.com/nats-io/nats-server/v2"}
+	if out, err := exec.Command("go", args...).CombinedOutput(); err != nil {
+		return fmt.Errorf("go %s: %v\n%s", strings.Join(args, " "), err, out)
 	}
 	return nil
 }

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"log/slog"
-	"net"
 	"os"
 	"slices"
 	"strconv"
@@ -18,6 +17,7 @@ import (
 	"github.com/alharvest/alharvest/internal/alsim/alsimtest"
 	"github.com/alharvest/alharvest/internal/config"
 	"github.com/alharvest/alharvest/internal/harvest"
+	"github.com/alharvest/alharvest/internal/natstest"
 	"github.com/alharvest/alharvest/pkg/messages"
 )
 
@@ -267,10 +267,5 @@ func qualifying(s alsim.SubmissionInfo, threshold int64) []string {
 
 func freePort(t *testing.T) string {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return strconv.Itoa(l.Addr().(*net.TCPAddr).Port)
+	return strconv.Itoa(natstest.FreePort(t))
 }

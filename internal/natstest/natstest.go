@@ -135,7 +135,7 @@ type Process struct {
 // directory, on a free loopback port.
 func StartProcess(t testing.TB) *Process {
 	t.Helper()
-	p := &Process{Dir: t.TempDir(), bin: ServerBinary(t), Port: freePort(t), t: t}
+	p := &Process{Dir: t.TempDir(), bin: ServerBinary(t), Port: FreePort(t), t: t}
 	p.URL = "nats://127.0.0.1:" + strconv.Itoa(p.Port)
 	p.Start()
 	t.Cleanup(p.Stop)
@@ -188,7 +188,8 @@ func (p *Process) Kill() {
 	p.cmd = nil
 }
 
-func freePort(t testing.TB) int {
+// FreePort returns a loopback TCP port that was free a moment ago.
+func FreePort(t testing.TB) int {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
