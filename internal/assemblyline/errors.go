@@ -42,12 +42,18 @@ func (e *APIError) FailureKind() failure.Kind { return e.Kind }
 
 // classify maps an Assemblyline error answer to a kind. status is the status
 // that describes the error: the HTTP status, or api_status_code when only the
-// envelope carries it.
-func classify(status int, msg string) failure.Kind {
+// envelope carries it; op is the call.
+func classify(op string, status int, msg string) failure.Kind {
 	lower := strings.ToLower(msg)
 	switch {
 	case status == http.StatusUnauthorized:
 		return failure.Auth
+	case status == http.StatusForbidden && op == epFull.op && strings.Contains(lower, "not allowed to view"):
+		// "You are not allowed to view the data of this submission": this
+		// one submission's classification is above the user's, which no
+		// retry will change; other submissions are fine. Not a reason to
+		// halt the stage.
+		return failure.NotFound
 	case status == http.StatusForbidden:
 		return failure.Forbidden
 	case status == http.StatusNotFound, status == http.StatusGone:
@@ -91,17 +97,9 @@ func (c *Client) apiError(op string, status, apiCode int, msg string) *APIError 
 	if msg == "" {
 		msg = "(no message)"
 	}
-	kind := classify(effective, msg)
-	if op == epFull.op && effective == http.StatusForbidden && strings.Contains(strings.ToLower(msg), "not allowed to view") {
-		// "You are not allowed to view the data of this submission": this
-		// one submission's classification is above the user's, which no
-		// retry will change; other submissions are fine. Not a reason to
-		// halt the stage.
-		kind = failure.NotFound
-	}
-	if len(msg) > 1000 { // a hostile api_error_message may be as long as MaxJSONBytes
-		msg = strings.ToValidUTF8(msg[:1000], "") + "…"
-	}
+	kind := classify(op, effective, msg)
+	// A hostile api_error_message may be as long as MaxJSONBytes.
+	msg = strings.ToValidUTF8(clip(msg, 1000), "")
 	if effective != status {
 		msg = fmt.Sprintf("%s (api_status_code %d)", msg, apiCode)
 	}
@@ -193,11 +191,18 @@ func stripTags(s string) string {
 	return b.String()
 }
 
+// clip cuts s to at most n bytes, at a rune boundary, marking the cut.
+func clip(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n] + "…"
+}
+
 // printable quotes and shortens a server-provided identifier for a message.
 func printable(s string) string {
-	const max = 100
-	if len(s) > max {
-		s = s[:max] + "…"
-	}
-	return fmt.Sprintf("%q", strings.ToValidUTF8(s, "\uFFFD"))
+	return fmt.Sprintf("%q", strings.ToValidUTF8(clip(s, 100), "\uFFFD"))
 }

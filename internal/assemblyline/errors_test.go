@@ -332,8 +332,8 @@ func TestClassify(t *testing.T) {
 		{302, "", failure.Forbidden},
 	}
 	for _, tt := range tests {
-		if got := classify(tt.status, tt.msg); got != tt.want {
-			t.Errorf("classify(%d, %q) = %v, want %v", tt.status, tt.msg, got, tt.want)
+		if got := classify(epSearch.op, tt.status, tt.msg); got != tt.want {
+			t.Errorf("classify(search, %d, %q) = %v, want %v", tt.status, tt.msg, got, tt.want)
 		}
 	}
 }
