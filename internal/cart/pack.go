@@ -107,11 +107,12 @@ func Pack(dst io.Writer, src io.Reader, opts *PackOptions) (int64, error) {
 	if err != nil {
 		return cw.n, fmt.Errorf("cart: %w", err)
 	}
-	md, s1, s256 := md5.New(), sha1.New(), sha256.New()
 	sr := &srcReader{r: src}
-	var in io.Reader = io.TeeReader(sr, io.MultiWriter(md, s1, s256))
-	if opts.Footer != nil {
-		in = sr
+	var in io.Reader = sr
+	var md, s1, s256 hash.Hash
+	if opts.Footer == nil { // digests only for a footer we write ourselves
+		md, s1, s256 = md5.New(), sha1.New(), sha256.New()
+		in = io.TeeReader(sr, io.MultiWriter(md, s1, s256))
 	}
 	length, err := io.Copy(zw, in)
 	if err != nil {
