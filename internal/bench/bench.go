@@ -27,6 +27,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/alharvest/alharvest/internal/alsim"
+	"github.com/alharvest/alharvest/internal/broker"
 	"github.com/alharvest/alharvest/pkg/messages"
 )
 
@@ -319,17 +320,8 @@ func runMulti(ctx context.Context, dir string, o Options, env []string, res *Res
 // Drained reports whether both of alharvest's work queues exist and hold no
 // message.
 func Drained(ctx context.Context, js jetstream.JetStream) bool {
-	for _, name := range []string{messages.StreamSIDs, messages.StreamFiles} {
-		s, err := js.Stream(ctx, name)
-		if err != nil {
-			return false
-		}
-		info, err := s.Info(ctx)
-		if err != nil || info.State.Msgs != 0 {
-			return false
-		}
-	}
-	return true
+	n, err := broker.StreamCounts(ctx, js, messages.StreamSIDs, messages.StreamFiles)
+	return err == nil && n[messages.StreamSIDs] == 0 && n[messages.StreamFiles] == 0
 }
 
 // proc is a child process. Its peak RSS is sampled from the kernel's
