@@ -284,19 +284,27 @@ type recorder struct {
 	http.ResponseWriter
 	status int
 	bytes  int64
+	// onStatus is told the status as it is sent, before any of the body:
+	// a call is counted before its client can have read the answer.
+	onStatus func(status int)
+}
+
+func (r *recorder) setStatus(code int) {
+	if r.status == 0 {
+		r.status = code
+		if r.onStatus != nil {
+			r.onStatus(code)
+		}
+	}
 }
 
 func (r *recorder) WriteHeader(code int) {
-	if r.status == 0 {
-		r.status = code
-	}
+	r.setStatus(code)
 	r.ResponseWriter.WriteHeader(code)
 }
 
 func (r *recorder) Write(p []byte) (int, error) {
-	if r.status == 0 {
-		r.status = http.StatusOK
-	}
+	r.setStatus(http.StatusOK)
 	n, err := r.ResponseWriter.Write(p)
 	r.bytes += int64(n)
 	return n, err
@@ -450,17 +458,16 @@ func (s *Server) adminList(w http.ResponseWriter, r *http.Request, list func(int
 }
 
 func (s *Server) serveAPI(w0 http.ResponseWriter, r *http.Request) {
-	w := &recorder{ResponseWriter: w0}
 	endpoint := "not_found"
+	w := &recorder{ResponseWriter: w0, onStatus: func(status int) { s.stats.call(endpoint, status) }}
 	defer func() {
-		status := w.status
-		if status == 0 {
-			status = statusAborted
+		if w.status == 0 { // no answer at all
+			status := statusAborted
 			if r.Context().Err() == nil {
 				status = statusReset
 			}
+			s.stats.call(endpoint, status)
 		}
-		s.stats.call(endpoint, status)
 		s.stats.bytes.Add(w.bytes)
 	}()
 
