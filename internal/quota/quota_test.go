@@ -186,11 +186,13 @@ func TestSharedQuotaSimulation(t *testing.T) {
 	defer cancel()
 	var wg sync.WaitGroup
 	for range procs {
-		// Calls here last 2 ms, not the 50-500 ms of real ones: the probe
-		// interval scales down with them, so the 2 s run spans ten probe
-		// periods, not one, and measures the steady state rather than
-		// where the first rejection happened to leave the limits.
-		l := quota.New(quota.Config{Max: quotaSize, MaxProbe: 200 * time.Millisecond})
+		// Calls here last 2 ms, not the 20-500 ms of real ones: the
+		// limiter's clock scales down with them (÷10), so the 2 s run spans
+		// ten probe periods, not one, and measures the steady state rather
+		// than where the first rejection left the limits; and a scheduler
+		// stall on a loaded machine lasts a few cooldowns, not a fraction
+		// of one.
+		l := quota.New(quota.Config{Max: quotaSize, MinProbe: 2 * time.Millisecond, MaxProbe: 200 * time.Millisecond, Cooldown: 10 * time.Millisecond})
 		for range workers {
 			wg.Add(1)
 			go func() {
