@@ -1,8 +1,10 @@
 // Package alsim simulates the Assemblyline 4 REST API that alharvest
 // depends on, so alharvest can be tried, tested and benchmarked without a
-// real Assemblyline. It follows the behaviour documented in
-// docs/assemblyline-api.md, quirks included, over a synthetic corpus that
-// is fully determined by a seed.
+// real Assemblyline. It follows the behaviour documented in the project's
+// Assemblyline API notes (assemblyline-api.md, kept with the shared project
+// documentation rather than in this repository; the § numbers in this
+// package refer to its sections), quirks included, over a synthetic corpus
+// that is fully determined by a seed.
 //
 // # Corpus
 //
@@ -49,4 +51,16 @@
 // GET /_alsim/expected?threshold=N[&now=true], GET
 // /_alsim/uncollectable?threshold=N, GET|PUT /_alsim/faults,
 // GET /_alsim/edgecases, GET /_alsim/config.
+//
+// # Files
+//
+// One concept per file: server.go (Server, Serve, the answer key),
+// api.go (routing, auth, quotas and faults in Assemblyline's order),
+// answer.go (envelopes and error bodies), quota.go, admin.go; the
+// endpoints in search.go with search_request.go, search_sort.go and
+// search_paging.go, submission.go with render*.go, and download.go; the
+// query language in query.go (matching), query_lex.go, query_parse.go and
+// query_date.go; the corpus in corpus.go (records and read-only view),
+// build*.go (generation), hashes.go, content.go, edges.go and catalog.go;
+// config.go, flags.go, faults.go, fields.go, stats.go and jsonw.go.
 package alsim
