@@ -23,6 +23,7 @@ import (
 	"github.com/alharvest/alharvest/internal/broker"
 	"github.com/alharvest/alharvest/internal/config"
 	"github.com/alharvest/alharvest/internal/dlq"
+	"github.com/alharvest/alharvest/internal/exitcode"
 	"github.com/alharvest/alharvest/internal/logging"
 )
 
@@ -91,13 +92,13 @@ func connectRemote(ctx context.Context, cfg *config.Config, log *slog.Logger) (*
 func Command(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if len(args) == 0 {
 		fmt.Fprintln(stderr, "usage: alharvest dlq list|replay [flags] | alharvest status [flags] | alharvest healthcheck [flags]")
-		return 2
+		return exitcode.Usage
 	}
 	switch args[0] {
 	case "dlq":
 		if len(args) < 2 || (args[1] != "list" && args[1] != "replay") {
 			fmt.Fprintln(stderr, "usage: alharvest dlq list|replay [flags]")
-			return 2
+			return exitcode.Usage
 		}
 		return dlqCommand(ctx, args[1], args[2:], stdout, stderr)
 	case "status":
@@ -106,7 +107,7 @@ func Command(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return healthcheckCommand(ctx, args[1:], stdout, stderr)
 	}
 	fmt.Fprintf(stderr, "alharvest: unknown command %q\n", args[0])
-	return 2
+	return exitcode.Usage
 }
 
 // common parses the admin configuration plus the command's own flags.
@@ -116,11 +117,11 @@ func common(name string, args []string, stderr io.Writer, extra func(fs *flag.Fl
 		fs.SetOutput(stderr)
 	}
 	if errors.Is(err, flag.ErrHelp) {
-		return nil, nil, false, 0
+		return nil, nil, false, exitcode.OK
 	}
 	if err != nil {
 		fmt.Fprintf(stderr, "alharvest %s: %v\n", name, err)
-		return nil, nil, false, 2
+		return nil, nil, false, exitcode.Usage
 	}
 	explicit := os.Getenv("NATS_URL") != ""
 	fs.Visit(func(f *flag.Flag) {
@@ -167,37 +168,37 @@ func dlqCommand(ctx context.Context, verb string, args []string, stdout, stderr 
 		n, err := strconv.ParseUint(s, 10, 64)
 		if err != nil {
 			fmt.Fprintf(stderr, "alharvest dlq: --seq %q: not a sequence number\n", s)
-			return 2
+			return exitcode.Usage
 		}
 		f.Seqs = append(f.Seqs, n)
 	}
 	if verb == "replay" && stage == "" && len(f.Seqs) == 0 && !all {
 		fmt.Fprintln(stderr, "alharvest dlq replay: say which letters: --stage, --seq, or --all")
-		return 2
+		return exitcode.Usage
 	}
 
 	conn, err := Open(ctx, cfg, explicit, log)
 	if err != nil {
 		fmt.Fprintf(stderr, "alharvest dlq: %v\n", err)
-		return 1
+		return exitcode.Failed
 	}
 	defer conn.Close()
 	letters, err := dlq.List(ctx, conn.JS, f)
 	if err != nil {
 		fmt.Fprintf(stderr, "alharvest dlq: %v\n", err)
-		return 1
+		return exitcode.Failed
 	}
 	if verb == "list" {
 		printLetters(stdout, letters, asJSON)
-		return 0
+		return exitcode.OK
 	}
 	n, err := dlq.Replay(ctx, conn.JS, letters, dlq.ReplayOptions{Keep: keep})
 	fmt.Fprintf(stdout, "replayed %d of %d dead letters\n", n, len(letters))
 	if err != nil {
 		fmt.Fprintf(stderr, "alharvest dlq replay: %v\n", err)
-		return 1
+		return exitcode.Failed
 	}
-	return 0
+	return exitcode.OK
 }
 
 func printLetters(w io.Writer, letters []dlq.Letter, asJSON bool) {

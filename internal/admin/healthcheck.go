@@ -9,6 +9,8 @@ import (
 	"net/http"
 	"os"
 	"time"
+
+	"github.com/alharvest/alharvest/internal/exitcode"
 )
 
 // healthcheckCommand probes this container's own /healthz (or /readyz) on
@@ -23,20 +25,20 @@ func healthcheckCommand(ctx context.Context, args []string, stdout, stderr io.Wr
 	timeout := fs.Duration("timeout", 4*time.Second, "give up after this long")
 	if err := fs.Parse(args); err != nil {
 		if err == flag.ErrHelp {
-			return 0
+			return exitcode.OK
 		}
-		return 2
+		return exitcode.Usage
 	}
 	url := *target
 	if url == "" {
 		if *addr == "" {
 			fmt.Fprintln(stderr, "probes are off (HTTP_ADDR is empty); nothing to check")
-			return 0
+			return exitcode.OK
 		}
 		host, port, err := net.SplitHostPort(*addr)
 		if err != nil {
 			fmt.Fprintf(stderr, "healthcheck: HTTP_ADDR %q: %v\n", *addr, err)
-			return 2
+			return exitcode.Usage
 		}
 		switch host {
 		case "", "0.0.0.0":
@@ -55,20 +57,20 @@ func healthcheckCommand(ctx context.Context, args []string, stdout, stderr io.Wr
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
 		fmt.Fprintf(stderr, "healthcheck: %v\n", err)
-		return 2
+		return exitcode.Usage
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		fmt.Fprintf(stderr, "healthcheck: %v\n", err)
-		return 1
+		return exitcode.Failed
 	}
 	defer resp.Body.Close()
 	body, _ := io.ReadAll(io.LimitReader(resp.Body, 1024))
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		// Docker keeps this output in the container's health log.
 		fmt.Fprintf(stderr, "%s %s: %s\n", url, resp.Status, body)
-		return 1
+		return exitcode.Failed
 	}
 	fmt.Fprintf(stdout, "%s %s\n", url, resp.Status)
-	return 0
+	return exitcode.OK
 }

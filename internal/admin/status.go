@@ -12,6 +12,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/alharvest/alharvest/internal/exitcode"
 	"github.com/alharvest/alharvest/internal/searcher"
 	"github.com/alharvest/alharvest/pkg/messages"
 )
@@ -163,7 +164,7 @@ func statusCommand(ctx context.Context, args []string, stdout, stderr io.Writer)
 	conn, err := Open(ctx, cfg, explicit, log)
 	if err != nil {
 		fmt.Fprintf(stderr, "alharvest status: %v\n", err)
-		return 1
+		return exitcode.Failed
 	}
 	defer conn.Close()
 	for {
@@ -172,7 +173,7 @@ func statusCommand(ctx context.Context, args []string, stdout, stderr io.Writer)
 		cancel()
 		if err != nil {
 			fmt.Fprintf(stderr, "alharvest status: %v\n", err)
-			return 1
+			return exitcode.Failed
 		}
 		st.Where = conn.Where
 		if watch > 0 && !asJSON {
@@ -186,11 +187,11 @@ func statusCommand(ctx context.Context, args []string, stdout, stderr io.Writer)
 			st.WriteText(stdout)
 		}
 		if watch <= 0 {
-			return 0
+			return exitcode.OK
 		}
 		select {
 		case <-ctx.Done():
-			return 0
+			return exitcode.OK
 		case <-time.After(watch):
 		}
 	}

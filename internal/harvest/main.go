@@ -15,13 +15,10 @@ import (
 
 	"github.com/alharvest/alharvest/internal/admin"
 	"github.com/alharvest/alharvest/internal/config"
+	"github.com/alharvest/alharvest/internal/exitcode"
 	"github.com/alharvest/alharvest/internal/logging"
 	"github.com/alharvest/alharvest/internal/service"
 )
-
-// ExitDeadLetters is alharvest's exit code when the run completed but gave
-// up on some items (listed in the report and in `alharvest dlq list`).
-const ExitDeadLetters = 3
 
 // Main is the alharvest command: the one-command run, or an admin
 // subcommand (dlq, status). It returns the exit code.
@@ -53,11 +50,11 @@ func Main(args []string, stdout io.Writer, stderr *os.File) int {
 		}
 	})
 	if errors.Is(err, flag.ErrHelp) {
-		return service.ExitOK
+		return exitcode.OK
 	}
 	if err != nil {
 		fmt.Fprintf(stderr, "alharvest: %v\n", err)
-		return service.ExitUsage
+		return exitcode.Usage
 	}
 
 	terminal := term.IsTerminal(int(stderr.Fd()))
@@ -94,9 +91,9 @@ func Main(args []string, stdout io.Writer, stderr *os.File) int {
 	switch {
 	case err != nil && !(follow && errors.Is(err, context.Canceled)):
 		fmt.Fprintf(stderr, "alharvest: %v\n", logging.Scrub(err.Error(), service.Secrets(cfg)...))
-		return service.ExitFailed
+		return exitcode.Failed
 	case rep != nil && rep.DeadLettered > 0:
-		return ExitDeadLetters
+		return exitcode.DeadLettered
 	}
-	return service.ExitOK
+	return exitcode.OK
 }

@@ -11,13 +11,7 @@ import (
 	"time"
 
 	"github.com/alharvest/alharvest/internal/config"
-)
-
-// Exit codes of the binaries.
-const (
-	ExitOK     = 0
-	ExitFailed = 1
-	ExitUsage  = 2
+	"github.com/alharvest/alharvest/internal/exitcode"
 )
 
 // Main is the whole life of a stage binary: read the configuration (flags
@@ -27,11 +21,11 @@ const (
 func Main(binary string, args []string, extra func(*flag.FlagSet), run func(ctx context.Context, env *Env) error) int {
 	cfg, _, err := config.Load(binary, args, os.LookupEnv, extra)
 	if errors.Is(err, flag.ErrHelp) {
-		return ExitOK
+		return exitcode.OK
 	}
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "%s: %v\n", binary, err)
-		return ExitUsage
+		return exitcode.Usage
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -39,10 +33,10 @@ func Main(binary string, args []string, extra func(*flag.FlagSet), run func(ctx 
 	env, err := Setup(ctx, binary, cfg, Options{})
 	if err != nil {
 		if ctx.Err() != nil {
-			return ExitOK
+			return exitcode.OK
 		}
 		fmt.Fprintf(os.Stderr, "%s: %v\n", binary, err)
-		return ExitFailed
+		return exitcode.Failed
 	}
 	defer env.Close()
 	env.Log.Info("starting", "config", Describe(cfg))
@@ -62,8 +56,8 @@ func Main(binary string, args []string, extra func(*flag.FlagSet), run func(ctx 
 	stopAux()
 	if err != nil && !errors.Is(err, context.Canceled) {
 		env.Log.Error("stopped on error", "err", err)
-		return ExitFailed
+		return exitcode.Failed
 	}
 	env.Log.Info("stopped")
-	return ExitOK
+	return exitcode.OK
 }

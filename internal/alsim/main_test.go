@@ -1,4 +1,4 @@
-package main
+package alsim
 
 import (
 	"bufio"
@@ -11,8 +11,6 @@ import (
 	"sync"
 	"testing"
 	"time"
-
-	"github.com/alharvest/alharvest/internal/alsim"
 )
 
 func envMap(m map[string]string) func(string) (string, bool) {
@@ -20,8 +18,8 @@ func envMap(m map[string]string) func(string) (string, bool) {
 }
 
 func TestListCommands(t *testing.T) {
-	expected := func(cfg alsim.Config, threshold int64, uncollectable bool) []string {
-		s, err := alsim.New(cfg)
+	expected := func(cfg Config, threshold int64, uncollectable bool) []string {
+		s, err := New(cfg)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -37,17 +35,17 @@ func TestListCommands(t *testing.T) {
 		want []string
 	}{
 		{"flags", []string{"expected", "-submissions", "60", "-seed", "3"}, nil,
-			expected(alsim.Config{Submissions: 60, Seed: 3}, 7000, false)},
+			expected(Config{Submissions: 60, Seed: 3}, 7000, false)},
 		{"environment", []string{"expected"}, map[string]string{"ALSIM_SUBMISSIONS": "60", "ALSIM_SEED": "3", "ALSIM_THRESHOLD": "6999"},
-			expected(alsim.Config{Submissions: 60, Seed: 3}, 6999, false)},
+			expected(Config{Submissions: 60, Seed: 3}, 6999, false)},
 		{"flag beats environment", []string{"expected", "-seed", "4"}, map[string]string{"ALSIM_SUBMISSIONS": "60", "ALSIM_SEED": "3"},
-			expected(alsim.Config{Submissions: 60, Seed: 4}, 7000, false)},
+			expected(Config{Submissions: 60, Seed: 4}, 7000, false)},
 		{"literal zero fraction", []string{"expected", "-submissions", "60", "-match-fraction", "0"}, nil,
-			expected(alsim.Config{Submissions: 60, MatchFraction: -1}, 7000, false)},
+			expected(Config{Submissions: 60, MatchFraction: -1}, 7000, false)},
 		{"uncollectable", []string{"uncollectable", "-submissions", "60", "-fault-missing-blobs", "2", "-fault-always-corrupt", "1"}, nil,
-			expected(alsim.Config{Submissions: 60, Faults: alsim.Faults{MissingBlobs: 2, AlwaysCorrupt: 1}}, 7000, true)},
+			expected(Config{Submissions: 60, Faults: Faults{MissingBlobs: 2, AlwaysCorrupt: 1}}, 7000, true)},
 		{"expected minus doomed", []string{"expected", "-submissions", "60", "-threshold", "7000"}, map[string]string{"ALSIM_FAULT_MISSING_BLOBS": "2"},
-			expected(alsim.Config{Submissions: 60, Faults: alsim.Faults{MissingBlobs: 2}}, 7000, false)},
+			expected(Config{Submissions: 60, Faults: Faults{MissingBlobs: 2}}, 7000, false)},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -1,0 +1,102 @@
+package bench
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"github.com/alharvest/alharvest/internal/exitcode"
+)
+
+// Main is the albench command (see cmd/albench): run the named workloads in
+// their modes, print the table to stdout (progress to stderr), optionally
+// write JSON. `albench naive` is the naive baseline's child process. It
+// returns the exit code.
+func Main(args []string, stdout, stderr io.Writer) int {
+	if len(args) > 0 && args[0] == ModeNaive {
+		// The naive baseline runs as a child process so its RSS is its own.
+		if err := Naive(); err != nil {
+			fmt.Fprintln(stderr, "naive:", err)
+			return exitcode.Failed
+		}
+		return exitcode.OK
+	}
+	fs := flag.NewFlagSet("albench", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	workloads := fs.String("workload", "latency", "comma-separated workloads: "+strings.Join(Names(), ", "))
+	modes := fs.String("modes", "", "comma-separated modes (one, multi, naive, searcher); default: the workload's own")
+	bin := fs.String("bin", "", "directory with the binaries (default: build them now)")
+	work := fs.String("work", "", "scratch directory (default: a temporary one)")
+	jsonOut := fs.String("json", "", "also write the results as JSON to this file")
+	var env multi
+	fs.Var(&env, "env", "extra VAR=value for the pipeline processes (repeatable)")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return exitcode.OK
+		}
+		return exitcode.Usage
+	}
+	fail := func(err error) int {
+		fmt.Fprintln(stderr, "albench:", err)
+		return exitcode.Failed
+	}
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if *work == "" {
+		d, err := os.MkdirTemp("", "albench-")
+		if err != nil {
+			return fail(err)
+		}
+		*work = d
+	}
+	if *bin == "" {
+		*bin = *work + "/bin"
+		fmt.Fprintln(stderr, "building binaries into", *bin)
+		if err := Build(*bin); err != nil {
+			return fail(err)
+		}
+	}
+	var results []*Result
+	for _, name := range strings.Split(*workloads, ",") {
+		w, ok := Workloads[strings.TrimSpace(name)]
+		if !ok {
+			return fail(fmt.Errorf("unknown workload %q (have %s)", name, strings.Join(Names(), ", ")))
+		}
+		ms := w.Modes
+		if *modes != "" {
+			ms = strings.Split(*modes, ",")
+		}
+		fmt.Fprintf(stderr, "%s: %s\n", w.Name, w.About)
+		for _, m := range ms {
+			r, err := Run(ctx, Options{Workload: w, Mode: strings.TrimSpace(m), Bin: *bin, Work: *work, Env: env, Log: stderr})
+			if err != nil {
+				return fail(fmt.Errorf("%s/%s: %w", w.Name, m, err))
+			}
+			results = append(results, r)
+			WriteTable(stderr, []*Result{r})
+		}
+	}
+	fmt.Fprintln(stdout)
+	WriteTable(stdout, results)
+	if *jsonOut != "" {
+		b, _ := json.MarshalIndent(results, "", "  ")
+		if err := os.WriteFile(*jsonOut, b, 0o644); err != nil {
+			return fail(err)
+		}
+	}
+	return exitcode.OK
+}
+
+// multi is a repeatable string flag.
+type multi []string
+
+func (m *multi) String() string     { return strings.Join(*m, " ") }
+func (m *multi) Set(v string) error { *m = append(*m, v); return nil }
