@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/alharvest/alharvest/internal/alsim"
+	"github.com/alharvest/alharvest/internal/testenv"
 )
 
 // crashEnv makes stages notice dead peers quickly and retry quickly.
@@ -110,7 +111,7 @@ func TestNATSRestart(t *testing.T) {
 			s.start("downloader")
 			s.start("downloader")
 
-			waitUntil(t, time.Minute, "some files collected", func() bool { return s.countOutput() > len(want)/5 })
+			testenv.Eventually(t, time.Minute, "some files collected", func() bool { return s.countOutput() > len(want)/5 })
 			if mode == "sigkill" {
 				s.nats.Kill()
 			} else {
@@ -165,7 +166,7 @@ func TestGracefulShutdown(t *testing.T) {
 			searcher := s.start("searcher", "--once")
 			s.start("scorer")
 			leaving := s.start("downloader")
-			waitUntil(t, 30*time.Second, "downloads in flight", func() bool {
+			testenv.Eventually(t, 30*time.Second, "downloads in flight", func() bool {
 				st := s.sim.Stats()
 				return st.InFlight >= 2
 			})

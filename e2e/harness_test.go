@@ -25,6 +25,7 @@ import (
 	"github.com/alharvest/alharvest/internal/bench"
 	"github.com/alharvest/alharvest/internal/dlq"
 	"github.com/alharvest/alharvest/internal/natstest"
+	"github.com/alharvest/alharvest/internal/testenv"
 )
 
 // long enables the full-size crash and fault runs; CI runs shortened ones.
@@ -250,25 +251,12 @@ func (s *stack) grepLogs(substr string) int {
 	return n
 }
 
-func waitUntil(t *testing.T, timeout time.Duration, what string, cond func() bool) bool {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for time.Now().Before(deadline) {
-		if cond() {
-			return true
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	t.Errorf("timed out after %s waiting for %s", timeout, what)
-	return false
-}
-
 // waitDrained waits until the searcher has exited and both queues are empty
 // twice in a row.
 func (s *stack) waitDrained(timeout time.Duration, searcher *proc) bool {
 	s.t.Helper()
 	quiet := 0
-	return waitUntil(s.t, timeout, "queues drained", func() bool {
+	return testenv.Eventually(s.t, timeout, "queues drained", func() bool {
 		if searcher != nil && searcher.running() {
 			return false
 		}

@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/alharvest/alharvest/internal/alsim"
-	"github.com/alharvest/alharvest/internal/natstest"
+	"github.com/alharvest/alharvest/internal/testenv"
 )
 
 // TestProbesAndMetrics checks each service's HTTP_ADDR during a run:
@@ -19,7 +19,7 @@ func TestProbesAndMetrics(t *testing.T) {
 	s := newStack(t, alsim.Config{Seed: 8, Submissions: 200, DownloadLatency: 5 * time.Millisecond}, "LOG_LEVEL=info")
 	addrs := map[string]string{}
 	for _, name := range []string{"scorer", "downloader", "searcher"} {
-		addrs[name] = "127.0.0.1:" + strconv.Itoa(natstest.FreePort(t))
+		addrs[name] = "127.0.0.1:" + strconv.Itoa(testenv.FreePort(t))
 	}
 	env := s.env
 	start := func(name string, args ...string) *proc {
@@ -31,7 +31,7 @@ func TestProbesAndMetrics(t *testing.T) {
 	start("downloader")
 	start("searcher") // service mode: it keeps serving probes
 	if !s.waitDrained(time.Minute, nil) || s.countOutput() != len(s.sim.Expected(7000)) {
-		waitUntil(t, 30*time.Second, "all files collected", func() bool { return s.countOutput() == len(s.sim.Expected(7000)) })
+		testenv.Eventually(t, 30*time.Second, "all files collected", func() bool { return s.countOutput() == len(s.sim.Expected(7000)) })
 	}
 
 	wantMetrics := map[string][]string{
@@ -47,11 +47,11 @@ func TestProbesAndMetrics(t *testing.T) {
 		if code, body := get(t, "http://"+addr+"/healthz"); code != 200 || strings.TrimSpace(body) != "ok" {
 			t.Errorf("%s /healthz: %d %q", name, code, body)
 		}
-		waitUntil(t, 10*time.Second, name+" ready", func() bool { code, _ := get(t, "http://"+addr+"/readyz"); return code == 200 })
+		testenv.Eventually(t, 10*time.Second, name+" ready", func() bool { code, _ := get(t, "http://"+addr+"/readyz"); return code == 200 })
 		var metrics string
 		for _, m := range wantMetrics[name] {
 			// Queue gauges are polled every few seconds.
-			waitUntil(t, 10*time.Second, name+" /metrics with "+m, func() bool {
+			testenv.Eventually(t, 10*time.Second, name+" /metrics with "+m, func() bool {
 				_, metrics = get(t, "http://"+addr+"/metrics")
 				return strings.Contains(metrics, m)
 			})
@@ -67,7 +67,7 @@ func TestProbesAndMetrics(t *testing.T) {
 	// back: they are ready again without a restart.
 	s.nats.Stop()
 	for name, addr := range addrs {
-		waitUntil(t, 20*time.Second, name+" unready without NATS", func() bool {
+		testenv.Eventually(t, 20*time.Second, name+" unready without NATS", func() bool {
 			code, body := get(t, "http://"+addr+"/readyz")
 			return code == http.StatusServiceUnavailable && strings.Contains(body, "not connected to NATS")
 		})
@@ -77,7 +77,7 @@ func TestProbesAndMetrics(t *testing.T) {
 	}
 	s.nats.Start()
 	for name, addr := range addrs {
-		waitUntil(t, 30*time.Second, name+" ready again", func() bool { code, _ := get(t, "http://"+addr+"/readyz"); return code == 200 })
+		testenv.Eventually(t, 30*time.Second, name+" ready again", func() bool { code, _ := get(t, "http://"+addr+"/readyz"); return code == 200 })
 	}
 }
 

@@ -11,6 +11,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/alharvest/alharvest/internal/testenv"
 )
 
 func envMap(m map[string]string) func(string) (string, bool) {
@@ -111,23 +113,16 @@ func TestServeUntilCancelled(t *testing.T) {
 	go func() {
 		done <- run(ctx, []string{"-addr", "127.0.0.1:0", "-submissions", "40", "-user", "bob"}, &out, &errb, envMap(map[string]string{"ALSIM_APIKEY": "k:v"}))
 	}()
-	var env map[string]string
-	deadline := time.Now().Add(5 * time.Second)
-	for env == nil && time.Now().Before(deadline) {
-		time.Sleep(10 * time.Millisecond)
-		if strings.Contains(out.String(), "export AL_APIKEY=") {
-			env = map[string]string{}
-			sc := bufio.NewScanner(strings.NewReader(out.String()))
-			for sc.Scan() {
-				if kv, ok := strings.CutPrefix(sc.Text(), "export "); ok {
-					k, v, _ := strings.Cut(kv, "=")
-					env[k] = v
-				}
-			}
-		}
-	}
-	if env == nil {
+	if !testenv.Eventually(t, 5*time.Second, "the env block", func() bool { return strings.Contains(out.String(), "export AL_APIKEY=") }) {
 		t.Fatalf("no env block printed; stderr %s", errb.String())
+	}
+	env := map[string]string{}
+	sc := bufio.NewScanner(strings.NewReader(out.String()))
+	for sc.Scan() {
+		if kv, ok := strings.CutPrefix(sc.Text(), "export "); ok {
+			k, v, _ := strings.Cut(kv, "=")
+			env[k] = v
+		}
 	}
 	if env["AL_USER"] != "bob" || env["AL_APIKEY"] != "k:v" || !strings.HasPrefix(env["AL_URL"], "http://127.0.0.1:") {
 		t.Fatalf("env block %v", env)

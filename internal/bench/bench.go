@@ -12,7 +12,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -112,12 +111,12 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	}
 	res := &Result{Workload: o.Workload.Name, Mode: o.Mode, RSS: map[string]float64{}, CPU: map[string]float64{}}
 
-	sim, err := startProc(dir, "alsim", filepath.Join(o.Bin, "alsim"), append([]string{"serve", "-addr", "127.0.0.1:" + freePort()}, o.Workload.Sim...), nil)
+	sim, err := startProc(dir, "alsim", filepath.Join(o.Bin, "alsim"), append([]string{"serve", "-addr", "127.0.0.1:0"}, o.Workload.Sim...), nil)
 	if err != nil {
 		return nil, err
 	}
 	defer sim.stop(10 * time.Second)
-	simURL, err := sim.waitURL(60 * time.Second)
+	simURL, err := sim.waitLine(60*time.Second, "export AL_URL=")
 	if err != nil {
 		return nil, err
 	}
@@ -225,17 +224,18 @@ func runSingle(dir, name, bin string, args, env []string, res *Result) (time.Dur
 }
 
 func runMulti(ctx context.Context, dir string, o Options, env []string, res *Result) (time.Duration, error) {
-	port := freePort()
+	// -p -1: nats-server picks a free port and logs it once it listens.
 	ns, err := startProc(dir, "nats-server", filepath.Join(o.Bin, "nats-server"),
-		[]string{"-js", "-a", "127.0.0.1", "-p", port, "-sd", filepath.Join(dir, "nats")}, nil)
+		[]string{"-js", "-a", "127.0.0.1", "-p", "-1", "-sd", filepath.Join(dir, "nats")}, nil)
 	if err != nil {
 		return 0, err
 	}
 	defer ns.stop(10 * time.Second)
-	url := "nats://127.0.0.1:" + port
-	if err := waitTCP("127.0.0.1:"+port, 20*time.Second); err != nil {
+	addr, err := ns.waitLine(20*time.Second, "Listening for client connections on ")
+	if err != nil {
 		return 0, err
 	}
+	url := "nats://" + addr
 	env = append(env, "NATS_URL="+url)
 	nc, err := nats.Connect(url)
 	if err != nil {
@@ -417,16 +417,18 @@ func (p *proc) cpu() float64 {
 	return (p.cmd.ProcessState.UserTime() + p.cmd.ProcessState.SystemTime()).Seconds()
 }
 
-// waitURL reads alsim's banner for its URL.
-func (p *proc) waitURL(timeout time.Duration) (string, error) {
+// waitLine waits for the process to log a line containing marker and
+// returns what follows it: how alsim and nats-server, each listening on a
+// port of its own choosing, say where they listen.
+func (p *proc) waitLine(timeout time.Duration, marker string) (string, error) {
 	deadline := time.Now().Add(timeout)
 	for time.Now().Before(deadline) {
 		if f, err := os.Open(p.logPath); err == nil {
 			sc := bufio.NewScanner(f)
 			for sc.Scan() {
-				if rest, ok := strings.CutPrefix(sc.Text(), "export AL_URL="); ok {
+				if _, rest, ok := strings.Cut(sc.Text(), marker); ok {
 					f.Close()
-					return rest, nil
+					return strings.TrimSpace(rest), nil
 				}
 			}
 			f.Close()
@@ -437,27 +439,6 @@ func (p *proc) waitURL(timeout time.Duration) (string, error) {
 		time.Sleep(50 * time.Millisecond)
 	}
 	return "", fmt.Errorf("%s did not start within %s", p.name, timeout)
-}
-
-func freePort() string {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "0"
-	}
-	defer l.Close()
-	return strconv.Itoa(l.Addr().(*net.TCPAddr).Port)
-}
-
-func waitTCP(addr string, timeout time.Duration) error {
-	deadline := time.Now().Add(timeout)
-	for time.Now().Before(deadline) {
-		if c, err := net.DialTimeout("tcp", addr, 200*time.Millisecond); err == nil {
-			c.Close()
-			return nil
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	return fmt.Errorf("nothing listens on %s", addr)
 }
 
 func fetchJSON(url string, v any) error {

@@ -17,7 +17,7 @@ import (
 	"github.com/alharvest/alharvest/internal/alsim/alsimtest"
 	"github.com/alharvest/alharvest/internal/config"
 	"github.com/alharvest/alharvest/internal/harvest"
-	"github.com/alharvest/alharvest/internal/natstest"
+	"github.com/alharvest/alharvest/internal/testenv"
 	"github.com/alharvest/alharvest/pkg/messages"
 )
 
@@ -137,7 +137,7 @@ func TestPlainNATSPublishersAndDeadLetters(t *testing.T) {
 	env["SEARCH_INTERVAL"] = "1h"
 	cfg := loadConfig(t, env)
 	log, _ := testLogger(t)
-	listen := "127.0.0.1:" + freePort(t)
+	listen := "127.0.0.1:" + strconv.Itoa(testenv.FreePort(t))
 
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -196,10 +196,12 @@ func TestPlainNATSPublishersAndDeadLetters(t *testing.T) {
 		want = append(want, qualifying(p, 7000)...)
 	}
 	slices.Sort(want)
-	waitFor(t, 60*time.Second, "published submissions collected", func() bool {
+	if !testenv.Eventually(t, 60*time.Second, "published submissions collected", func() bool {
 		entries, _ := os.ReadDir(out)
 		return len(entries) >= len(want)
-	})
+	}) {
+		t.FailNow()
+	}
 	cancel()
 	if err := <-done; err != nil && !strings.Contains(err.Error(), "interrupted") {
 		t.Fatalf("run: %v", err)
@@ -230,28 +232,18 @@ func TestPlainNATSPublishersAndDeadLetters(t *testing.T) {
 func connectWhenListening(t *testing.T, listen string) *nats.Conn {
 	t.Helper()
 	var nc *nats.Conn
-	waitFor(t, 20*time.Second, "embedded NATS to listen", func() bool {
+	if !testenv.Eventually(t, 20*time.Second, "embedded NATS to listen", func() bool {
 		c, err := nats.Connect("nats://"+listen, nats.Timeout(200*time.Millisecond))
 		if err != nil {
 			return false
 		}
 		nc = c
 		return true
-	})
+	}) {
+		t.FailNow()
+	}
 	t.Cleanup(nc.Close)
 	return nc
-}
-
-func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for time.Now().Before(deadline) {
-		if cond() {
-			return
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	t.Fatalf("timed out after %s waiting for %s", timeout, what)
 }
 
 // qualifying lists a submission's files at or above the threshold.
@@ -263,9 +255,4 @@ func qualifying(s alsim.SubmissionInfo, threshold int64) []string {
 		}
 	}
 	return out
-}
-
-func freePort(t *testing.T) string {
-	t.Helper()
-	return strconv.Itoa(natstest.FreePort(t))
 }

@@ -13,6 +13,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -28,6 +29,7 @@ import (
 	"github.com/alharvest/alharvest/internal/harvest"
 	"github.com/alharvest/alharvest/internal/logging"
 	"github.com/alharvest/alharvest/internal/service"
+	"github.com/alharvest/alharvest/internal/testenv"
 	"github.com/alharvest/alharvest/pkg/messages"
 )
 
@@ -161,8 +163,8 @@ func TestSecretsNeverLeakAcrossARun(t *testing.T) {
 		t.Run(lg.name, func(t *testing.T) {
 			sim, simURL := alsimtest.Serve(t, alsim.Config{Seed: 21, Submissions: 120, APIKey: leakKey, Faults: leakFaults})
 			out, data := t.TempDir(), t.TempDir()
-			httpAddr := "127.0.0.1:" + freePort(t)
-			listen := "127.0.0.1:" + freePort(t)
+			httpAddr := "127.0.0.1:" + strconv.Itoa(testenv.FreePort(t))
+			listen := "127.0.0.1:" + strconv.Itoa(testenv.FreePort(t))
 			env := leakEnv(simURL, out, data)
 			env["HTTP_ADDR"] = httpAddr
 			env["SEARCH_INTERVAL"] = "1h"
@@ -196,10 +198,12 @@ func TestSecretsNeverLeakAcrossARun(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			waitFor(t, 20*time.Second, "HTTP_ADDR to serve", func() bool {
+			if !testenv.Eventually(t, 20*time.Second, "HTTP_ADDR to serve", func() bool {
 				_, err := get(t, "http://"+httpAddr+"/healthz")
 				return err == nil
-			})
+			}) {
+				t.FailNow()
+			}
 
 			// SIDs that cannot work, published the way another system would.
 			bad := []string{`{"sid":"NoSuchSubmission42","source":"leak-test"}`, "NoSuchSubmission43\n", "../../etc/passwd"}
@@ -217,7 +221,7 @@ func TestSecretsNeverLeakAcrossARun(t *testing.T) {
 			want := sim.Expected(7000)
 			var scrapes []string
 			var letters []dlq.Letter
-			waitFor(t, 2*time.Minute, "every file collected or dead-lettered and queues drained", func() bool {
+			if !testenv.Eventually(t, 2*time.Minute, "every file collected or dead-lettered and queues drained", func() bool {
 				for _, p := range []string{"/metrics", "/readyz"} {
 					if body, err := get(t, "http://"+httpAddr+p); err == nil {
 						scrapes = append(scrapes, p+"\n"+body)
@@ -249,7 +253,9 @@ func TestSecretsNeverLeakAcrossARun(t *testing.T) {
 				}
 				counts, err := broker.StreamCounts(lctx, js, messages.StreamSIDs, messages.StreamFiles)
 				return err == nil && counts[messages.StreamSIDs] == 0 && counts[messages.StreamFiles] == 0
-			})
+			}) {
+				t.FailNow()
+			}
 			for _, p := range []string{"/metrics", "/readyz", "/healthz"} {
 				body, err := get(t, "http://"+httpAddr+p)
 				if err != nil {

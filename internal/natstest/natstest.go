@@ -21,6 +21,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/alharvest/alharvest/internal/broker"
+	"github.com/alharvest/alharvest/internal/testenv"
 )
 
 // Server is an in-process JetStream server listening on a random loopback port.
@@ -135,7 +136,7 @@ type Process struct {
 // directory, on a free loopback port.
 func StartProcess(t testing.TB) *Process {
 	t.Helper()
-	p := &Process{Dir: t.TempDir(), bin: ServerBinary(t), Port: FreePort(t), t: t}
+	p := &Process{Dir: t.TempDir(), bin: ServerBinary(t), Port: testenv.FreePort(t), t: t}
 	p.URL = "nats://127.0.0.1:" + strconv.Itoa(p.Port)
 	p.Start()
 	t.Cleanup(p.Stop)
@@ -150,15 +151,16 @@ func (p *Process) Start() {
 	if err := p.cmd.Start(); err != nil {
 		p.t.Fatalf("start nats-server: %v", err)
 	}
-	deadline := time.Now().Add(20 * time.Second)
-	for time.Now().Before(deadline) {
-		if c, err := net.DialTimeout("tcp", "127.0.0.1:"+strconv.Itoa(p.Port), 200*time.Millisecond); err == nil {
+	listening := func() bool {
+		c, err := net.DialTimeout("tcp", "127.0.0.1:"+strconv.Itoa(p.Port), 200*time.Millisecond)
+		if err == nil {
 			c.Close()
-			return
 		}
-		time.Sleep(50 * time.Millisecond)
+		return err == nil
 	}
-	p.t.Fatalf("nats-server did not listen on %d", p.Port)
+	if !testenv.Eventually(p.t, 20*time.Second, "nats-server to listen on "+strconv.Itoa(p.Port), listening) {
+		p.t.FailNow()
+	}
 }
 
 // Stop terminates the process gracefully and waits for it.
@@ -186,15 +188,4 @@ func (p *Process) Kill() {
 	_ = p.cmd.Process.Kill()
 	_ = p.cmd.Wait()
 	p.cmd = nil
-}
-
-// FreePort returns a loopback TCP port that was free a moment ago.
-func FreePort(t testing.TB) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
 }

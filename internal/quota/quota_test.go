@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/alharvest/alharvest/internal/quota"
+	"github.com/alharvest/alharvest/internal/testenv"
 )
 
 func TestNeverMoreThanLimitInFlight(t *testing.T) {
@@ -235,8 +236,7 @@ func TestSharedQuotaSimulation(t *testing.T) {
 // waitWaiting waits until a queued Acquire has made the limit grow.
 func waitWaiting(t *testing.T, l *quota.Limiter) {
 	t.Helper()
-	deadline := time.Now().Add(2 * time.Second)
-	for time.Now().Before(deadline) && l.Limit() == l.InFlight() && l.Limit() < 3 {
-		time.Sleep(time.Millisecond)
-	}
+	testenv.Eventually(t, 2*time.Second, "a queued Acquire to grow the limit", func() bool {
+		return l.Limit() != l.InFlight() || l.Limit() >= 3
+	})
 }
