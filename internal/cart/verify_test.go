@@ -27,6 +27,7 @@ import (
 	"time"
 
 	"github.com/alharvest/alharvest/internal/failure"
+	"github.com/alharvest/alharvest/internal/testenv"
 )
 
 // ---- helpers -------------------------------------------------------------
@@ -808,11 +809,8 @@ func TestReaderErrors(t *testing.T) {
 
 func waitGoroutines(t *testing.T, baseline int) {
 	t.Helper()
-	for i := 0; runtime.NumGoroutine() > baseline; i++ {
-		if i > 100 {
-			t.Fatalf("goroutines leaked: %d, baseline %d", runtime.NumGoroutine(), baseline)
-		}
-		time.Sleep(10 * time.Millisecond)
+	if !testenv.Eventually(t, time.Second, "goroutines back to the baseline", func() bool { return runtime.NumGoroutine() <= baseline }) {
+		t.Fatalf("goroutines leaked: %d, baseline %d", runtime.NumGoroutine(), baseline)
 	}
 }
 
