@@ -62,5 +62,6 @@
 // query language in query.go (matching), query_lex.go, query_parse.go and
 // query_date.go; the corpus in corpus.go (records and read-only view),
 // build*.go (generation), hashes.go, content.go, edges.go and catalog.go;
-// config.go, flags.go, faults.go, fields.go, stats.go and jsonw.go.
+// config.go, flags.go, faults.go, fields.go, stats.go and jsonw.go; and
+// main.go, the alsim command's Main (cmd/alsim only calls it).
 package alsim
