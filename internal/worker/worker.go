@@ -566,7 +566,7 @@ func (w *Worker) deadLetter(ctx context.Context, m jetstream.Msg, meta *jetstrea
 	dl.Data = m.Data()
 	copyHeaders(dl.Header, m.Headers())
 	dl.Header.Set(messages.HeaderStage, w.cfg.Stage)
-	dl.Header.Set(messages.HeaderReason, truncate(reason, 2000))
+	dl.Header.Set(messages.HeaderReason, failure.Clip(reason, 2000))
 	dl.Header.Set(messages.HeaderDeliveries, strconv.FormatUint(meta.NumDelivered, 10))
 	dl.Header.Set(messages.HeaderOriginalSubject, m.Subject())
 	dl.Header.Set(messages.HeaderOriginalSequence, strconv.FormatUint(meta.Sequence.Stream, 10))
@@ -582,7 +582,7 @@ func (w *Worker) deadLetter(ctx context.Context, m jetstream.Msg, meta *jetstrea
 		w.cfg.Observer.Settled(w.cfg.Stage, OutcomeRetried, failure.Unavailable)
 		return
 	}
-	if err := m.TermWithReason(truncate(reason, 200)); err != nil {
+	if err := m.TermWithReason(failure.Clip(reason, 200)); err != nil {
 		log.Warn("dead-lettered but could not remove from the queue; it will be redelivered", "err", err)
 	}
 	log.Error("dead-lettered", "reason", reason, "kind", kind, "deliveries", meta.NumDelivered)
@@ -719,13 +719,6 @@ func (w *Worker) notBefore(h nats.Header, meta *jetstream.MsgMetadata) (time.Tim
 		return time.Time{}, false
 	}
 	return t, true
-}
-
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return s[:n] + "…"
 }
 
 // sleepCtx sleeps for d or until ctx ends; it reports whether it slept fully.
