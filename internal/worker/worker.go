@@ -38,6 +38,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/alharvest/alharvest/internal/broker"
 	"github.com/alharvest/alharvest/internal/failure"
 	"github.com/alharvest/alharvest/pkg/messages"
 )
@@ -535,28 +536,8 @@ func (w *Worker) publish(ctx context.Context, outs []*nats.Msg) error {
 	}
 	ctx, cancel := context.WithTimeout(ctx, w.cfg.PublishTimeout)
 	defer cancel()
-	futures := make([]jetstream.PubAckFuture, 0, len(outs))
-	for _, o := range outs {
-		f, err := w.js.PublishMsgAsync(o)
-		if err != nil {
-			return failure.Wrap(failure.Unavailable, fmt.Errorf("publish to %s: %w", o.Subject, err))
-		}
-		futures = append(futures, f)
-	}
-	for _, f := range futures {
-		select {
-		case <-f.Ok():
-		case err := <-f.Err():
-			return failure.Wrap(failure.Unavailable, fmt.Errorf("publish to %s: %w", f.Msg().Subject, err))
-		case <-ctx.Done():
-			kind := failure.Unavailable
-			if errors.Is(ctx.Err(), context.Canceled) {
-				kind = failure.Canceled // shutting down: hand back, no failure
-			}
-			return failure.Wrap(kind, fmt.Errorf("publish to %s: no acknowledgement: %w", f.Msg().Subject, ctx.Err()))
-		}
-	}
-	return nil
+	_, err := broker.PublishAll(ctx, w.js, outs)
+	return err
 }
 
 // deadLetter copies the message to the DLQ with its reason, then removes it
