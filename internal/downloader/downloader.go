@@ -64,7 +64,7 @@ type Config struct {
 	Observer  Observer
 }
 
-// Downloader is a worker.Handler for the files queue.
+// Downloader is the worker.Handler of the files queue.
 type Downloader struct {
 	al        Fetcher
 	dir       string // absolute
@@ -72,6 +72,8 @@ type Downloader struct {
 	dirSync   *dirSyncer
 	anonymous bool // unnamed temporary files work in dir
 }
+
+var _ worker.Handler[messages.File] = (*Downloader)(nil)
 
 // New creates OUTPUT_DIR if needed and returns a downloader writing there.
 func New(al Fetcher, cfg Config) (*Downloader, error) {
@@ -104,12 +106,18 @@ func New(al Fetcher, cfg Config) (*Downloader, error) {
 // Dir returns the absolute output directory.
 func (d *Downloader) Dir() string { return d.dir }
 
+// Decode reads a files message.
+func (d *Downloader) Decode(m *worker.Message) (messages.File, error) {
+	return messages.DecodeFile(m.Data)
+}
+
+// LogAttrs names the file, for the worker's logs.
+func (d *Downloader) LogAttrs(req messages.File) []slog.Attr {
+	return []slog.Attr{slog.String("sha256", req.SHA256), slog.String("sid", req.SID)}
+}
+
 // Handle collects one file.
-func (d *Downloader) Handle(ctx context.Context, m *worker.Message) ([]*nats.Msg, error) {
-	req, err := messages.DecodeFile(m.Data)
-	if err != nil {
-		return nil, failure.Wrap(failure.Invalid, err)
-	}
+func (d *Downloader) Handle(ctx context.Context, req messages.File, m *worker.Message) ([]*nats.Msg, error) {
 	final, err := d.path(req.SHA256)
 	if err != nil {
 		return nil, failure.Wrap(failure.Invalid, err)
@@ -157,14 +165,6 @@ func (d *Downloader) makeDurable(path string) error {
 	}
 	if err := d.dirSync.sync(); err != nil {
 		return diskError(fmt.Errorf("fsync %s: %w", d.dir, err))
-	}
-	return nil
-}
-
-// Describe names the file a message is about, for the worker's logs.
-func (d *Downloader) Describe(m *worker.Message) []any {
-	if req, err := messages.DecodeFile(m.Data); err == nil {
-		return []any{"sha256", req.SHA256, "sid", req.SID}
 	}
 	return nil
 }

@@ -71,7 +71,7 @@ func (l *latch) wait(ctx context.Context) error {
 
 // halt pauses the stage until the handler succeeds again (or, in FailFast
 // mode, stops the run).
-func (w *Worker) halt(ctx context.Context, msg *Message, cause error, log *slog.Logger) ([]*nats.Msg, error) {
+func (w *Worker) halt(ctx context.Context, j job, cause error, log *slog.Logger) ([]*nats.Msg, error) {
 	if w.cfg.FailFast {
 		w.fatalOnce.Do(func() {
 			w.fatal = &HaltError{Stage: w.cfg.Stage, Err: cause}
@@ -90,14 +90,14 @@ func (w *Worker) halt(ctx context.Context, msg *Message, cause error, log *slog.
 		if err := w.latch.wait(ctx); err != nil {
 			return nil, failure.Wrap(failure.Canceled, err)
 		}
-		return w.handler.Handle(ctx, msg)
+		return j.handle(ctx)
 	}
 	for probe := 1; ; probe++ {
 		if !sleepCtx(ctx, w.cfg.HaltProbe(probe)) {
 			w.latch.release()
 			return nil, failure.Wrap(failure.Canceled, ctx.Err())
 		}
-		outs, err := w.handler.Handle(ctx, msg)
+		outs, err := j.handle(ctx)
 		if err == nil || failure.ActionFor(err) != failure.Halt {
 			w.latch.release()
 			w.cfg.Observer.Halted(w.cfg.Stage, false)

@@ -3,6 +3,7 @@ package worker
 import (
 	"context"
 	"fmt"
+	"log/slog"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -27,9 +28,8 @@ func (w *Worker) process(ctx context.Context, m jetstream.Msg) {
 
 	msg := w.message(m, meta)
 	log := w.log.With("seq", meta.Sequence.Stream, "attempt", msg.Attempt)
-	if d, ok := w.handler.(Describer); ok {
-		log = log.With(d.Describe(msg)...)
-	}
+	j, err := w.bind(msg)
+	log = log.With(j.attrs...)
 
 	// A deferred copy that comes back early just waits out its time.
 	if wait := msg.notBefore.Sub(w.cfg.Now()); !msg.notBefore.IsZero() && wait > 0 {
@@ -41,21 +41,9 @@ func (w *Worker) process(ctx context.Context, m jetstream.Msg) {
 		w.deadLetter(ctx, m, meta, reason, failure.Unknown, log)
 		return
 	}
-
-	stopBeat := w.heartbeat(m)
-	outs, err := w.handler.Handle(ctx, msg)
-	for err != nil && failure.ActionFor(err) == failure.Halt {
-		if outs, err = w.halt(ctx, msg, err, log); err == nil {
-			break
-		}
-		if w.cfg.FailFast || ctx.Err() != nil {
-			break
-		}
+	if err == nil { // else a payload that cannot be decoded: dead-lettered below
+		err = w.run(ctx, m, j, log)
 	}
-	if err == nil {
-		err = w.publish(ctx, outs)
-	}
-	stopBeat()
 
 	if err == nil {
 		if ackErr := m.Ack(); ackErr != nil {
@@ -86,6 +74,26 @@ func (w *Worker) process(ctx context.Context, m jetstream.Msg) {
 		_ = m.NakWithDelay(delay)
 		obs.Settled(w.cfg.Stage, OutcomeRetried, kind)
 	}
+}
+
+// run handles a decoded message, riding out a halt, and publishes its
+// outputs; the message's ack deadline is kept from passing meanwhile.
+func (w *Worker) run(ctx context.Context, m jetstream.Msg, j job, log *slog.Logger) error {
+	stopBeat := w.heartbeat(m)
+	defer stopBeat()
+	outs, err := j.handle(ctx)
+	for err != nil && failure.ActionFor(err) == failure.Halt {
+		if outs, err = w.halt(ctx, j, err, log); err == nil {
+			break
+		}
+		if w.cfg.FailFast || ctx.Err() != nil {
+			break
+		}
+	}
+	if err != nil {
+		return err
+	}
+	return w.publish(ctx, outs)
 }
 
 // publish sends the outputs and waits until JetStream stored every one.

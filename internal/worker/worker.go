@@ -3,8 +3,9 @@
 // the handler's outputs, and then acks, retries later, defers or
 // dead-letters the message.
 //
-// A stage is just a Handler: it turns one message into the messages it
-// produces, or into an error whose failure.Kind says what went wrong. Every
+// A stage is just a Handler: it decodes a message once into its own type,
+// then turns it into the messages it produces, or into an error whose
+// failure.Kind says what went wrong. Every
 // decision about delivery — when to ack, how long to wait before a retry,
 // when to give up — lives here, so each stage's code reads as its job and
 // nothing else, and can be tested without a server.
@@ -15,8 +16,9 @@
 //     backoff/v4 schedule and dead-lettered after MaxAttempts deliveries;
 //   - a "not ready yet" failure is re-published with a Not-Before header
 //     and retried on a slower schedule, bounded by MaxDeferAge;
-//   - permanent failures go straight to the dead-letter stream with their
-//     reason, and then leave the work queue;
+//   - permanent failures, a payload the handler cannot decode among them,
+//     go straight to the dead-letter stream with their reason, and then
+//     leave the work queue;
 //   - a message delivered more than MaxAttempts times without ever reaching
 //     an outcome (the process crashed or hung on it) is dead-lettered rather
 //     than allowed to crash-loop forever;
@@ -38,7 +40,7 @@ type Worker struct {
 	cfg      Config
 	js       jetstream.JetStream
 	consumer jetstream.Consumer
-	handler  Handler
+	bind     func(*Message) (job, error) // decodes for the handler; see bind
 	log      *slog.Logger
 	latch    *latch
 
@@ -51,14 +53,14 @@ type Worker struct {
 	stopRun   context.CancelFunc
 }
 
-// New returns a Worker; call Run to start it.
-func New(js jetstream.JetStream, consumer jetstream.Consumer, h Handler, cfg Config) *Worker {
+// New returns a Worker running h; call Run to start it.
+func New[T any](js jetstream.JetStream, consumer jetstream.Consumer, h Handler[T], cfg Config) *Worker {
 	cfg.setDefaults()
 	return &Worker{
 		cfg:      cfg,
 		js:       js,
 		consumer: consumer,
-		handler:  h,
+		bind:     func(m *Message) (job, error) { return bind(h, m) },
 		log:      cfg.Logger.With("stage", cfg.Stage),
 		latch:    newLatch(),
 		// Twice one sample of the longest deferral: jitter of up to ±20 %

@@ -62,8 +62,15 @@ func (f *fixture) publishRaw(data string) {
 	}
 }
 
-// run starts a worker and returns a stop function that waits for it.
-func (f *fixture) run(h worker.Handler, cfg worker.Config) (stop func() error) {
+// run starts a worker over a handler of raw payloads and returns a stop
+// function that waits for it.
+func (f *fixture) run(h worker.Handler[[]byte], cfg worker.Config) (stop func() error) {
+	f.t.Helper()
+	return start(f, h, cfg)
+}
+
+// start starts a worker over any handler; see run.
+func start[T any](f *fixture, h worker.Handler[T], cfg worker.Config) (stop func() error) {
 	f.t.Helper()
 	if cfg.Stage == "" {
 		cfg.Stage = messages.StageScorer
@@ -246,9 +253,10 @@ func TestFailures(t *testing.T) {
 
 func TestInvalidPayloadDeadLettersWithReason(t *testing.T) {
 	f := newFixture(t, 5*time.Second)
-	f.run(worker.HandlerFunc(func(ctx context.Context, m *worker.Message) ([]*nats.Msg, error) {
-		_, err := messages.DecodeSID(m.Data)
-		return nil, failure.Wrap(failure.Invalid, err)
+	var handled atomic.Int32
+	start(f, sidHandler(func(context.Context, messages.SID, *worker.Message) ([]*nats.Msg, error) {
+		handled.Add(1)
+		return nil, nil
 	}), worker.Config{})
 	f.publishRaw("../../etc/passwd")
 	eventually(t, 10*time.Second, "dead letter", func() bool { return len(f.dlq()) == 1 })
@@ -258,6 +266,9 @@ func TestInvalidPayloadDeadLettersWithReason(t *testing.T) {
 	}
 	// The removal follows the dead letter; it is asynchronous.
 	eventually(t, 5*time.Second, "work queue emptied", func() bool { return f.streamMsgs(messages.StreamSIDs) == 0 })
+	if n := handled.Load(); n != 0 {
+		t.Errorf("an undecodable message reached the handler %d times", n)
+	}
 }
 
 func TestDeferDoesNotUseUpAttempts(t *testing.T) {
@@ -506,17 +517,25 @@ func TestBackoffSchedule(t *testing.T) {
 	}
 }
 
-// describing is a handler that names its messages.
-type describing struct{ worker.HandlerFunc }
+// sidHandler decodes SIDs, as the scorer does, and names them in logs.
+type sidHandler func(ctx context.Context, sid messages.SID, m *worker.Message) ([]*nats.Msg, error)
 
-func (describing) Describe(m *worker.Message) []any { return []any{"sid", string(m.Data)} }
+func (sidHandler) Decode(m *worker.Message) (messages.SID, error) { return messages.DecodeSID(m.Data) }
+
+func (h sidHandler) Handle(ctx context.Context, sid messages.SID, m *worker.Message) ([]*nats.Msg, error) {
+	return h(ctx, sid, m)
+}
+
+func (sidHandler) LogAttrs(sid messages.SID) []slog.Attr {
+	return []slog.Attr{slog.String("sid", sid.SID)}
+}
 
 func TestLogLinesNameTheMessage(t *testing.T) {
 	f := newFixture(t, 5*time.Second)
 	var buf syncBuffer
-	f.run(describing{worker.HandlerFunc(func(ctx context.Context, m *worker.Message) ([]*nats.Msg, error) {
+	start(f, sidHandler(func(context.Context, messages.SID, *worker.Message) ([]*nats.Msg, error) {
 		return nil, failure.Errorf(failure.NotFound, "Submission ID x does not exists.")
-	})}, worker.Config{Logger: slog.New(slog.NewJSONHandler(&buf, nil))})
+	}), worker.Config{Logger: slog.New(slog.NewJSONHandler(&buf, nil))})
 	f.publishRaw("abc")
 	eventually(t, 10*time.Second, "dead letter", func() bool { return len(f.dlq()) == 1 })
 	line := buf.String()
