@@ -12,13 +12,11 @@ import (
 type Config struct {
 	// Stage names the stage in logs, metrics and dead letters (e.g. "scorer").
 	Stage string
-	// Concurrency is how many messages are handled at once (default 4).
+	// Concurrency is how many messages are handled at once (default 4). The
+	// client buffers as many ahead of the handlers: a buffered message's ack
+	// deadline runs before a handler takes it, so a larger buffer would only
+	// help handlers much faster than a JetStream round trip.
 	Concurrency int
-	// Prefetch is how many messages the client buffers ahead of the
-	// handlers (default Concurrency). A buffered message's ack deadline runs
-	// before a handler takes it, so keep AckWait well above the time a
-	// handler needs; larger buffers only help very fast handlers.
-	Prefetch int
 	// MaxAttempts bounds transient failures and crash loops before a message
 	// is dead-lettered (default 10).
 	MaxAttempts int
@@ -54,16 +52,11 @@ type Config struct {
 	// Rebind, when set, recreates the durable consumer if it disappears
 	// (deleted by an operator, or lost with a NATS store).
 	Rebind func(ctx context.Context) (jetstream.Consumer, error)
-	// Now is the clock (tests); defaults to time.Now.
-	Now func() time.Time
 }
 
 func (c *Config) setDefaults() {
 	if c.Concurrency <= 0 {
 		c.Concurrency = 4
-	}
-	if c.Prefetch <= 0 {
-		c.Prefetch = c.Concurrency
 	}
 	if c.MaxAttempts <= 0 {
 		c.MaxAttempts = 10
@@ -94,8 +87,5 @@ func (c *Config) setDefaults() {
 	}
 	if c.Observer == nil {
 		c.Observer = nopObserver{}
-	}
-	if c.Now == nil {
-		c.Now = time.Now
 	}
 }

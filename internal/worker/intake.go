@@ -16,7 +16,7 @@ func (w *Worker) dispatch(ctx context.Context, jobs chan<- jetstream.Msg) {
 		// A short pull expiry bounds how long a lost pull request can stall
 		// intake: heartbeats stop, the iterator notices within the expiry and
 		// pulls again.
-		it, err := w.consumer.Messages(jetstream.PullMaxMessages(w.cfg.Prefetch), jetstream.PullExpiry(10*time.Second))
+		it, err := w.consumer.Messages(jetstream.PullMaxMessages(w.cfg.Concurrency), jetstream.PullExpiry(10*time.Second))
 		if err != nil {
 			failures++
 			w.log.Warn("cannot start consuming; will retry", "err", err, "attempt", failures)

@@ -25,7 +25,7 @@ func (w *Worker) deadLetter(ctx context.Context, m jetstream.Msg, meta *jetstrea
 	dl.Header.Set(messages.HeaderDeliveries, strconv.FormatUint(meta.NumDelivered, 10))
 	dl.Header.Set(messages.HeaderOriginalSubject, m.Subject())
 	dl.Header.Set(messages.HeaderOriginalSequence, strconv.FormatUint(meta.Sequence.Stream, 10))
-	dl.Header.Set(messages.HeaderFailedAt, w.cfg.Now().UTC().Format(time.RFC3339Nano))
+	dl.Header.Set(messages.HeaderFailedAt, time.Now().UTC().Format(time.RFC3339Nano))
 	// Idempotent across a crash between the copy and the removal.
 	dl.Header.Set(messages.HeaderMsgID, fmt.Sprintf("%s.%s.%d", w.cfg.Stage, meta.Stream, meta.Sequence.Stream))
 
@@ -49,7 +49,7 @@ func (w *Worker) deadLetter(ctx context.Context, m jetstream.Msg, meta *jetstrea
 // message's attempts. Past MaxDeferAge it dead-letters instead.
 func (w *Worker) deferMsg(ctx context.Context, m jetstream.Msg, meta *jetstream.MsgMetadata, msg *Message, cause error, log *slog.Logger) {
 	deferrals, _ := strconv.Atoi(m.Headers().Get(HeaderDeferrals))
-	age := w.cfg.Now().Sub(msg.FirstSeen)
+	age := time.Now().Sub(msg.FirstSeen)
 	if age >= w.cfg.MaxDeferAge {
 		reason := fmt.Sprintf("still not ready after %s (%d deferrals): %v", age.Round(time.Second), deferrals, cause)
 		w.deadLetter(ctx, m, meta, reason, failure.KindOf(cause), log)
@@ -63,7 +63,7 @@ func (w *Worker) deferMsg(ctx context.Context, m jetstream.Msg, meta *jetstream.
 		h.Set(messages.HeaderMsgID, fmt.Sprintf("%s.%d.defer", meta.Stream, meta.Sequence.Stream))
 		h.Del(HeaderAttempts) // waiting is not failing: a fresh budget
 		h.Set(HeaderDeferrals, strconv.Itoa(deferrals))
-		h.Set(HeaderNotBefore, w.cfg.Now().Add(delay).UTC().Format(time.RFC3339Nano))
+		h.Set(HeaderNotBefore, time.Now().Add(delay).UTC().Format(time.RFC3339Nano))
 	})
 	if err != nil {
 		// Fall back to a plain delayed redelivery: it costs an attempt, but
