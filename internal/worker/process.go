@@ -33,7 +33,7 @@ func (w *Worker) process(ctx context.Context, m jetstream.Msg) {
 	log = log.With(j.attrs...)
 
 	// A deferred copy that comes back early just waits out its time.
-	if wait := msg.notBefore.Sub(time.Now()); !msg.notBefore.IsZero() && wait > 0 {
+	if wait := time.Until(msg.notBefore); !msg.notBefore.IsZero() && wait > 0 {
 		_ = m.NakWithDelay(wait)
 		return
 	}
