@@ -49,7 +49,7 @@ func (w *Worker) deadLetter(ctx context.Context, m jetstream.Msg, meta *jetstrea
 // message's attempts. Past MaxDeferAge it dead-letters instead.
 func (w *Worker) deferMsg(ctx context.Context, m jetstream.Msg, meta *jetstream.MsgMetadata, msg *Message, cause error, log *slog.Logger) {
 	deferrals, _ := strconv.Atoi(m.Headers().Get(HeaderDeferrals))
-	age := time.Now().Sub(msg.FirstSeen)
+	age := time.Since(msg.FirstSeen)
 	if age >= w.cfg.MaxDeferAge {
 		reason := fmt.Sprintf("still not ready after %s (%d deferrals): %v", age.Round(time.Second), deferrals, cause)
 		w.deadLetter(ctx, m, meta, reason, failure.KindOf(cause), log)
