@@ -1,6 +1,8 @@
 // Package broker connects alharvest to NATS JetStream and lays out the
 // streams, consumers and KV bucket that the public contract names. It also
-// runs the embedded server of the one-command mode.
+// publishes a stage's batches (PublishAll), retries provisioning until the
+// cluster is ready (Retry) and runs the embedded server of the one-command
+// mode.
 package broker
 
 import (
