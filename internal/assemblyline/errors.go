@@ -99,7 +99,7 @@ func (c *Client) apiError(op string, status, apiCode int, msg string) *APIError 
 	}
 	kind := classify(op, effective, msg)
 	// A hostile api_error_message may be as long as MaxJSONBytes.
-	msg = strings.ToValidUTF8(clip(msg, 1000), "")
+	msg = strings.ToValidUTF8(failure.Clip(msg, 1000), "")
 	if effective != status {
 		msg = fmt.Sprintf("%s (api_status_code %d)", msg, apiCode)
 	}
@@ -191,18 +191,7 @@ func stripTags(s string) string {
 	return b.String()
 }
 
-// clip cuts s to at most n bytes, at a rune boundary, marking the cut.
-func clip(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	for n > 0 && !utf8.RuneStart(s[n]) {
-		n--
-	}
-	return s[:n] + "…"
-}
-
 // printable quotes and shortens a server-provided identifier for a message.
 func printable(s string) string {
-	return fmt.Sprintf("%q", strings.ToValidUTF8(clip(s, 100), "\uFFFD"))
+	return fmt.Sprintf("%q", strings.ToValidUTF8(failure.Clip(s, 100), "\uFFFD"))
 }

@@ -234,7 +234,7 @@ func parseScore(b []byte) (int64, error) {
 	f, err := strconv.ParseFloat(s, 64)
 	if err != nil || f != math.Trunc(f) || f < math.MinInt64 || f >= math.MaxInt64 {
 		// A hostile literal may be megabytes long.
-		return 0, fmt.Errorf("%s is not an integral number in range", clip(s, 40))
+		return 0, fmt.Errorf("%s is not an integral number in range", failure.Clip(s, 40))
 	}
 	return int64(f), nil
 }

@@ -1,6 +1,8 @@
 // Package broker connects alharvest to NATS JetStream and lays out the
 // streams, consumers and KV bucket that the public contract names. It also
-// runs the embedded server of the one-command mode.
+// publishes a stage's batches (PublishAll), retries provisioning until the
+// cluster is ready (Retry) and runs the embedded server of the one-command
+// mode.
 package broker
 
 import (
@@ -11,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/cenkalti/backoff/v4"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
@@ -171,29 +174,31 @@ func JetStream(nc *nats.Conn) (jetstream.JetStream, error) {
 
 // Retry runs op until it succeeds, ctx ends, or it fails with an error that
 // is not about JetStream being unreachable. Provisioning at start-up uses it
-// so stages can start before the cluster has elected its leaders.
+// so stages can start before the cluster has elected its leaders. Each call
+// of op gets 10 s; the pauses between calls double from 200 ms to 5 s, with
+// jitter so that replicas starting together do not retry together.
 func Retry(ctx context.Context, log *slog.Logger, what string, op func(context.Context) error) error {
-	delay := 200 * time.Millisecond
-	for {
+	b := backoff.NewExponentialBackOff(
+		backoff.WithInitialInterval(200*time.Millisecond),
+		backoff.WithMaxInterval(5*time.Second),
+		backoff.WithMultiplier(2),
+		backoff.WithMaxElapsedTime(0), // until ctx ends
+	)
+	err := backoff.RetryNotify(func() error {
 		octx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		defer cancel()
 		err := op(octx)
-		cancel()
-		if err == nil {
-			return nil
+		if err != nil && (!transient(err) || ctx.Err() != nil) {
+			return backoff.Permanent(err)
 		}
-		if !transient(err) || ctx.Err() != nil {
-			return fmt.Errorf("%s: %w", what, err)
-		}
-		log.Warn("JetStream not ready; retrying", "op", what, "err", err, "retry_in", delay)
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("%s: %w", what, ctx.Err())
-		case <-time.After(delay):
-		}
-		if delay < 5*time.Second {
-			delay *= 2
-		}
+		return err
+	}, backoff.WithContext(b, ctx), func(err error, next time.Duration) {
+		log.Warn("JetStream not ready; retrying", "op", what, "err", err, "retry_in", next)
+	})
+	if err != nil {
+		return fmt.Errorf("%s: %w", what, err)
 	}
+	return nil
 }
 
 func transient(err error) bool {

@@ -18,10 +18,8 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"strings"
 	"sync"
 	"syscall"
-	"time"
 
 	"github.com/nats-io/nats.go"
 
@@ -37,9 +35,6 @@ const (
 	DirPerm  fs.FileMode = 0o750
 	FilePerm fs.FileMode = 0o640
 )
-
-// tempPrefix marks the downloader's temporary files in OUTPUT_DIR.
-const tempPrefix = ".alharvest-"
 
 // Fetcher is the part of Assemblyline the downloader reads.
 type Fetcher interface {
@@ -64,7 +59,7 @@ type Config struct {
 	Observer  Observer
 }
 
-// Downloader is a worker.Handler for the files queue.
+// Downloader is the worker.Handler of the files queue.
 type Downloader struct {
 	al        Fetcher
 	dir       string // absolute
@@ -72,6 +67,8 @@ type Downloader struct {
 	dirSync   *dirSyncer
 	anonymous bool // unnamed temporary files work in dir
 }
+
+var _ worker.Handler[messages.File] = (*Downloader)(nil)
 
 // New creates OUTPUT_DIR if needed and returns a downloader writing there.
 func New(al Fetcher, cfg Config) (*Downloader, error) {
@@ -104,12 +101,18 @@ func New(al Fetcher, cfg Config) (*Downloader, error) {
 // Dir returns the absolute output directory.
 func (d *Downloader) Dir() string { return d.dir }
 
+// Decode reads a files message.
+func (d *Downloader) Decode(m *worker.Message) (messages.File, error) {
+	return messages.DecodeFile(m.Data)
+}
+
+// LogAttrs names the file, for the worker's logs.
+func (d *Downloader) LogAttrs(req messages.File) []slog.Attr {
+	return []slog.Attr{slog.String("sha256", req.SHA256), slog.String("sid", req.SID)}
+}
+
 // Handle collects one file.
-func (d *Downloader) Handle(ctx context.Context, m *worker.Message) ([]*nats.Msg, error) {
-	req, err := messages.DecodeFile(m.Data)
-	if err != nil {
-		return nil, failure.Wrap(failure.Invalid, err)
-	}
+func (d *Downloader) Handle(ctx context.Context, req messages.File, m *worker.Message) ([]*nats.Msg, error) {
 	final, err := d.path(req.SHA256)
 	if err != nil {
 		return nil, failure.Wrap(failure.Invalid, err)
@@ -157,14 +160,6 @@ func (d *Downloader) makeDurable(path string) error {
 	}
 	if err := d.dirSync.sync(); err != nil {
 		return diskError(fmt.Errorf("fsync %s: %w", d.dir, err))
-	}
-	return nil
-}
-
-// Describe names the file a message is about, for the worker's logs.
-func (d *Downloader) Describe(m *worker.Message) []any {
-	if req, err := messages.DecodeFile(m.Data); err == nil {
-		return []any{"sha256", req.SHA256, "sid", req.SID}
 	}
 	return nil
 }
@@ -260,81 +255,6 @@ func (d *Downloader) fetch(ctx context.Context, sha, final string) (int64, error
 // writerPool recycles the write buffers of downloads.
 var writerPool = sync.Pool{New: func() any { return bufio.NewWriterSize(nil, 256<<10) }}
 
-// tempFile is a download in progress: an unnamed (O_TMPFILE) file where the
-// file system supports it, else a hidden named file in OUTPUT_DIR that its
-// owner keeps locked, so a cleanup can tell abandoned temporaries from live
-// ones.
-type tempFile struct {
-	f         *os.File
-	dir, sha  string
-	anonymous bool
-	committed bool
-}
-
-func (d *Downloader) createTemp(sha string) (*tempFile, error) {
-	if d.anonymous {
-		if f, err := openAnonymous(d.dir); err == nil {
-			// Locked too: if its final name is taken, commit gives it a
-			// temporary .part name for a moment, which a replica starting
-			// up must not mistake for an abandoned file.
-			if err := lockFile(f); err == nil {
-				return &tempFile{f: f, dir: d.dir, sha: sha, anonymous: true}, nil
-			}
-			f.Close()
-		}
-	}
-	f, err := createNamed(d.dir, sha)
-	if err != nil {
-		return nil, err
-	}
-	return &tempFile{f: f, dir: d.dir, sha: sha}, nil
-}
-
-// anonymousWorks reports whether an unnamed file can be created in dir and
-// linked into place.
-func anonymousWorks(dir string) bool {
-	f, err := openAnonymous(dir)
-	if err != nil {
-		return false
-	}
-	defer f.Close()
-	probe := filepath.Join(dir, fmt.Sprintf("%sprobe-%d.part", tempPrefix, time.Now().UnixNano()))
-	if err := linkAnonymous(f, probe); err != nil {
-		return false
-	}
-	os.Remove(probe)
-	return true
-}
-
-// createNamed creates a locked, hidden temporary file in dir.
-func createNamed(dir, sha string) (*os.File, error) {
-	f, err := os.CreateTemp(dir, tempPrefix+sha+"-*.part")
-	if err != nil {
-		return nil, err
-	}
-	if err := f.Chmod(FilePerm); err != nil {
-		f.Close()
-		os.Remove(f.Name())
-		return nil, err
-	}
-	if err := lockFile(f); err != nil {
-		f.Close()
-		os.Remove(f.Name())
-		return nil, err
-	}
-	return f, nil
-}
-
-func (t *tempFile) reset() error {
-	if err := t.f.Truncate(0); err != nil {
-		return diskError(fmt.Errorf("truncate temporary file: %w", err))
-	}
-	if _, err := t.f.Seek(0, io.SeekStart); err != nil {
-		return diskError(fmt.Errorf("rewind temporary file: %w", err))
-	}
-	return nil
-}
-
 // storageWriter tags write errors with diskError.
 type storageWriter struct{ f *os.File }
 
@@ -357,133 +277,4 @@ func diskError(err error) error {
 		}
 	}
 	return err
-}
-
-// commit fsyncs the file and gives it its final name atomically, so after
-// a crash the file is either absent or complete under that name.
-func (t *tempFile) commit(final string) error {
-	if err := t.f.Sync(); err != nil {
-		return diskError(fmt.Errorf("fsync %s: %w", t.f.Name(), err))
-	}
-	if t.anonymous {
-		err := linkAnonymous(t.f, final)
-		if err == nil {
-			t.committed = true
-			return nil
-		}
-		if !errors.Is(err, fs.ErrExist) {
-			return diskError(fmt.Errorf("link into place: %w", err))
-		}
-		// Something (an invalid file, or another replica's copy) holds the
-		// name: link under a temporary name, then rename over it.
-		named := filepath.Join(t.dir, fmt.Sprintf("%s%s-%d.part", tempPrefix, t.sha, time.Now().UnixNano()))
-		if err := linkAnonymous(t.f, named); err != nil {
-			return diskError(fmt.Errorf("link into place: %w", err))
-		}
-		if err := os.Rename(named, final); err != nil {
-			os.Remove(named)
-			return diskError(fmt.Errorf("rename into place: %w", err))
-		}
-		t.committed = true
-		return nil
-	}
-	if err := os.Rename(t.f.Name(), final); err != nil {
-		return diskError(fmt.Errorf("rename into place: %w", err))
-	}
-	t.committed = true
-	return nil
-}
-
-// dirSyncer makes renames in one directory durable with as few fsyncs as
-// possible: every caller waits for an fsync that started after its rename,
-// and one fsync serves everyone who renamed before it began (group commit).
-type dirSyncer struct {
-	dir     string
-	mu      sync.Mutex
-	cond    *sync.Cond
-	gen     uint64 // renames registered so far
-	synced  uint64 // renames covered by the last successful fsync
-	running bool
-}
-
-func newDirSyncer(dir string) *dirSyncer {
-	s := &dirSyncer{dir: dir}
-	s.cond = sync.NewCond(&s.mu)
-	return s
-}
-
-func (s *dirSyncer) sync() error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.gen++
-	mine := s.gen
-	for s.synced < mine {
-		if s.running {
-			s.cond.Wait()
-			continue
-		}
-		s.running = true
-		target := s.gen
-		s.mu.Unlock()
-		err := fsyncDir(s.dir)
-		s.mu.Lock()
-		s.running = false
-		s.cond.Broadcast()
-		if err != nil {
-			return err
-		}
-		s.synced = max(s.synced, target)
-	}
-	return nil
-}
-
-func fsyncDir(dir string) error {
-	f, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	return f.Sync()
-}
-
-func (t *tempFile) release() {
-	name := t.f.Name()
-	t.f.Close() // also drops the lock; an unnamed file simply vanishes
-	if !t.committed && !t.anonymous {
-		os.Remove(name)
-	}
-}
-
-// CleanTemp removes temporary files that no live downloader holds: leftovers
-// of a process that was killed mid-download. Replicas sharing the directory
-// on one host keep each other's files because those are locked.
-func CleanTemp(dir string, log *slog.Logger) (removed int, err error) {
-	entries, err := os.ReadDir(dir)
-	if err != nil {
-		if errors.Is(err, fs.ErrNotExist) {
-			return 0, nil
-		}
-		return 0, err
-	}
-	for _, e := range entries {
-		name := e.Name()
-		if !e.Type().IsRegular() || !strings.HasPrefix(name, tempPrefix) || !strings.HasSuffix(name, ".part") {
-			continue
-		}
-		p := filepath.Join(dir, name)
-		f, err := os.OpenFile(p, os.O_RDWR, 0)
-		if err != nil {
-			continue
-		}
-		if tryLockFile(f) {
-			if err := os.Remove(p); err == nil {
-				removed++
-				if log != nil {
-					log.Info("removed abandoned temporary file", "file", name)
-				}
-			}
-		}
-		f.Close()
-	}
-	return removed, nil
 }

@@ -223,7 +223,7 @@ func TestCollectsAFile(t *testing.T) {
 	shas := h.qualifying(t, 3)
 	for _, sha := range shas {
 		before := h.downloads()
-		outs, err := d.Handle(context.Background(), fileMsg(sha, "4EZNjXD44dmYMRbXYPAe6t", 7123))
+		outs, err := worker.HandleOnce(context.Background(), d, fileMsg(sha, "4EZNjXD44dmYMRbXYPAe6t", 7123))
 		if err != nil {
 			t.Fatalf("%s: %v", sha, err)
 		}
@@ -253,14 +253,14 @@ func TestCollectsAFile(t *testing.T) {
 func TestAlreadyPresentIsNotDownloadedAgain(t *testing.T) {
 	h := newHarness(t, alsim.Config{Seed: 31, Submissions: 60})
 	sha := h.qualifying(t, 1)[0]
-	if _, err := h.downloader(t, nil).Handle(context.Background(), fileMsg(sha, "abc", 8000)); err != nil {
+	if _, err := worker.HandleOnce(context.Background(), h.downloader(t, nil), fileMsg(sha, "abc", 8000)); err != nil {
 		t.Fatal(err)
 	}
 	st1, _ := os.Stat(h.final(sha))
 	before := h.downloads()
 	obs := &observer{}
 	// Another replica, later, with another submission naming the file.
-	outs, err := h.downloader(t, obs).Handle(context.Background(), fileMsg(sha, "def", 9000))
+	outs, err := worker.HandleOnce(context.Background(), h.downloader(t, obs), fileMsg(sha, "def", 9000))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -290,7 +290,7 @@ func TestReplacesWhatIsAtTheFinalName(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := d.Handle(context.Background(), fileMsg(s, "", 0)); err != nil {
+		if _, err := worker.HandleOnce(context.Background(), d, fileMsg(s, "", 0)); err != nil {
 			t.Fatal(err)
 		}
 		good[s], _ = os.ReadFile(filepath.Join(scratch, s+".cart"))
@@ -332,7 +332,7 @@ func TestReplacesWhatIsAtTheFinalName(t *testing.T) {
 			write(t, outside, []byte(precious), 0o640)
 			tc.setup(t, h.final(sha))
 			before := h.downloads()
-			outs, err := d.Handle(context.Background(), fileMsg(sha, "abc", 7000))
+			outs, err := worker.HandleOnce(context.Background(), d, fileMsg(sha, "abc", 7000))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -391,7 +391,7 @@ func TestCorruptBodyLeavesNothing(t *testing.T) {
 			obs := &observer{}
 			d := h.downloader(t, obs)
 			for attempt := 1; attempt <= 3; attempt++ {
-				outs, err := d.Handle(context.Background(), fileMsg(sha, "abc", 7000))
+				outs, err := worker.HandleOnce(context.Background(), d, fileMsg(sha, "abc", 7000))
 				if err == nil {
 					t.Fatalf("corrupt body accepted: %d outputs", len(outs))
 				}
@@ -440,7 +440,7 @@ func TestTruncatedAndResetDownloadsNeverLeaveAPartialFile(t *testing.T) {
 					if attempt > 40 {
 						t.Fatalf("%s: not collected after 40 attempts", sha)
 					}
-					outs, err := d.Handle(context.Background(), fileMsg(sha, "abc", 7000))
+					outs, err := worker.HandleOnce(context.Background(), d, fileMsg(sha, "abc", 7000))
 					if err != nil {
 						// What the worker loop would do: retry later.
 						if failure.ActionFor(err) != failure.Retry {
@@ -485,7 +485,7 @@ func TestCanceledDownloadLeavesNothing(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	time.AfterFunc(100*time.Millisecond, cancel)
 	begin := time.Now()
-	_, err := d.Handle(ctx, fileMsg(sha, "abc", 7000))
+	_, err := worker.HandleOnce(ctx, d, fileMsg(sha, "abc", 7000))
 	if err == nil {
 		t.Fatal("no error")
 	}
@@ -506,7 +506,7 @@ func TestDirectoryAtTheFinalNameIsLeftAlone(t *testing.T) {
 	if err := os.MkdirAll(filepath.Join(h.final(sha), "inside"), 0o750); err != nil {
 		t.Fatal(err)
 	}
-	_, err := d.Handle(context.Background(), fileMsg(sha, "abc", 7000))
+	_, err := worker.HandleOnce(context.Background(), d, fileMsg(sha, "abc", 7000))
 	if err == nil {
 		t.Fatal("collected over a directory")
 	}
@@ -535,7 +535,7 @@ func TestMissingBlobIsDeadLettered(t *testing.T) {
 	d := h.downloader(t, nil)
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := d.Handle(context.Background(), fileMsg(tc.sha, "abc", 7000))
+			_, err := worker.HandleOnce(context.Background(), d, fileMsg(tc.sha, "abc", 7000))
 			if err == nil {
 				t.Fatal("no error")
 			}
@@ -579,7 +579,7 @@ func TestInvalidMessagesWriteNothing(t *testing.T) {
 	before := h.downloads()
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			outs, err := d.Handle(context.Background(), rawMsg(tc.data))
+			outs, err := worker.HandleOnce(context.Background(), d, rawMsg(tc.data))
 			if err == nil {
 				t.Fatalf("accepted: %d outputs", len(outs))
 			}
@@ -618,7 +618,7 @@ func TestConcurrentReplicasCollectOneFile(t *testing.T) {
 			d := h.downloader(t, nil)
 			wg.Go(func() {
 				<-start
-				outs, err := d.Handle(context.Background(), fileMsg(sha, "abc", 7000))
+				outs, err := worker.HandleOnce(context.Background(), d, fileMsg(sha, "abc", 7000))
 				if err != nil {
 					t.Errorf("replica %d: %v", r, err)
 					return
@@ -691,7 +691,7 @@ func TestBigFileStreams(t *testing.T) {
 			}
 		}
 	}()
-	outs, err := d.Handle(context.Background(), fileMsg(sha, "abc", 7500))
+	outs, err := worker.HandleOnce(context.Background(), d, fileMsg(sha, "abc", 7500))
 	close(stop)
 	if err != nil {
 		t.Fatal(err)
@@ -725,7 +725,7 @@ func TestDownloaderThroughWorker(t *testing.T) {
 	good := h.qualifying(t, 3)
 	var missing, corrupt string
 	for _, u := range h.sim.Uncollectable(threshold) {
-		if _, err := h.downloader(t, nil).Handle(ctx, fileMsg(u, "", 0)); failure.KindOf(err) == failure.Corrupt {
+		if _, err := worker.HandleOnce(ctx, h.downloader(t, nil), fileMsg(u, "", 0)); failure.KindOf(err) == failure.Corrupt {
 			corrupt = u
 		} else {
 			missing = u

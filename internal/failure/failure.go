@@ -11,6 +11,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"unicode/utf8"
 )
 
 // Kind describes what went wrong, independently of what to do about it.
@@ -205,4 +206,20 @@ func Retryable(err error) bool {
 	default:
 		return false
 	}
+}
+
+// Clip shortens failure text — a dead-letter reason, a server's error body —
+// to at most n bytes, cutting at a rune boundary so that the result stays
+// valid UTF-8 when s is, and marks the cut with "…" (3 more bytes). Headers
+// and logs that carry such text have size limits; a character cut in half
+// would turn into garbage there.
+func Clip(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	n = max(n, 0)
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n] + "…"
 }

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/alharvest/alharvest/internal/assemblyline"
 	"github.com/alharvest/alharvest/internal/failure"
@@ -198,5 +199,42 @@ func TestWrapAndErrorf(t *testing.T) {
 	var got *assemblyline.APIError
 	if !errors.As(fmt.Errorf("file x: %w", ae), &got) || got.Status != http.StatusNotFound {
 		t.Errorf("errors.As APIError: %v", got)
+	}
+}
+
+func TestClip(t *testing.T) {
+	tests := []struct {
+		name string
+		s    string
+		n    int
+		want string
+	}{
+		{name: "short enough", s: "disk full", n: 20, want: "disk full"},
+		{name: "exactly n", s: "abcde", n: 5, want: "abcde"},
+		{name: "ascii cut", s: "abcdef", n: 3, want: "abc…"},
+		{name: "empty", s: "", n: 0, want: ""},
+		{name: "zero keeps only the mark", s: "abc", n: 0, want: "…"},
+		{name: "negative is zero", s: "abc", n: -1, want: "…"},
+		// "é" is 2 bytes: a cut after byte 2 would split it.
+		{name: "two-byte rune not split", s: "aébc", n: 2, want: "a…"},
+		{name: "two-byte rune kept whole", s: "aébc", n: 3, want: "aé…"},
+		// "€" is 3 bytes, "𝄞" is 4.
+		{name: "three-byte rune not split", s: "x€y", n: 3, want: "x…"},
+		{name: "four-byte rune not split", s: "𝄞𝄞", n: 7, want: "𝄞…"},
+		{name: "four-byte rune from the start", s: "𝄞", n: 2, want: "…"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got := failure.Clip(tc.s, tc.n)
+			if got != tc.want {
+				t.Errorf("Clip(%q, %d) = %q, want %q", tc.s, tc.n, got, tc.want)
+			}
+			if utf8.ValidString(tc.s) && !utf8.ValidString(got) {
+				t.Errorf("Clip(%q, %d) = %q is not valid UTF-8", tc.s, tc.n, got)
+			}
+			if kept := strings.TrimSuffix(got, "…"); got != tc.s && len(kept) > max(tc.n, 0) {
+				t.Errorf("Clip(%q, %d) kept %d bytes", tc.s, tc.n, len(kept))
+			}
+		})
 	}
 }

@@ -6,6 +6,7 @@ import (
 
 	"github.com/alharvest/alharvest/internal/alsim"
 	"github.com/alharvest/alharvest/internal/scorer"
+	"github.com/alharvest/alharvest/internal/worker"
 )
 
 // BenchmarkHandle measures the scorer's whole handler on one submission:
@@ -21,7 +22,7 @@ func BenchmarkHandle(b *testing.B) {
 	b.ReportAllocs()
 	i := 0
 	for b.Loop() {
-		if _, err := s.Handle(context.Background(), sidMsg(sids[i%len(sids)])); err != nil {
+		if _, err := worker.HandleOnce(context.Background(), s, sidMsg(sids[i%len(sids)])); err != nil {
 			b.Fatal(err)
 		}
 		i++

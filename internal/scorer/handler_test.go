@@ -101,7 +101,7 @@ func TestHandleOutputsQualifyingFilesOfEverySubmission(t *testing.T) {
 			matching, qualified := 0, 0
 			for i := range c.Len() {
 				info := c.Submission(i)
-				outs, err := s.Handle(context.Background(), sidMsg(jsonSID(info.SID)))
+				outs, err := worker.HandleOnce(context.Background(), s, sidMsg(jsonSID(info.SID)))
 				if err != nil {
 					t.Fatalf("submission %d (%s): %v", i, info.SID, err)
 				}
@@ -157,7 +157,7 @@ func TestHandleEdgeCases(t *testing.T) {
 			if (e.Score >= threshold) != tc.qualifies {
 				t.Fatalf("edge case %s has score %d: the corpus changed meaning", tc.name, e.Score)
 			}
-			outs, err := s.Handle(context.Background(), sidMsg(jsonSID(e.SID)))
+			outs, err := worker.HandleOnce(context.Background(), s, sidMsg(jsonSID(e.SID)))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -204,7 +204,7 @@ func TestHandleAcceptsJSONAndBareSIDs(t *testing.T) {
 		"\t" + sid,
 	} {
 		t.Run(fmt.Sprintf("%q", payload), func(t *testing.T) {
-			outs, err := s.Handle(context.Background(), sidMsg(payload))
+			outs, err := worker.HandleOnce(context.Background(), s, sidMsg(payload))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -239,7 +239,7 @@ func TestHandleRejectsInvalidPayloadsWithoutCallingAssemblyline(t *testing.T) {
 	before := sim.Stats().Calls["full"]
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			outs, err := s.Handle(context.Background(), sidMsg(tc.payload))
+			outs, err := worker.HandleOnce(context.Background(), s, sidMsg(tc.payload))
 			if err == nil {
 				t.Fatalf("accepted %q: %d outputs", tc.payload, len(outs))
 			}
@@ -294,7 +294,7 @@ func TestHandleFailures(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			outs, err := s.Handle(context.Background(), sidMsg(jsonSID(tc.sid)))
+			outs, err := worker.HandleOnce(context.Background(), s, sidMsg(jsonSID(tc.sid)))
 			if err == nil {
 				t.Fatalf("no error; %d outputs", len(outs))
 			}
@@ -329,7 +329,7 @@ func TestHandleDefersOnMissingResultKeysThenSucceeds(t *testing.T) {
 		t.Fatal("no matching submission")
 	}
 	for attempt := 1; attempt <= 2; attempt++ {
-		outs, err := s.Handle(context.Background(), sidMsg(jsonSID(info.SID)))
+		outs, err := worker.HandleOnce(context.Background(), s, sidMsg(jsonSID(info.SID)))
 		if failure.ActionFor(err) != failure.Defer || failure.KindOf(err) != failure.NotReady {
 			t.Fatalf("attempt %d: err %v (action %v), want a deferral", attempt, err, failure.ActionFor(err))
 		}
@@ -340,7 +340,7 @@ func TestHandleDefersOnMissingResultKeysThenSucceeds(t *testing.T) {
 			t.Errorf("attempt %d: %d outputs from partial results", attempt, len(outs))
 		}
 	}
-	outs, err := s.Handle(context.Background(), sidMsg(jsonSID(info.SID)))
+	outs, err := worker.HandleOnce(context.Background(), s, sidMsg(jsonSID(info.SID)))
 	if err != nil {
 		t.Fatalf("after the results arrived: %v", err)
 	}
@@ -355,7 +355,7 @@ func TestHandleRidesOutServerErrors(t *testing.T) {
 	s := scorer.New(al, scorer.Config{Threshold: threshold, Logger: quiet})
 	for i := range sim.Corpus().Len() {
 		info := sim.Corpus().Submission(i)
-		outs, err := s.Handle(context.Background(), sidMsg(info.SID))
+		outs, err := worker.HandleOnce(context.Background(), s, sidMsg(info.SID))
 		if err != nil {
 			if !failure.Retryable(err) || failure.ActionFor(err) != failure.Retry {
 				t.Fatalf("submission %s: non-retryable error under transient faults: %v", info.SID, err)
@@ -375,7 +375,7 @@ func TestHandleCanceledContextHandsBack(t *testing.T) {
 	s := scorer.New(al, scorer.Config{Threshold: threshold, Logger: quiet})
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 	defer cancel()
-	_, err := s.Handle(ctx, sidMsg(sim.Corpus().Submission(0).SID))
+	_, err := worker.HandleOnce(ctx, s, sidMsg(sim.Corpus().Submission(0).SID))
 	if err == nil {
 		t.Fatal("no error")
 	}
@@ -384,7 +384,7 @@ func TestHandleCanceledContextHandsBack(t *testing.T) {
 	}
 	ctx2, cancel2 := context.WithCancel(context.Background())
 	cancel2()
-	_, err = s.Handle(ctx2, sidMsg(sim.Corpus().Submission(0).SID))
+	_, err = worker.HandleOnce(ctx2, s, sidMsg(sim.Corpus().Submission(0).SID))
 	if failure.ActionFor(err) != failure.HandBack {
 		t.Errorf("cancelled: action %v (%v), want hand_back", failure.ActionFor(err), err)
 	}

@@ -38,11 +38,13 @@ type Config struct {
 	Observer  Observer
 }
 
-// Scorer is a worker.Handler for the SIDs queue.
+// Scorer is the worker.Handler of the SIDs queue.
 type Scorer struct {
 	al  Source
 	cfg Config
 }
+
+var _ worker.Handler[messages.SID] = (*Scorer)(nil)
 
 // New returns a scorer reading from al.
 func New(al Source, cfg Config) *Scorer {
@@ -52,13 +54,17 @@ func New(al Source, cfg Config) *Scorer {
 	return &Scorer{al: al, cfg: cfg}
 }
 
+// Decode reads a SIDs message.
+func (s *Scorer) Decode(m *worker.Message) (messages.SID, error) { return messages.DecodeSID(m.Data) }
+
+// LogAttrs names the submission, for the worker's logs.
+func (s *Scorer) LogAttrs(req messages.SID) []slog.Attr {
+	return []slog.Attr{slog.String("sid", req.SID)}
+}
+
 // Handle scores one submission and returns a files message for each file at
 // or above the threshold.
-func (s *Scorer) Handle(ctx context.Context, m *worker.Message) ([]*nats.Msg, error) {
-	req, err := messages.DecodeSID(m.Data)
-	if err != nil {
-		return nil, failure.Wrap(failure.Invalid, err)
-	}
+func (s *Scorer) Handle(ctx context.Context, req messages.SID, m *worker.Message) ([]*nats.Msg, error) {
 	sub, err := s.al.SubmissionFull(ctx, req.SID)
 	if err != nil {
 		return nil, fmt.Errorf("submission %s: %w", req.SID, err)
@@ -79,14 +85,6 @@ func (s *Scorer) Handle(ctx context.Context, m *worker.Message) ([]*nats.Msg, er
 	}
 	s.cfg.Logger.Debug("scored", "sid", req.SID, "results", len(sub.Results), "qualified", len(out), "attempt", m.Attempt)
 	return out, nil
-}
-
-// Describe names the submission a message is about, for the worker's logs.
-func (s *Scorer) Describe(m *worker.Message) []any {
-	if req, err := messages.DecodeSID(m.Data); err == nil {
-		return []any{"sid", req.SID}
-	}
-	return nil
 }
 
 // Qualifying returns the files of one submission whose summed score is at

@@ -25,6 +25,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/alharvest/alharvest/internal/assemblyline"
+	"github.com/alharvest/alharvest/internal/broker"
 	"github.com/alharvest/alharvest/internal/failure"
 	"github.com/alharvest/alharvest/pkg/messages"
 )
@@ -35,9 +36,7 @@ type Source interface {
 }
 
 // Publisher is the part of JetStream the searcher writes to.
-type Publisher interface {
-	PublishMsgAsync(m *nats.Msg, opts ...jetstream.PublishOpt) (jetstream.PubAckFuture, error)
-}
+type Publisher = broker.AsyncPublisher
 
 // Observer is told about sweeps (metrics, reports).
 type Observer interface {
@@ -281,35 +280,29 @@ func (s *Searcher) search(ctx context.Context, since time.Time, res *SweepResult
 	})
 }
 
-// publish queues one page of SIDs and waits until JetStream stored them all.
+// publish queues one page of SIDs and waits until JetStream stored them
+// all; it returns how many were new (not dropped as duplicates).
 func (s *Searcher) publish(ctx context.Context, items []assemblyline.SearchItem) (int, error) {
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.PublishTimeout)
 	defer cancel()
-	futures := make([]jetstream.PubAckFuture, 0, len(items))
+	msgs := make([]*nats.Msg, 0, len(items))
 	for _, it := range items {
 		m, err := messages.NewSIDMsg(it.SID, s.cfg.Source)
 		if err != nil {
 			s.log.Warn("skipping invalid SID from search", "err", err)
 			continue
 		}
-		f, err := s.pub.PublishMsgAsync(m)
-		if err != nil {
-			return 0, failure.Wrap(failure.Unavailable, fmt.Errorf("publish sid %s: %w", it.SID, err))
-		}
-		futures = append(futures, f)
+		msgs = append(msgs, m)
 	}
+	acks, err := broker.PublishAll(ctx, s.pub, msgs)
 	fresh := 0
-	for _, f := range futures {
-		select {
-		case ack := <-f.Ok():
-			if !ack.Duplicate {
-				fresh++
-			}
-		case err := <-f.Err():
-			return fresh, failure.Wrap(failure.Unavailable, fmt.Errorf("publish sid: %w", err))
-		case <-ctx.Done():
-			return fresh, failure.Wrap(failure.Unavailable, fmt.Errorf("publish sids: no acknowledgement: %w", ctx.Err()))
+	for _, ack := range acks {
+		if !ack.Duplicate {
+			fresh++
 		}
+	}
+	if err != nil {
+		return fresh, fmt.Errorf("publish sids: %w", err)
 	}
 	return fresh, nil
 }

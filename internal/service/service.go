@@ -164,7 +164,7 @@ func (e *Env) Scorer(ctx context.Context, o StageOptions) (*worker.Worker, error
 		Logger:    e.Log.With("stage", messages.StageScorer),
 		Observer:  e.Metrics,
 	})
-	return e.worker(ctx, messages.StageScorer, messages.StreamSIDs, messages.ConsumerScorer, e.Cfg.Scorer, s, 0, o)
+	return stageWorker(ctx, e, messages.StageScorer, messages.StreamSIDs, messages.ConsumerScorer, e.Cfg.Scorer, s, o)
 }
 
 // Downloader builds the downloader's worker on its durable consumer, after
@@ -181,10 +181,12 @@ func (e *Env) Downloader(ctx context.Context, o StageOptions) (*worker.Worker, e
 	if _, err := downloader.CleanTemp(d.Dir(), e.Log); err != nil {
 		e.Log.Warn("cannot clean temporary files", "err", err)
 	}
-	return e.worker(ctx, messages.StageDownloader, messages.StreamFiles, messages.ConsumerDownloader, e.Cfg.Downloader, d, 0, o)
+	return stageWorker(ctx, e, messages.StageDownloader, messages.StreamFiles, messages.ConsumerDownloader, e.Cfg.Downloader, d, o)
 }
 
-func (e *Env) worker(ctx context.Context, stage, stream, durable string, sc config.Stage, h worker.Handler, prefetch int, o StageOptions) (*worker.Worker, error) {
+// stageWorker binds a stage's handler to its durable consumer. (A function,
+// not a method: methods cannot take the handler's type parameter.)
+func stageWorker[T any](ctx context.Context, e *Env, stage, stream, durable string, sc config.Stage, h worker.Handler[T], o StageOptions) (*worker.Worker, error) {
 	cc := broker.ConsumerConfig{AckWait: sc.AckWait, Replicas: e.Cfg.NATS.Replicas}
 	cons, err := broker.Consumer(ctx, e.JS, stream, durable, cc, e.Log)
 	if err != nil {
@@ -196,7 +198,6 @@ func (e *Env) worker(ctx context.Context, stage, stream, durable string, sc conf
 	w := worker.New(e.JS, cons, h, worker.Config{
 		Stage:       stage,
 		Concurrency: sc.Concurrency,
-		Prefetch:    prefetch,
 		MaxAttempts: sc.MaxAttempts,
 		RetryDelay:  worker.Backoff(sc.RetryMin, sc.RetryMax),
 		// Waiting for Assemblyline to finish runs on a slower clock than

@@ -72,3 +72,14 @@ func sha(n int64) string {
 }
 
 func quietLog() *slog.Logger { return slog.New(slog.DiscardHandler) }
+
+// BenchmarkBackoff measures drawing one delay of the retry schedule over
+// the attempts a message can reach (1–20).
+func BenchmarkBackoff(b *testing.B) {
+	delay := worker.Backoff(time.Second, 5*time.Minute)
+	n := 0
+	for b.Loop() {
+		_ = delay(n%20 + 1)
+		n++
+	}
+}

@@ -62,8 +62,15 @@ func (f *fixture) publishRaw(data string) {
 	}
 }
 
-// run starts a worker and returns a stop function that waits for it.
-func (f *fixture) run(h worker.Handler, cfg worker.Config) (stop func() error) {
+// run starts a worker over a handler of raw payloads and returns a stop
+// function that waits for it.
+func (f *fixture) run(h worker.Handler[[]byte], cfg worker.Config) (stop func() error) {
+	f.t.Helper()
+	return start(f, h, cfg)
+}
+
+// start starts a worker over any handler; see run.
+func start[T any](f *fixture, h worker.Handler[T], cfg worker.Config) (stop func() error) {
 	f.t.Helper()
 	if cfg.Stage == "" {
 		cfg.Stage = messages.StageScorer
@@ -246,9 +253,10 @@ func TestFailures(t *testing.T) {
 
 func TestInvalidPayloadDeadLettersWithReason(t *testing.T) {
 	f := newFixture(t, 5*time.Second)
-	f.run(worker.HandlerFunc(func(ctx context.Context, m *worker.Message) ([]*nats.Msg, error) {
-		_, err := messages.DecodeSID(m.Data)
-		return nil, failure.Wrap(failure.Invalid, err)
+	var handled atomic.Int32
+	start(f, sidHandler(func(context.Context, messages.SID, *worker.Message) ([]*nats.Msg, error) {
+		handled.Add(1)
+		return nil, nil
 	}), worker.Config{})
 	f.publishRaw("../../etc/passwd")
 	eventually(t, 10*time.Second, "dead letter", func() bool { return len(f.dlq()) == 1 })
@@ -258,6 +266,9 @@ func TestInvalidPayloadDeadLettersWithReason(t *testing.T) {
 	}
 	// The removal follows the dead letter; it is asynchronous.
 	eventually(t, 5*time.Second, "work queue emptied", func() bool { return f.streamMsgs(messages.StreamSIDs) == 0 })
+	if n := handled.Load(); n != 0 {
+		t.Errorf("an undecodable message reached the handler %d times", n)
+	}
 }
 
 func TestDeferDoesNotUseUpAttempts(t *testing.T) {
@@ -379,9 +390,9 @@ func TestHaltFailFastStopsRunAndKeepsMessage(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("Run did not stop")
 	}
-	if n := f.streamMsgs(messages.StreamSIDs); n != 1 {
-		t.Errorf("queue has %d messages, want the message kept", n)
-	}
+	// The message is handed back as a copy; the original leaves the queue
+	// once the server has processed its (asynchronous) ack.
+	eventually(t, 5*time.Second, "the message kept exactly once", func() bool { return f.streamMsgs(messages.StreamSIDs) == 1 })
 	if n := len(f.dlq()); n != 0 {
 		t.Errorf("%d dead letters; a halt must not dead-letter", n)
 	}
@@ -470,34 +481,61 @@ func TestPublishFailureRetriesInsteadOfAcking(t *testing.T) {
 }
 
 func TestBackoffSchedule(t *testing.T) {
-	b := worker.Backoff(time.Second, 5*time.Minute)
-	prev := time.Duration(0)
-	for n := 1; n <= 20; n++ {
-		d := b(n)
-		if d < 800*time.Millisecond || d > 5*time.Minute+time.Minute {
-			t.Fatalf("delay %d = %s out of bounds", n, d)
-		}
-		if n > 3 && n < 8 && d < prev/2 {
-			t.Errorf("delay %d = %s does not grow (previous %s)", n, d, prev)
-		}
-		prev = d
+	tests := []struct {
+		name           string
+		initial, limit time.Duration
+		n              int
+		nominal        time.Duration // the delay before jitter
+	}{
+		{name: "first retry", initial: time.Second, limit: 5 * time.Minute, n: 1, nominal: time.Second},
+		{name: "doubles", initial: time.Second, limit: 5 * time.Minute, n: 2, nominal: 2 * time.Second},
+		{name: "keeps doubling", initial: time.Second, limit: 5 * time.Minute, n: 6, nominal: 32 * time.Second},
+		{name: "last step below the cap", initial: time.Second, limit: 5 * time.Minute, n: 9, nominal: 256 * time.Second},
+		{name: "capped", initial: time.Second, limit: 5 * time.Minute, n: 10, nominal: 5 * time.Minute},
+		{name: "far past the cap", initial: time.Second, limit: 5 * time.Minute, n: 1000, nominal: 5 * time.Minute},
+		{name: "no zero delays", initial: 0, limit: 0, n: 3, nominal: time.Millisecond},
+		{name: "limit below initial", initial: time.Minute, limit: time.Second, n: 4, nominal: time.Minute},
+		{name: "long schedules stay capped", initial: time.Hour, limit: 100 * 365 * 24 * time.Hour, n: 200, nominal: 100 * 365 * 24 * time.Hour},
 	}
-	if d := b(100); d < 3*time.Minute {
-		t.Errorf("delay 100 = %s, want near the 5 min cap", d)
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			b := worker.Backoff(tc.initial, tc.limit)
+			lo, hi := tc.nominal-tc.nominal/5, tc.nominal+tc.nominal/5
+			seen := map[time.Duration]bool{}
+			for range 50 {
+				d := b(tc.n)
+				if d < lo || d > hi+1 || d <= 0 {
+					t.Fatalf("delay %d = %s, want %s ± 20 %%", tc.n, d, tc.nominal)
+				}
+				seen[d] = true
+			}
+			// Jitter: replicas that failed together must not retry together.
+			if len(seen) < 2 {
+				t.Errorf("50 delays for retry %d all equal %s: no jitter", tc.n, tc.nominal)
+			}
+		})
 	}
 }
 
-// describing is a handler that names its messages.
-type describing struct{ worker.HandlerFunc }
+// sidHandler decodes SIDs, as the scorer does, and names them in logs.
+type sidHandler func(ctx context.Context, sid messages.SID, m *worker.Message) ([]*nats.Msg, error)
 
-func (describing) Describe(m *worker.Message) []any { return []any{"sid", string(m.Data)} }
+func (sidHandler) Decode(m *worker.Message) (messages.SID, error) { return messages.DecodeSID(m.Data) }
+
+func (h sidHandler) Handle(ctx context.Context, sid messages.SID, m *worker.Message) ([]*nats.Msg, error) {
+	return h(ctx, sid, m)
+}
+
+func (sidHandler) LogAttrs(sid messages.SID) []slog.Attr {
+	return []slog.Attr{slog.String("sid", sid.SID)}
+}
 
 func TestLogLinesNameTheMessage(t *testing.T) {
 	f := newFixture(t, 5*time.Second)
 	var buf syncBuffer
-	f.run(describing{worker.HandlerFunc(func(ctx context.Context, m *worker.Message) ([]*nats.Msg, error) {
+	start(f, sidHandler(func(context.Context, messages.SID, *worker.Message) ([]*nats.Msg, error) {
 		return nil, failure.Errorf(failure.NotFound, "Submission ID x does not exists.")
-	})}, worker.Config{Logger: slog.New(slog.NewJSONHandler(&buf, nil))})
+	}), worker.Config{Logger: slog.New(slog.NewJSONHandler(&buf, nil))})
 	f.publishRaw("abc")
 	eventually(t, 10*time.Second, "dead letter", func() bool { return len(f.dlq()) == 1 })
 	line := buf.String()

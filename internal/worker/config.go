@@ -1,0 +1,91 @@
+package worker
+
+import (
+	"context"
+	"log/slog"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// Config tunes a Worker. Zero values get the defaults documented per field.
+type Config struct {
+	// Stage names the stage in logs, metrics and dead letters (e.g. "scorer").
+	Stage string
+	// Concurrency is how many messages are handled at once (default 4). The
+	// client buffers as many ahead of the handlers: a buffered message's ack
+	// deadline runs before a handler takes it, so a larger buffer would only
+	// help handlers much faster than a JetStream round trip.
+	Concurrency int
+	// MaxAttempts bounds transient failures and crash loops before a message
+	// is dead-lettered (default 10).
+	MaxAttempts int
+	// RetryDelay gives the delay before attempt n+1 after a transient failure
+	// at attempt n (default: exponential from 1 s to 5 min, see Backoff).
+	RetryDelay func(attempt int) time.Duration
+	// DeferDelay gives the delay after the n-th deferral (default:
+	// exponential from 15 s to 10 min).
+	DeferDelay func(deferrals int) time.Duration
+	// MaxDeferAge bounds how long a message may keep being deferred before it
+	// is dead-lettered (default 24 h).
+	MaxDeferAge time.Duration
+	// AckWait must equal the consumer's AckWait; in-flight messages are kept
+	// alive with InProgress every AckWait/3 (default 30 s).
+	AckWait time.Duration
+	// HaltProbe gives the delay between probes while the stage is halted
+	// (default: exponential from 5 s to 5 min).
+	HaltProbe func(probe int) time.Duration
+	// FailFast makes Run return as soon as a handler reports a Halt failure
+	// (bad credentials, daily quota), instead of pausing and probing. The
+	// one-command run uses it; services do not.
+	FailFast bool
+	// Grace is how long in-flight work may run after shutdown starts before
+	// it is cancelled and handed back (default 20 s).
+	Grace time.Duration
+	// PublishTimeout bounds waiting for JetStream to acknowledge outputs
+	// (default 30 s).
+	PublishTimeout time.Duration
+	// Logger defaults to slog.Default().
+	Logger *slog.Logger
+	// Observer defaults to a no-op.
+	Observer Observer
+	// Rebind, when set, recreates the durable consumer if it disappears
+	// (deleted by an operator, or lost with a NATS store).
+	Rebind func(ctx context.Context) (jetstream.Consumer, error)
+}
+
+func (c *Config) setDefaults() {
+	if c.Concurrency <= 0 {
+		c.Concurrency = 4
+	}
+	if c.MaxAttempts <= 0 {
+		c.MaxAttempts = 10
+	}
+	if c.RetryDelay == nil {
+		c.RetryDelay = Backoff(time.Second, 5*time.Minute)
+	}
+	if c.DeferDelay == nil {
+		c.DeferDelay = Backoff(15*time.Second, 10*time.Minute)
+	}
+	if c.MaxDeferAge <= 0 {
+		c.MaxDeferAge = 24 * time.Hour
+	}
+	if c.AckWait <= 0 {
+		c.AckWait = 30 * time.Second
+	}
+	if c.HaltProbe == nil {
+		c.HaltProbe = Backoff(5*time.Second, 5*time.Minute)
+	}
+	if c.Grace <= 0 {
+		c.Grace = 20 * time.Second
+	}
+	if c.PublishTimeout <= 0 {
+		c.PublishTimeout = 30 * time.Second
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	if c.Observer == nil {
+		c.Observer = nopObserver{}
+	}
+}
