@@ -29,6 +29,7 @@ import (
 	"github.com/alharvest/alharvest/internal/downloader"
 	"github.com/alharvest/alharvest/internal/failure"
 	"github.com/alharvest/alharvest/internal/natstest"
+	"github.com/alharvest/alharvest/internal/testenv"
 	"github.com/alharvest/alharvest/internal/worker"
 	"github.com/alharvest/alharvest/pkg/messages"
 )
@@ -766,12 +767,10 @@ func TestDownloaderThroughWorker(t *testing.T) {
 	go func() { done <- w.Run(runCtx) }()
 	t.Cleanup(func() { cancel(); <-done })
 
-	deadline := time.Now().Add(15 * time.Second)
-	for streamMsgs(t, js, messages.StreamFiles) != 0 || streamMsgs(t, js, messages.StreamDLQ) != uint64(len(hostile)) {
-		if time.Now().After(deadline) {
-			t.Fatalf("not settled: %d files left, %d dead letters", streamMsgs(t, js, messages.StreamFiles), streamMsgs(t, js, messages.StreamDLQ))
-		}
-		time.Sleep(20 * time.Millisecond)
+	if !testenv.Eventually(t, 15*time.Second, "files queue empty and every hostile message dead-lettered", func() bool {
+		return streamMsgs(t, js, messages.StreamFiles) == 0 && streamMsgs(t, js, messages.StreamDLQ) == uint64(len(hostile))
+	}) {
+		t.FailNow()
 	}
 
 	// Dead letters: original payload, stage, subject and a reason naming the problem.

@@ -21,6 +21,7 @@ import (
 	"github.com/alharvest/alharvest/internal/failure"
 	"github.com/alharvest/alharvest/internal/natstest"
 	"github.com/alharvest/alharvest/internal/scorer"
+	"github.com/alharvest/alharvest/internal/testenv"
 	"github.com/alharvest/alharvest/internal/worker"
 	"github.com/alharvest/alharvest/pkg/messages"
 )
@@ -435,17 +436,11 @@ func TestScorerThroughWorker(t *testing.T) {
 	t.Cleanup(func() { cancel(); <-done })
 
 	want := sim.ExpectedNow(threshold)
-	deadline := time.Now().Add(15 * time.Second)
-	for {
-		sids := streamState(t, js, messages.StreamSIDs)
-		// What is left are the deferred copies of the incomplete submissions.
-		if sids.Msgs == 2 && streamState(t, js, messages.StreamDLQ).Msgs == 2 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("queue not settled: %d SIDs left", sids.Msgs)
-		}
-		time.Sleep(50 * time.Millisecond)
+	// What is left are the deferred copies of the incomplete submissions.
+	if !testenv.Eventually(t, 15*time.Second, "2 deferred SIDs and 2 dead letters", func() bool {
+		return streamState(t, js, messages.StreamSIDs).Msgs == 2 && streamState(t, js, messages.StreamDLQ).Msgs == 2
+	}) {
+		t.FailNow()
 	}
 	files := streamState(t, js, messages.StreamFiles)
 	if files.Msgs != uint64(len(want)) {

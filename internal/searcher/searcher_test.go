@@ -19,6 +19,7 @@ import (
 	"github.com/alharvest/alharvest/internal/failure"
 	"github.com/alharvest/alharvest/internal/natstest"
 	"github.com/alharvest/alharvest/internal/searcher"
+	"github.com/alharvest/alharvest/internal/testenv"
 	"github.com/alharvest/alharvest/pkg/messages"
 )
 
@@ -370,12 +371,8 @@ func TestWatermarkNeverMovesBackwards(t *testing.T) {
 		done <- result{r, err}
 	}()
 	// Let the slow searcher read the (empty) checkpoint and start paging.
-	deadline := time.Now().Add(5 * time.Second)
-	for searchPages(slowSim) < 2 {
-		if time.Now().After(deadline) {
-			t.Fatal("slow sweep did not start")
-		}
-		time.Sleep(5 * time.Millisecond)
+	if !testenv.Eventually(t, 5*time.Second, "the slow sweep to start paging", func() bool { return searchPages(slowSim) >= 2 }) {
+		t.FailNow()
 	}
 	fast, err := e.searcher(newAL, searcher.Config{Rows: 500}).Sweep(context.Background())
 	if err != nil {
@@ -585,12 +582,8 @@ func TestRunSweepsEveryIntervalUntilCancelled(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- s.Run(ctx) }()
-	deadline := time.Now().Add(10 * time.Second)
-	for rec.count() < 3 {
-		if time.Now().After(deadline) {
-			t.Fatalf("only %d sweeps", rec.count())
-		}
-		time.Sleep(10 * time.Millisecond)
+	if !testenv.Eventually(t, 10*time.Second, "3 sweeps", func() bool { return rec.count() >= 3 }) {
+		t.FailNow()
 	}
 	cancel()
 	select {

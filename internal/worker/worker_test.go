@@ -18,6 +18,7 @@ import (
 	"github.com/alharvest/alharvest/internal/broker"
 	"github.com/alharvest/alharvest/internal/failure"
 	"github.com/alharvest/alharvest/internal/natstest"
+	"github.com/alharvest/alharvest/internal/testenv"
 	"github.com/alharvest/alharvest/internal/worker"
 	"github.com/alharvest/alharvest/pkg/messages"
 )
@@ -134,18 +135,6 @@ func (f *fixture) dlq() []*jetstream.RawStreamMsg {
 	}
 }
 
-func eventually(t *testing.T, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for time.Now().Before(deadline) {
-		if cond() {
-			return
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	t.Fatalf("timed out after %s waiting for %s", timeout, what)
-}
-
 func fileOut(sid string) *nats.Msg {
 	m, _ := messages.NewFileMsg(messages.File{SHA256: fmt.Sprintf("%064x", len(sid)), SID: sid, Score: 7000})
 	return m
@@ -168,7 +157,7 @@ func TestSuccessPublishesOutputsThenAcks(t *testing.T) {
 	for i := range 20 {
 		f.publishSID("sid" + strconv.Itoa(i))
 	}
-	eventually(t, 10*time.Second, "queue drained", func() bool { return f.streamMsgs(messages.StreamSIDs) == 0 })
+	testenv.Eventually(t, 10*time.Second, "queue drained", func() bool { return f.streamMsgs(messages.StreamSIDs) == 0 })
 	// Outputs are de-duplicated by hash: "sid0".."sid9" have lengths 4, "sid10".. 5.
 	if got := f.streamMsgs(messages.StreamFiles); got != 2 {
 		t.Errorf("files stream has %d messages, want 2 distinct hashes", got)
@@ -213,7 +202,7 @@ func TestFailures(t *testing.T) {
 				return nil, nil
 			}), worker.Config{MaxAttempts: 4})
 			f.publishSID("abc")
-			eventually(t, 10*time.Second, "queue drained", func() bool { return f.streamMsgs(messages.StreamSIDs) == 0 })
+			testenv.Eventually(t, 10*time.Second, "queue drained", func() bool { return f.streamMsgs(messages.StreamSIDs) == 0 })
 			time.Sleep(200 * time.Millisecond) // no stray redelivery
 			if int(handled.Load()) != tc.wantHandled {
 				t.Errorf("handled %d times, want %d", handled.Load(), tc.wantHandled)
@@ -259,13 +248,13 @@ func TestInvalidPayloadDeadLettersWithReason(t *testing.T) {
 		return nil, nil
 	}), worker.Config{})
 	f.publishRaw("../../etc/passwd")
-	eventually(t, 10*time.Second, "dead letter", func() bool { return len(f.dlq()) == 1 })
+	testenv.Eventually(t, 10*time.Second, "dead letter", func() bool { return len(f.dlq()) == 1 })
 	reason := f.dlq()[0].Header.Get(messages.HeaderReason)
 	if want := `invalid message: sid "../../etc/passwd" has a character outside base62 at position 0`; reason != want {
 		t.Errorf("reason %q, want %q", reason, want)
 	}
 	// The removal follows the dead letter; it is asynchronous.
-	eventually(t, 5*time.Second, "work queue emptied", func() bool { return f.streamMsgs(messages.StreamSIDs) == 0 })
+	testenv.Eventually(t, 5*time.Second, "work queue emptied", func() bool { return f.streamMsgs(messages.StreamSIDs) == 0 })
 	if n := handled.Load(); n != 0 {
 		t.Errorf("an undecodable message reached the handler %d times", n)
 	}
@@ -290,8 +279,8 @@ func TestDeferDoesNotUseUpAttempts(t *testing.T) {
 		return []*nats.Msg{fileOut("x")}, nil
 	}), worker.Config{MaxAttempts: 3})
 	f.publishSID("abc")
-	eventually(t, 20*time.Second, "handled 7 times", func() bool { return handled.Load() == 7 })
-	eventually(t, 5*time.Second, "queue drained", func() bool { return f.streamMsgs(messages.StreamSIDs) == 0 })
+	testenv.Eventually(t, 20*time.Second, "handled 7 times", func() bool { return handled.Load() == 7 })
+	testenv.Eventually(t, 5*time.Second, "queue drained", func() bool { return f.streamMsgs(messages.StreamSIDs) == 0 })
 	if n := len(f.dlq()); n != 0 {
 		t.Fatalf("dead-lettered despite attempts budget (%d letters): %s", n, f.dlq()[0].Header.Get(messages.HeaderReason))
 	}
@@ -312,12 +301,12 @@ func TestDeferIsBoundedByAge(t *testing.T) {
 		return nil, failure.Errorf(failure.NotReady, "submission is submitted, not completed")
 	}), worker.Config{MaxDeferAge: 500 * time.Millisecond})
 	f.publishSID("abc")
-	eventually(t, 10*time.Second, "dead letter", func() bool { return len(f.dlq()) == 1 })
+	testenv.Eventually(t, 10*time.Second, "dead letter", func() bool { return len(f.dlq()) == 1 })
 	reason := f.dlq()[0].Header.Get(messages.HeaderReason)
 	if !strings.Contains(reason, "still not ready after") || !strings.Contains(reason, "not completed") {
 		t.Errorf("reason %q", reason)
 	}
-	eventually(t, 5*time.Second, "queue drained", func() bool { return f.streamMsgs(messages.StreamSIDs) == 0 })
+	testenv.Eventually(t, 5*time.Second, "queue drained", func() bool { return f.streamMsgs(messages.StreamSIDs) == 0 })
 }
 
 func TestCrashLoopIsDeadLettered(t *testing.T) {
@@ -345,7 +334,7 @@ func TestCrashLoopIsDeadLettered(t *testing.T) {
 		handled.Add(1)
 		return nil, nil
 	}), worker.Config{MaxAttempts: 3, AckWait: ackWait})
-	eventually(t, 10*time.Second, "dead letter", func() bool { return len(f.dlq()) == 1 })
+	testenv.Eventually(t, 10*time.Second, "dead letter", func() bool { return len(f.dlq()) == 1 })
 	if handled.Load() != 0 {
 		t.Error("a crash-looping message was handled again")
 	}
@@ -364,7 +353,7 @@ func TestHeartbeatKeepsSlowWorkFromRedelivery(t *testing.T) {
 		return nil, nil
 	}), worker.Config{AckWait: ackWait, Concurrency: 2})
 	f.publishSID("slow")
-	eventually(t, 10*time.Second, "queue drained", func() bool { return f.streamMsgs(messages.StreamSIDs) == 0 })
+	testenv.Eventually(t, 10*time.Second, "queue drained", func() bool { return f.streamMsgs(messages.StreamSIDs) == 0 })
 	if handled.Load() != 1 {
 		t.Errorf("handled %d times; the heartbeat did not hold the message", handled.Load())
 	}
@@ -392,7 +381,7 @@ func TestHaltFailFastStopsRunAndKeepsMessage(t *testing.T) {
 	}
 	// The message is handed back as a copy; the original leaves the queue
 	// once the server has processed its (asynchronous) ack.
-	eventually(t, 5*time.Second, "the message kept exactly once", func() bool { return f.streamMsgs(messages.StreamSIDs) == 1 })
+	testenv.Eventually(t, 5*time.Second, "the message kept exactly once", func() bool { return f.streamMsgs(messages.StreamSIDs) == 1 })
 	if n := len(f.dlq()); n != 0 {
 		t.Errorf("%d dead letters; a halt must not dead-letter", n)
 	}
@@ -410,7 +399,7 @@ func TestHaltPausesAndProbesUntilFixed(t *testing.T) {
 	for i := range 5 {
 		f.publishSID("s" + strconv.Itoa(i))
 	}
-	eventually(t, 10*time.Second, "queue drained", func() bool { return f.streamMsgs(messages.StreamSIDs) == 0 })
+	testenv.Eventually(t, 10*time.Second, "queue drained", func() bool { return f.streamMsgs(messages.StreamSIDs) == 0 })
 	if n := len(f.dlq()); n != 0 {
 		t.Errorf("%d dead letters; halts must not use up attempts", n)
 	}
@@ -442,7 +431,7 @@ func TestShutdownHandsBackInFlightWork(t *testing.T) {
 		handled.Add(1)
 		return nil, nil
 	}), worker.Config{})
-	eventually(t, 5*time.Second, "messages redelivered promptly", func() bool { return handled.Load() == 2 })
+	testenv.Eventually(t, 5*time.Second, "messages redelivered promptly", func() bool { return handled.Load() == 2 })
 }
 
 func TestShutdownLetsInFlightWorkFinish(t *testing.T) {
@@ -458,9 +447,10 @@ func TestShutdownLetsInFlightWorkFinish(t *testing.T) {
 	if err := stop(); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 5*time.Second, "in-flight work finished during the grace period", func() bool {
+	testenv.Eventually(t, 5*time.Second, "in-flight work finished during the grace period", func() bool {
 		return f.streamMsgs(messages.StreamSIDs) == 0 && f.streamMsgs(messages.StreamFiles) == 1
 	})
+
 }
 
 func TestPublishFailureRetriesInsteadOfAcking(t *testing.T) {
@@ -474,7 +464,7 @@ func TestPublishFailureRetriesInsteadOfAcking(t *testing.T) {
 		return nil, nil
 	}), worker.Config{PublishTimeout: 2 * time.Second})
 	f.publishSID("abc")
-	eventually(t, 15*time.Second, "queue drained", func() bool { return f.streamMsgs(messages.StreamSIDs) == 0 })
+	testenv.Eventually(t, 15*time.Second, "queue drained", func() bool { return f.streamMsgs(messages.StreamSIDs) == 0 })
 	if handled.Load() != 2 {
 		t.Errorf("handled %d times, want 2 (the first publish failed)", handled.Load())
 	}
@@ -537,7 +527,7 @@ func TestLogLinesNameTheMessage(t *testing.T) {
 		return nil, failure.Errorf(failure.NotFound, "Submission ID x does not exists.")
 	}), worker.Config{Logger: slog.New(slog.NewJSONHandler(&buf, nil))})
 	f.publishRaw("abc")
-	eventually(t, 10*time.Second, "dead letter", func() bool { return len(f.dlq()) == 1 })
+	testenv.Eventually(t, 10*time.Second, "dead letter", func() bool { return len(f.dlq()) == 1 })
 	line := buf.String()
 	for _, want := range []string{`"msg":"dead-lettered"`, `"stage":"scorer"`, `"sid":"abc"`, `"attempt":1`} {
 		if !strings.Contains(line, want) {
@@ -580,14 +570,14 @@ func TestHandBacksDoNotSpendAttempts(t *testing.T) {
 		attempt.Store(int32(m.Attempt))
 		return nil, nil
 	}), worker.Config{MaxAttempts: 3})
-	eventually(t, 10*time.Second, "handled", func() bool { return attempt.Load() != 0 })
+	testenv.Eventually(t, 10*time.Second, "handled", func() bool { return attempt.Load() != 0 })
 	if n := len(f.dlq()); n != 0 {
 		t.Fatalf("dead-lettered after hand-backs: %s", f.dlq()[0].Header.Get(messages.HeaderReason))
 	}
 	if a := attempt.Load(); a != 1 {
 		t.Errorf("attempt %d after only hand-backs, want 1", a)
 	}
-	eventually(t, 5*time.Second, "queue drained", func() bool { return f.streamMsgs(messages.StreamSIDs) == 0 })
+	testenv.Eventually(t, 5*time.Second, "queue drained", func() bool { return f.streamMsgs(messages.StreamSIDs) == 0 })
 }
 
 // TestPublishersControlHeadersDoNotBlockCopies: a publisher's JetStream
@@ -614,7 +604,7 @@ func TestPublishersControlHeadersDoNotBlockCopies(t *testing.T) {
 			if _, err := f.js.PublishMsg(context.Background(), m, jetstream.WithExpectStream(messages.StreamSIDs)); err != nil {
 				t.Fatal(err)
 			}
-			eventually(t, 10*time.Second, "queue drained", func() bool { return f.streamMsgs(messages.StreamSIDs) == 0 })
+			testenv.Eventually(t, 10*time.Second, "queue drained", func() bool { return f.streamMsgs(messages.StreamSIDs) == 0 })
 			if tc.name == "dead letter" && len(f.dlq()) != 1 {
 				t.Errorf("%d dead letters, want 1", len(f.dlq()))
 			}
@@ -640,7 +630,7 @@ func TestForgedNotBeforeIsCapped(t *testing.T) {
 	if _, err := f.js.PublishMsg(context.Background(), m); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 10*time.Second, "handled despite a forged Not-Before", func() bool { return handled.Load() == 1 })
+	testenv.Eventually(t, 10*time.Second, "handled despite a forged Not-Before", func() bool { return handled.Load() == 1 })
 }
 
 // TestGenuineNotBeforeIsHonoured: the longest deferral the default schedule
@@ -679,7 +669,7 @@ func TestDeletedConsumerIsRecreated(t *testing.T) {
 		return nil, nil
 	}), worker.Config{Rebind: rebind})
 	f.publishSID("one")
-	eventually(t, 5*time.Second, "first message", func() bool { return handled.Load() == 1 })
+	testenv.Eventually(t, 5*time.Second, "first message", func() bool { return handled.Load() == 1 })
 	if err := f.js.DeleteConsumer(context.Background(), messages.StreamSIDs, messages.ConsumerScorer); err != nil {
 		t.Fatal(err)
 	}
@@ -687,7 +677,8 @@ func TestDeletedConsumerIsRecreated(t *testing.T) {
 	f.publishSID("two")
 	// The first message may come again (its ack can be lost with the old
 	// consumer); what matters is that the queue drains.
-	eventually(t, 20*time.Second, "queue drained by the new consumer", func() bool {
+	testenv.Eventually(t, 20*time.Second, "queue drained by the new consumer", func() bool {
 		return handled.Load() >= 2 && f.streamMsgs(messages.StreamSIDs) == 0
 	})
+
 }
