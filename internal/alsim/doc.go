@@ -48,5 +48,8 @@
 // Admin endpoints (no auth): GET /_alsim/stats, POST /_alsim/stats/reset,
 // GET /_alsim/expected?threshold=N[&now=true], GET
 // /_alsim/uncollectable?threshold=N, GET|PUT /_alsim/faults,
-// GET /_alsim/edgecases, GET /_alsim/config.
+// GET /_alsim/edgecases, GET /_alsim/config, GET /_alsim/outage and
+// POST /_alsim/outage?mode=off|html502|html404|refuse|reset[&for=30s]
+// (an Assemblyline outage as a proxy, an ingress or a dead host plays it;
+// also -outage, -outage-after, -outage-for).
 package alsim

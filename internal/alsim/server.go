@@ -38,6 +38,7 @@ type Server struct {
 	daily   *dailyQuota
 	cursors cursorStore
 	carts   *cartCache
+	outage  *outageState
 
 	jitterMu sync.Mutex
 	jitter   *rand.Rand
@@ -69,6 +70,7 @@ func New(cfg Config) (*Server, error) {
 		daily:   &dailyQuota{limit: cfg.DailyQuota},
 		cursors: cursorStore{m: map[string]*cursor{}},
 		carts:   newCartCache(cfg.CartCacheBytes, tmp),
+		outage:  newOutageState(cfg.Outage),
 		jitter:  rand.New(rand.NewPCG(uint64(cfg.Seed), 0x717e4)),
 	}
 	return s, nil
@@ -107,7 +109,7 @@ func (s *Server) Stats() Stats {
 func (s *Server) ResetStats() { s.stats.reset() }
 
 // Close releases spooled downloads on disk.
-func (s *Server) Close() error { return s.carts.close() }
+func (s *Server) Close() error { s.outage.stop(); return s.carts.close() }
 
 // Expected returns, sorted, the sha256 of every file alharvest must end up
 // with at this threshold: files whose per-file score reaches it in some
@@ -153,6 +155,7 @@ func Serve(ctx context.Context, addr string, cfg Config) (*Server, string, func(
 	if err != nil {
 		return nil, "", nil, err
 	}
+	ln = s.WrapListener(ln)
 	hs := &http.Server{Handler: s.Handler(), ReadHeaderTimeout: 30 * time.Second}
 	done := make(chan error, 1)
 	go func() {
@@ -418,10 +421,14 @@ func (s *Server) Handler() http.Handler {
 		cfg.APIKey = "(hidden)"
 		writeJSON(w, cfg)
 	})
+	s.registerOutage(mux)
 	api := http.HandlerFunc(s.serveAPI)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if strings.HasPrefix(r.URL.Path, "/_alsim/") {
 			mux.ServeHTTP(w, r)
+			return
+		}
+		if s.outage.intercept(w) {
 			return
 		}
 		api.ServeHTTP(w, r)
@@ -585,10 +592,7 @@ func resetConn(w http.ResponseWriter) {
 	if err != nil {
 		panic(http.ErrAbortHandler)
 	}
-	if tc, ok := conn.(*net.TCPConn); ok {
-		tc.SetLinger(0)
-	}
-	conn.Close()
+	resetTCP(conn)
 }
 
 // wait holds the call for d (with jitter), giving up if the client does.
