@@ -109,7 +109,7 @@ func Setup(ctx context.Context, binary string, cfg *config.Config, opts Options)
 		nc.Close()
 		return nil, err
 	}
-	if err := broker.Provision(ctx, e.JS, broker.Topology{Replicas: cfg.NATS.Replicas}, log); err != nil {
+	if err := broker.Provision(ctx, e.JS, broker.Topology{Replicas: cfg.NATS.Replicas, DedupWindow: broker.SIDDedupWindow(cfg.Search.Interval, cfg.Search.Overlap)}, log); err != nil {
 		nc.Close()
 		return nil, err
 	}
