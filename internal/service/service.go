@@ -178,6 +178,9 @@ func (e *Env) Downloader(ctx context.Context, o StageOptions) (*worker.Worker, e
 	if err != nil {
 		return nil, err
 	}
+	if w := outputDirWarning(d.Dir()); w != "" {
+		e.Log.Warn(w)
+	}
 	if _, err := downloader.CleanTemp(d.Dir(), e.Log); err != nil {
 		e.Log.Warn("cannot clean temporary files", "err", err)
 	}
