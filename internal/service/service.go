@@ -89,6 +89,12 @@ func Setup(ctx context.Context, binary string, cfg *config.Config, opts Options)
 		return nil, err
 	}
 	e.AL = al
+	for _, w := range cfg.Warnings() {
+		log.Warn(w)
+	}
+	if al.Cleartext() {
+		log.Warn("THE ASSEMBLYLINE API KEY IS SENT IN CLEAR over plain http:// to a host beyond this machine (AL_ALLOW_HTTP=true): anyone on the network path can read it; use https://", "al_url", cfg.AL.URL)
+	}
 	if !cfg.AL.VerifyTLS {
 		log.Warn("TLS VERIFICATION OF ASSEMBLYLINE IS OFF (AL_VERIFY=false): anyone on the network path can read the API key and feed you files")
 	}
