@@ -29,6 +29,16 @@ type EmbeddedConfig struct {
 	User, Password, Token string
 	// MonitorListen, when not empty, serves the NATS monitoring endpoints.
 	MonitorListen string
+	// SyncInterval is how often the store is fsynced in the background.
+	// Zero (the default) means every write is fsynced before JetStream
+	// acknowledges it (nats-server's sync_interval: always): what was
+	// acknowledged — queued SIDs and files, dead letters, the watermark —
+	// survives a power loss or kernel crash, and the watermark, written
+	// after the SIDs it covers were acknowledged, can never be on disk
+	// ahead of them. A positive interval trades that for speed: up to that
+	// much acknowledged work can be lost in a machine crash (a process
+	// crash loses nothing either way).
+	SyncInterval time.Duration
 }
 
 // Embedded is a running in-process NATS server with JetStream.
@@ -66,6 +76,11 @@ func StartEmbedded(cfg EmbeddedConfig, log *slog.Logger) (*Embedded, error) {
 		// A generous payload limit so oversized messages reach the stage's
 		// validation and get a reason, like on a stock server.
 		MaxPayload: 8 << 20,
+	}
+	if cfg.SyncInterval > 0 {
+		opts.SyncInterval = cfg.SyncInterval
+	} else {
+		opts.SyncAlways = true
 	}
 	if cfg.Listen != "" {
 		host, port, err := splitHostPort(cfg.Listen)

@@ -76,3 +76,26 @@ func TestListenBeyondLoopbackNeedsCredentials(t *testing.T) {
 		})
 	}
 }
+
+// TestEmbeddedStoreSyncsEveryWriteByDefault: what the embedded server
+// acknowledges is on disk (sync always) unless an interval is chosen.
+func TestEmbeddedStoreSyncsEveryWriteByDefault(t *testing.T) {
+	for _, tc := range []struct {
+		interval     time.Duration
+		always       bool
+		wantInterval time.Duration
+	}{
+		{0, true, 0},
+		{time.Second, false, time.Second},
+	} {
+		emb, err := StartEmbedded(EmbeddedConfig{DataDir: t.TempDir(), SyncInterval: tc.interval}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c := emb.Server.JetStreamConfig()
+		emb.Shutdown()
+		if c == nil || c.SyncAlways != tc.always || (tc.wantInterval != 0 && c.SyncInterval != tc.wantInterval) {
+			t.Errorf("SyncInterval %s: JetStream config %+v, want sync always %v", tc.interval, c, tc.always)
+		}
+	}
+}

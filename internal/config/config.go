@@ -44,6 +44,7 @@ type Config struct {
 	Downloader Stage
 	OutputDir  string
 	DataDir    string
+	DataSync   time.Duration // DATA_SYNC; zero = fsync every write
 	Shutdown   time.Duration
 
 	explicit map[string]bool // settings given rather than defaulted, by env name
@@ -294,6 +295,7 @@ func outputGroup(l *loader, c *Config) {
 
 func dataGroup(l *loader, c *Config) {
 	l.str(&c.DataDir, "DATA_DIR", "./.alharvest", "where the one-command mode keeps its JetStream store", false)
+	dataSync(l, c)
 }
 
 func shutdownGroup(l *loader, c *Config) {

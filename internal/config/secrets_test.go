@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/alharvest/alharvest/internal/config"
 )
@@ -89,5 +90,21 @@ func TestSecretsOnTheCommandLineAreWarnedAbout(t *testing.T) {
 	c, _, err = config.Load(config.Alharvest, nil, env(with(map[string]string{"NATS_TOKEN": "from-env"})), nil)
 	if err != nil || len(c.Warnings()) != 0 {
 		t.Errorf("secrets from the environment: %v, warnings %q", err, c.Warnings())
+	}
+}
+
+func TestDataSync(t *testing.T) {
+	for _, tc := range []struct {
+		value   string
+		want    time.Duration
+		wantErr bool
+	}{
+		{"", 0, false}, {"always", 0, false}, {"Always", 0, false}, {"1s", time.Second, false},
+		{"250ms", 250 * time.Millisecond, false}, {"never", 0, true}, {"0s", 0, true}, {"-1s", 0, true},
+	} {
+		c, _, err := config.Load(config.Alharvest, nil, env(with(map[string]string{"DATA_SYNC": tc.value})), nil)
+		if (err != nil) != tc.wantErr || (err == nil && c.DataSync != tc.want) {
+			t.Errorf("DATA_SYNC=%q: %v, err %v; want %s, error %v", tc.value, c, err, tc.want, tc.wantErr)
+		}
 	}
 }

@@ -54,7 +54,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		log = slog.Default()
 	}
 
-	embCfg := broker.EmbeddedConfig{DataDir: cfg.DataDir, Listen: o.Listen,
+	embCfg := broker.EmbeddedConfig{DataDir: cfg.DataDir, Listen: o.Listen, SyncInterval: cfg.DataSync,
 		User: cfg.NATS.User, Password: cfg.NATS.Password, Token: cfg.NATS.Token}
 	if err := broker.CheckListen(embCfg); err != nil {
 		return nil, err
