@@ -134,6 +134,9 @@ func common(name string, args []string, stderr io.Writer, extra func(fs *flag.Fl
 		// The embedded server's start-up is noise in an operator command.
 		log = logging.New(logging.Options{Level: "warn", Format: "text", Output: stderr, Binary: "alharvest"})
 	}
+	for _, w := range cfg.Warnings() { // a secret given as a flag
+		log.Warn(w)
+	}
 	return cfg, log, explicit, -1
 }
 

@@ -50,6 +50,7 @@ func (s *Server) adminHandler() http.Handler {
 		cfg.APIKey = "(hidden)"
 		writeJSON(w, cfg)
 	})
+	s.registerOutage(mux)
 	return mux
 }
 

@@ -3,7 +3,6 @@ package alsim
 import (
 	"context"
 	"fmt"
-	"net"
 	"net/http"
 	"strconv"
 	"time"
@@ -113,10 +112,7 @@ func resetConn(w http.ResponseWriter) {
 	if err != nil {
 		panic(http.ErrAbortHandler)
 	}
-	if tc, ok := conn.(*net.TCPConn); ok {
-		tc.SetLinger(0)
-	}
-	conn.Close()
+	resetTCP(conn)
 }
 
 // wait holds the call for d (with jitter), giving up if the client does.

@@ -60,6 +60,9 @@ func (s *Server) Handler() http.Handler {
 			admin.ServeHTTP(w, r)
 			return
 		}
+		if s.outage.intercept(w) {
+			return
+		}
 		api.ServeHTTP(w, r)
 	})
 }

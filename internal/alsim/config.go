@@ -112,6 +112,9 @@ type Config struct {
 
 	// Faults are the fault-injection settings in force at start.
 	Faults Faults
+	// Outage schedules one Assemblyline outage after start (see
+	// OutageMode); Server.SetOutage and /_alsim/outage switch it at run time.
+	Outage Outage
 }
 
 // Defaults, exported so the command line can show them.
@@ -266,6 +269,9 @@ func (c Config) Validate() error {
 		bad("spool threshold must not be negative")
 	}
 	if err := d.Faults.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	if err := d.Outage.validate(); err != nil {
 		errs = append(errs, err)
 	}
 	return errors.Join(errs...)

@@ -50,7 +50,10 @@
 // Admin endpoints (no auth): GET /_alsim/stats, POST /_alsim/stats/reset,
 // GET /_alsim/expected?threshold=N[&now=true], GET
 // /_alsim/uncollectable?threshold=N, GET|PUT /_alsim/faults,
-// GET /_alsim/edgecases, GET /_alsim/config.
+// GET /_alsim/edgecases, GET /_alsim/config, GET /_alsim/outage and
+// POST /_alsim/outage?mode=off|html502|html404|refuse|reset[&for=30s]
+// (an Assemblyline outage as a proxy, an ingress or a dead host plays it;
+// also -outage, -outage-after, -outage-for).
 //
 // # Files
 //
@@ -62,6 +65,6 @@
 // query language in query.go (matching), query_lex.go, query_parse.go and
 // query_date.go; the corpus in corpus.go (records and read-only view),
 // build*.go (generation), hashes.go, content.go, edges.go and catalog.go;
-// config.go, flags.go, faults.go, fields.go, stats.go and jsonw.go; and
+// config.go, flags.go, faults.go, outage.go, fields.go, stats.go and jsonw.go; and
 // main.go, the alsim command's Main (cmd/alsim only calls it).
 package alsim

@@ -157,6 +157,7 @@ func BindFlags(fs *flag.FlagSet) func() Config {
 	dur(&f.MissingResultsDelay, "fault-missing-results-delay", 0, "stall before answering with a missing result (real server: ~8s)")
 	in(&f.MissingBlobs, "fault-missing-blobs", 0, "qualifying files whose blob is missing (always 404)")
 	in(&f.AlwaysCorrupt, "fault-always-corrupt", 0, "qualifying files always served corrupt")
+	bindOutageFlags(fs, &c.Outage, env)
 
 	return func() Config {
 		out := c

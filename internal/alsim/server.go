@@ -31,6 +31,7 @@ type Server struct {
 	daily   *dailyQuota
 	cursors cursorStore
 	carts   *cartCache
+	outage  *outageState
 
 	jitterMu sync.Mutex
 	jitter   *rand.Rand
@@ -62,6 +63,7 @@ func New(cfg Config) (*Server, error) {
 		daily:   &dailyQuota{limit: cfg.DailyQuota},
 		cursors: cursorStore{m: map[string]*cursor{}},
 		carts:   newCartCache(cfg.CartCacheBytes, tmp),
+		outage:  newOutageState(cfg.Outage),
 		jitter:  rand.New(rand.NewPCG(uint64(cfg.Seed), 0x717e4)),
 	}
 	return s, nil
@@ -100,7 +102,7 @@ func (s *Server) Stats() Stats {
 func (s *Server) ResetStats() { s.stats.reset() }
 
 // Close releases spooled downloads on disk.
-func (s *Server) Close() error { return s.carts.close() }
+func (s *Server) Close() error { s.outage.stop(); return s.carts.close() }
 
 // Expected returns, sorted, the sha256 of every file alharvest must end up
 // with at this threshold: files whose per-file score reaches it in some
@@ -146,6 +148,7 @@ func Serve(ctx context.Context, addr string, cfg Config) (*Server, string, func(
 	if err != nil {
 		return nil, "", nil, err
 	}
+	ln = s.WrapListener(ln)
 	hs := &http.Server{Handler: s.Handler(), ReadHeaderTimeout: 30 * time.Second}
 	done := make(chan error, 1)
 	go func() {

@@ -75,6 +75,14 @@ func (c *Client) downloadBody(x *exchange, consume func(io.Reader, int64) error)
 		}
 		return failure.Errorf(failure.Unavailable, "assemblyline download: the server answered JSON instead of a file")
 	}
+	if ct := resp.Header.Get("Content-Type"); isHTML(ct) {
+		// A file is application/octet-stream; an HTML page under 200 is
+		// an ingress's or a captive proxy's page, not a corrupt file.
+		br := x.body(maxErrorBody, "answer")
+		head := make([]byte, headBytes)
+		n, _ := io.ReadFull(br, head)
+		return c.foreignError(x.ep.op, resp.StatusCode, ct, head[:n])
+	}
 	// Assemblyline has released its quota slot before streaming the body.
 	x.release(false)
 

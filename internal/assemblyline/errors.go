@@ -28,11 +28,18 @@ type APIError struct {
 	Message string
 	// Kind classifies the error for the pipeline.
 	Kind failure.Kind
+	// Foreign is set when the answer was not Assemblyline's JSON envelope
+	// (a proxy's or an ingress's page); Message then says so and names the
+	// host that answered.
+	Foreign bool
 }
 
 // Error reads like "assemblyline search: HTTP 503 Service Unavailable: You've
 // exceeded your maximum concurrent API calls quota of 10".
 func (e *APIError) Error() string {
+	if e.Foreign {
+		return fmt.Sprintf("assemblyline %s: %s", e.Op, e.Message)
+	}
 	return fmt.Sprintf("assemblyline %s: HTTP %d %s: %s", e.Op, e.Status, http.StatusText(e.Status), e.Message)
 }
 

@@ -118,7 +118,8 @@ var errorCases = []struct {
 		replies: func(reply) []reply {
 			return []reply{raw(503, "text/html", "<html><body>Service Unavailable</body></html>")}
 		},
-		wantKind: failure.Unavailable, wantRequests: 4, wantStatus: 503, wantMsg: []string{"non-JSON answer: Service Unavailable"},
+		wantKind: failure.Unavailable, wantRequests: 4, wantStatus: 503,
+		wantMsg: []string{"HTTP 503 Service Unavailable from 127.0.0.1:", "is not an Assemblyline API answer (text/html); check AL_URL or the proxy; it starts: Service Unavailable"},
 	},
 	{
 		name:     "400 No search context found",
@@ -152,7 +153,7 @@ var errorCases = []struct {
 		name:     "HTML 502 forever gives a readable error",
 		replies:  func(reply) []reply { return []reply{raw(502, "text/html", nginx502)} },
 		wantKind: failure.Unavailable, wantRequests: 4, wantStatus: 502,
-		wantMsg: []string{"HTTP 502 Bad Gateway: non-JSON answer: 502 Bad Gateway 502 Bad Gateway nginx"},
+		wantMsg: []string{"HTTP 502 Bad Gateway from 127.0.0.1:", "not an Assemblyline API answer (text/html)", "it starts: 502 Bad Gateway 502 Bad Gateway nginx"},
 	},
 	{
 		name:    "connection reset, then success",

@@ -91,7 +91,9 @@ func (s *score) UnmarshalJSON(b []byte) error {
 // SubmissionFull fetches GET /api/v4/submission/full/<sid>/ and keeps what
 // scoring needs.
 //
-// A submission that is not completed, or whose results are not all available
+// A submission in the terminal state "failed" fails with failure.Terminal
+// (dead-lettered at once). Any other submission that is not completed, or
+// whose results are not all available
 // (missing_result_keys), is returned together with a failure.NotReady error:
 // scoring it now would under-score it. A document that decodes but makes no
 // sense (a result without a valid sha256 or a numeric score) is a server-side
@@ -105,6 +107,12 @@ func (c *Client) SubmissionFull(ctx context.Context, sid string) (*Submission, e
 	s, err := callJSON(ctx, c, epFull, path, nil, func(d *fullDoc) (*Submission, error) { return d.submission(sid, c.quote) })
 	if err != nil {
 		return nil, err
+	}
+	if s.State == "failed" {
+		// A terminal state: Assemblyline will never complete it, so
+		// waiting (NotReady) would only hold the message for a day before
+		// it is dead-lettered anyway. Dead-letter it now, with the reason.
+		return s, failure.Errorf(failure.Terminal, "assemblyline submission/full: submission %s ended in state \"failed\", not completed; Assemblyline will not finish it", sid)
 	}
 	if s.State != "completed" {
 		return s, failure.Errorf(failure.NotReady, "assemblyline submission/full: submission %s is %s, not completed", sid, c.quote(s.State))

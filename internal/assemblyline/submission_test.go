@@ -80,6 +80,16 @@ func TestSubmissionFull(t *testing.T) {
 			wantMsg:  "submission bYdMV2iJwYRZko3R3ik2X is \"submitted\", not completed",
 		},
 		{
+			// A terminal state: dead-lettered at once, not deferred for a
+			// day waiting for a completion that never comes.
+			name:     "failed",
+			fixture:  "submission_failed.json",
+			sid:      "5lTZq0bTgWDoKxaIDB8Ob2",
+			want:     &Submission{SID: "5lTZq0bTgWDoKxaIDB8Ob2", State: "failed", Completed: time.Date(2025, 3, 4, 15, 9, 40, 0, time.UTC), Results: []Result{}, MissingResultKeys: []string{}},
+			wantKind: failure.Terminal,
+			wantMsg:  "submission 5lTZq0bTgWDoKxaIDB8Ob2 ended in state \"failed\"",
+		},
+		{
 			name:    "missing result keys",
 			fixture: "submission_missing.json",
 			sid:     "4EZNjXD44dmYMRbXYPAe6t",

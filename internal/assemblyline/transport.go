@@ -350,6 +350,9 @@ func readAnswer[T any](x *exchange, limit int64) (*T, error) {
 	status := x.resp.StatusCode
 
 	if status < 200 || status > 299 {
+		if !isEnvelope(buf.Bytes()) && foreignAnswer(status) {
+			return nil, c.foreignError(op, status, x.resp.Header.Get("Content-Type"), br.head)
+		}
 		var env errorEnvelope
 		derr := json.Unmarshal(buf.Bytes(), &env)
 		var msg string

@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -19,11 +20,25 @@ type EmbeddedConfig struct {
 	DataDir string
 	// Listen, when not empty ("127.0.0.1:4222"), also serves NATS clients
 	// over TCP so other processes can publish SIDs or inspect the queues.
-	// Empty means no socket at all; an empty host (":4222") means loopback,
-	// since the server asks for no credentials.
+	// Empty means no socket at all; an empty host (":4222") means loopback.
+	// An address beyond loopback requires credentials (User and Password,
+	// or Token): StartEmbedded refuses to serve the network without them.
 	Listen string
+	// User and Password, or Token, when set, are required of every client,
+	// the in-process ones included (NATS_USER/NATS_PASSWORD, NATS_TOKEN).
+	User, Password, Token string
 	// MonitorListen, when not empty, serves the NATS monitoring endpoints.
 	MonitorListen string
+	// SyncInterval is how often the store is fsynced in the background.
+	// Zero (the default) means every write is fsynced before JetStream
+	// acknowledges it (nats-server's sync_interval: always): what was
+	// acknowledged — queued SIDs and files, dead letters, the watermark —
+	// survives a power loss or kernel crash, and the watermark, written
+	// after the SIDs it covers were acknowledged, can never be on disk
+	// ahead of them. A positive interval trades that for speed: up to that
+	// much acknowledged work can be lost in a machine crash (a process
+	// crash loses nothing either way).
+	SyncInterval time.Duration
 }
 
 // Embedded is a running in-process NATS server with JetStream.
@@ -45,6 +60,9 @@ func StartEmbedded(cfg EmbeddedConfig, log *slog.Logger) (*Embedded, error) {
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("embedded NATS: data directory: %w", err)
 	}
+	if err := CheckListen(cfg); err != nil {
+		return nil, err
+	}
 	unlock, err := lockDir(cfg.DataDir)
 	if err != nil {
 		return nil, err
@@ -59,6 +77,11 @@ func StartEmbedded(cfg EmbeddedConfig, log *slog.Logger) (*Embedded, error) {
 		// validation and get a reason, like on a stock server.
 		MaxPayload: 8 << 20,
 	}
+	if cfg.SyncInterval > 0 {
+		opts.SyncInterval = cfg.SyncInterval
+	} else {
+		opts.SyncAlways = true
+	}
 	if cfg.Listen != "" {
 		host, port, err := splitHostPort(cfg.Listen)
 		if err != nil {
@@ -67,8 +90,14 @@ func StartEmbedded(cfg EmbeddedConfig, log *slog.Logger) (*Embedded, error) {
 		}
 		opts.Host, opts.Port = host, port
 		if !isLoopback(host) {
-			log.Warn("embedded NATS listens beyond this machine without authentication: anyone who reaches it can publish SIDs and read or purge the queues; prefer 127.0.0.1 or a firewall", "listen", net.JoinHostPort(host, strconv.Itoa(port)))
+			log.Warn("embedded NATS listens beyond this machine; only clients with the configured credentials get in, and without TLS they travel in clear: prefer a firewall, or the compose deployment's NATS", "listen", net.JoinHostPort(host, strconv.Itoa(port)))
 		}
+	}
+	switch {
+	case cfg.Token != "":
+		opts.Authorization = cfg.Token
+	case cfg.User != "":
+		opts.Username, opts.Password = cfg.User, cfg.Password
 	}
 	if cfg.MonitorListen != "" {
 		host, port, err := splitHostPort(cfg.MonitorListen)
@@ -106,6 +135,26 @@ func (e *Embedded) Shutdown() {
 	e.Server.Shutdown()
 	e.Server.WaitForShutdown()
 	e.unlock()
+}
+
+// CheckListen refuses a configuration that would serve NATS beyond this
+// machine without credentials: anyone who reached the port could publish
+// SIDs and read, purge or delete the queues and the dead letters.
+func CheckListen(cfg EmbeddedConfig) error {
+	if cfg.Listen == "" {
+		return nil
+	}
+	host, port, err := splitHostPort(cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("embedded NATS listen address %q: %w", cfg.Listen, err)
+	}
+	if cfg.User != "" && cfg.Password == "" {
+		return errors.New("embedded NATS: NATS_USER needs NATS_PASSWORD (or NATS_PASSWORD_FILE)")
+	}
+	if isLoopback(host) || cfg.Token != "" || (cfg.User != "" && cfg.Password != "") {
+		return nil
+	}
+	return fmt.Errorf("refusing --listen %s: it serves NATS beyond this machine, and without credentials anyone who reaches port %d could publish SIDs and read or purge the queues; set NATS_USER and NATS_PASSWORD (or NATS_TOKEN, or their _FILE variants), which every client must then give, or listen on 127.0.0.1", net.JoinHostPort(host, strconv.Itoa(port)), port)
 }
 
 func splitHostPort(addr string) (string, int, error) {

@@ -18,11 +18,21 @@ type Topology struct {
 	// 3 on a three-node cluster (NATS_REPLICAS).
 	Replicas int
 	// DedupWindow is how long JetStream drops a re-published SID. It absorbs
-	// the searcher's overlapping sweeps (default 20 min). The other streams
-	// keep shorter windows: a re-published hash costs only a check of the
-	// file already on disk, and JetStream keeps every ID of the window in
-	// memory.
+	// the searcher's overlapping sweeps, so it is derived from
+	// SEARCH_INTERVAL + SEARCH_OVERLAP (SIDDedupWindow) by the processes
+	// that know them. Zero, for a stage that does not search, keeps the
+	// existing stream's window rather than fighting over it, and creates a
+	// new stream with the default settings' 15 min. The other streams keep
+	// shorter windows: a re-published hash costs only a check of the file
+	// already on disk, and JetStream keeps every ID of the window in memory.
 	DedupWindow time.Duration
+	// WorkQueueMaxMsgs and WorkQueueMaxBytes cap each work queue (SIDs,
+	// files) so that one publisher flooding alharvest.sids cannot fill the
+	// store: past them a publish fails with an error to the publisher
+	// (DiscardNew) and nothing queued is dropped. Defaults 5 000 000
+	// messages and 2 GiB.
+	WorkQueueMaxMsgs  int64
+	WorkQueueMaxBytes int64
 	// DLQMaxAge is how long dead letters are kept (default 90 days).
 	DLQMaxAge time.Duration
 	// CollectedMaxAge is how long collected events are kept (default 30 days).
@@ -38,7 +48,13 @@ func (t *Topology) setDefaults() {
 		t.Replicas = 1
 	}
 	if t.DedupWindow <= 0 {
-		t.DedupWindow = 20 * time.Minute
+		t.DedupWindow = SIDDedupWindow(5*time.Minute, 10*time.Minute)
+	}
+	if t.WorkQueueMaxMsgs <= 0 {
+		t.WorkQueueMaxMsgs = 5_000_000
+	}
+	if t.WorkQueueMaxBytes <= 0 {
+		t.WorkQueueMaxBytes = 2 << 30
 	}
 	if t.DLQMaxAge <= 0 {
 		t.DLQMaxAge = 90 * 24 * time.Hour
@@ -64,6 +80,8 @@ func (t Topology) Streams() []jetstream.StreamConfig {
 			Replicas:    t.Replicas,
 			Duplicates:  t.DedupWindow,
 			MaxMsgSize:  t.MaxMsgSize,
+			MaxMsgs:     t.WorkQueueMaxMsgs,
+			MaxBytes:    t.WorkQueueMaxBytes,
 			Discard:     jetstream.DiscardNew,
 		},
 		{
@@ -75,6 +93,8 @@ func (t Topology) Streams() []jetstream.StreamConfig {
 			Replicas:    t.Replicas,
 			Duplicates:  2 * time.Minute,
 			MaxMsgSize:  t.MaxMsgSize,
+			MaxMsgs:     t.WorkQueueMaxMsgs,
+			MaxBytes:    t.WorkQueueMaxBytes,
 			Discard:     jetstream.DiscardNew,
 		},
 		{
@@ -112,10 +132,29 @@ func (t Topology) Bucket() jetstream.KeyValueConfig {
 	}
 }
 
-// Provision creates or updates the streams and the bucket.
+// SIDDedupWindow is the SIDs stream's de-duplication window for a searcher
+// sweeping every interval from its watermark minus overlap: a SID found by
+// one sweep is found again by the next, interval later, while it lies within
+// the overlap. It is zero when interval is (a process that does not search).
+func SIDDedupWindow(interval, overlap time.Duration) time.Duration {
+	if interval <= 0 {
+		return 0
+	}
+	return max(interval+max(overlap, 0), 2*time.Minute)
+}
+
+// Provision creates or updates the streams and the bucket. Settings of an
+// existing stream that differ (an upgrade, a changed SEARCH_INTERVAL) are
+// updated in place; its messages stay.
 func Provision(ctx context.Context, js jetstream.JetStream, t Topology, log *slog.Logger) error {
 	if log == nil {
 		log = slog.Default()
+	}
+	if t.DedupWindow <= 0 {
+		// Keep what the searcher set; only a new stream gets the default.
+		if s, err := js.Stream(ctx, messages.StreamSIDs); err == nil && s.CachedInfo().Config.Duplicates > 0 {
+			t.DedupWindow = s.CachedInfo().Config.Duplicates
+		}
 	}
 	for _, sc := range t.Streams() {
 		err := Retry(ctx, log, "stream "+sc.Name, func(ctx context.Context) error {

@@ -134,6 +134,12 @@ type Info struct {
 // Memory use is bounded (a few hundred KiB plus at most 1 MiB each for the
 // optional header and footer) whatever the size of the stream.
 //
+// When r is seekable (a file), its optional footer's announced length is
+// read first, and decoding stops as soon as the content exceeds it: a small
+// cART that inflates far beyond what it announces (a decompression bomb) is
+// rejected after one block instead of being inflated to the end. Use
+// VerifyLimit to set such a bound for a stream.
+//
 // Format problems are returned as *FormatError (errors.Is ErrCorrupt,
 // failure.Corrupt). Errors from r itself are returned wrapped with %w and
 // are not Corrupt, so a broken connection can be told from a bad file. On a
@@ -145,7 +151,24 @@ func Verify(r io.Reader, wantSHA256 string) (Info, error) {
 		// reading the stream could not make it match.
 		return Info{}, failure.Errorf(failure.Invalid, "cart: wanted sha256 %q is not 64 hex digits", wantSHA256)
 	}
-	return decode(nil, r, strings.ToLower(wantSHA256))
+	limit := int64(-1)
+	if rs, ok := r.(io.ReadSeeker); ok {
+		if n, ok := announcedLength(rs); ok {
+			limit = n
+		}
+	}
+	return decodeLimit(nil, r, strings.ToLower(wantSHA256), limit, "the optional footer length")
+}
+
+// VerifyLimit is Verify for a caller that knows how large the content may
+// be (maxContent bytes, e.g. the size Assemblyline reported for the file):
+// decoding stops with a Corrupt error as soon as the content exceeds it,
+// without inflating further.
+func VerifyLimit(r io.Reader, wantSHA256 string, maxContent int64) (Info, error) {
+	if wantSHA256 != "" && !isHexSHA256(wantSHA256) {
+		return Info{}, failure.Errorf(failure.Invalid, "cart: wanted sha256 %q is not 64 hex digits", wantSHA256)
+	}
+	return decodeLimit(nil, r, strings.ToLower(wantSHA256), max(maxContent, 0), "the announced size")
 }
 
 // VerifyFile opens path and calls Verify.
@@ -399,12 +422,18 @@ type decoder struct {
 	key     []byte
 	info    Info
 	scratch *scratch
+	limit   int64  // most content bytes to inflate; -1 = no bound
+	limitOf string // what set the bound, for the error
 }
 
 func decode(dst io.Writer, r io.Reader, wantSHA256 string) (Info, error) {
+	return decodeLimit(dst, r, wantSHA256, -1, "")
+}
+
+func decodeLimit(dst io.Writer, r io.Reader, wantSHA256 string, limit int64, limitOf string) (Info, error) {
 	bufs := scratchPool.Get().(*scratch)
 	defer scratchPool.Put(bufs)
-	d := &decoder{s: &source{r: r, buf: bufs.src}, scratch: bufs}
+	d := &decoder{s: &source{r: r, buf: bufs.src}, scratch: bufs, limit: limit, limitOf: limitOf}
 	err := d.run(dst, wantSHA256)
 	d.info.Size = d.s.off
 	return d.info, err
@@ -542,6 +571,7 @@ func (d *decoder) data(dst io.Writer, g *digests) error {
 	// The digests may trade buf for another block-sized buffer; keep
 	// whichever we end up holding for the next decode.
 	defer func() { d.scratch.out = buf[:cap(buf)] }()
+	var inflated int64
 	for {
 		// Fill whole blocks (zlib returns at most its window per call) to
 		// hand the hashing goroutine fewer, larger pieces.
@@ -556,6 +586,9 @@ func (d *decoder) data(dst io.Writer, g *digests) error {
 			return d.inflateError(dr, start, rerr)
 		}
 		last := rerr == io.EOF // zlib says EOF only after the Adler-32 matched
+		if inflated += int64(n); d.limit >= 0 && inflated > d.limit {
+			return corrupt(ErrDigestMismatch, "decoded content exceeds %s %d: stopped inflating after %d bytes, at offset %d", d.limitOf, d.limit, inflated, dr.offset())
+		}
 		if n > 0 {
 			if dst != nil {
 				if _, werr := dst.Write(buf[:n]); werr != nil {

@@ -44,9 +44,11 @@ type Config struct {
 	Downloader Stage
 	OutputDir  string
 	DataDir    string
+	DataSync   time.Duration // DATA_SYNC; zero = fsync every write
 	Shutdown   time.Duration
 
 	explicit map[string]bool // settings given rather than defaulted, by env name
+	warnings []string        // see Warnings
 }
 
 // Explicit reports whether the setting named env (its environment variable)
@@ -189,6 +191,8 @@ func natsGroup(l *loader, c *Config) {
 	l.str(&c.NATS.User, "NATS_USER", "", "NATS user name", false)
 	l.str(&c.NATS.Password, "NATS_PASSWORD", "", "NATS password", true)
 	l.str(&c.NATS.Token, "NATS_TOKEN", "", "NATS token", true)
+	l.secretFile(&c.NATS.Password, "NATS_PASSWORD", "NATS_PASSWORD_FILE")
+	l.secretFile(&c.NATS.Token, "NATS_TOKEN", "NATS_TOKEN_FILE")
 	l.str(&c.NATS.CAFile, "NATS_CA", "", "CA bundle (PEM) to verify the NATS server", false)
 	l.str(&c.NATS.CertFile, "NATS_CERT", "", "client certificate (PEM) for NATS mutual TLS", false)
 	l.str(&c.NATS.KeyFile, "NATS_KEY", "", "client key (PEM) for NATS mutual TLS", false)
@@ -291,6 +295,7 @@ func outputGroup(l *loader, c *Config) {
 
 func dataGroup(l *loader, c *Config) {
 	l.str(&c.DataDir, "DATA_DIR", "./.alharvest", "where the one-command mode keeps its JetStream store", false)
+	dataSync(l, c)
 }
 
 func shutdownGroup(l *loader, c *Config) {
@@ -332,6 +337,7 @@ func Load(binary string, args []string, lookupEnv func(string) (string, bool), e
 		return nil, l.fs, err
 	}
 	c.explicit = l.explicit
+	c.warnings = l.commandLineSecrets()
 	l.fs.Visit(func(f *flag.Flag) {
 		for _, v := range l.vars {
 			if v.Flag == f.Name {

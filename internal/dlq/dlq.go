@@ -79,12 +79,12 @@ func List(ctx context.Context, js jetstream.JetStream, f Filter) ([]Letter, erro
 func letter(m *jetstream.RawStreamMsg) Letter {
 	l := Letter{
 		Seq:             m.Sequence,
-		Stage:           m.Header.Get(messages.HeaderStage),
-		OriginalSubject: m.Header.Get(messages.HeaderOriginalSubject),
-		Reason:          m.Header.Get(messages.HeaderReason),
+		Stage:           clean(m.Header.Get(messages.HeaderStage)),
+		OriginalSubject: clean(m.Header.Get(messages.HeaderOriginalSubject)),
+		Reason:          clean(m.Header.Get(messages.HeaderReason)),
 		Header:          m.Header,
 		Data:            m.Data,
-		Payload:         printable(m.Data),
+		Payload:         clean(printable(m.Data)),
 	}
 	l.Deliveries, _ = strconv.Atoi(m.Header.Get(messages.HeaderDeliveries))
 	if t, err := time.Parse(time.RFC3339Nano, m.Header.Get(messages.HeaderFailedAt)); err == nil {

@@ -55,6 +55,9 @@ const (
 	// Storage: the local disk refuses our writes (full, read-only, no
 	// permission). Every message would fail the same way.
 	Storage
+	// Terminal: the thing reached an end state that is not success (a
+	// submission Assemblyline marked "failed"); no retry or wait changes it.
+	Terminal
 )
 
 var kindNames = [...]string{
@@ -74,6 +77,7 @@ var kindNames = [...]string{
 	TooLarge:        "too_large",
 	Canceled:        "canceled",
 	Storage:         "storage",
+	Terminal:        "terminal",
 }
 
 // String returns a short snake_case name, suitable as a metric label value.
@@ -175,7 +179,8 @@ func KindOf(err error) Kind {
 
 // ActionFor is the one place that decides what the pipeline does about an error.
 //
-//	Invalid, NotFound, BadRequest, TooLarge      → DeadLetter (no retry can help)
+//	Invalid, NotFound, BadRequest, TooLarge,
+//	Terminal                                     → DeadLetter (no retry can help)
 //	Auth, Forbidden, QuotaDaily, Storage         → Halt (the stage, not the message, is at fault)
 //	NotReady                                     → Defer (wait for Assemblyline to finish)
 //	Canceled                                     → HandBack (we are stopping)
@@ -183,7 +188,7 @@ func KindOf(err error) Kind {
 //	Corrupt, CursorExpired, Unknown              → Retry (bounded by attempts)
 func ActionFor(err error) Action {
 	switch KindOf(err) {
-	case Invalid, NotFound, BadRequest, TooLarge:
+	case Invalid, NotFound, BadRequest, TooLarge, Terminal:
 		return DeadLetter
 	case Auth, Forbidden, QuotaDaily, Storage:
 		return Halt

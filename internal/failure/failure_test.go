@@ -37,6 +37,7 @@ func TestActionForEveryKind(t *testing.T) {
 		{failure.TooLarge, "too_large", failure.DeadLetter, false},
 		{failure.Canceled, "canceled", failure.HandBack, false},
 		{failure.Storage, "storage", failure.Halt, false},
+		{failure.Terminal, "terminal", failure.DeadLetter, false},
 	}
 	seen := map[failure.Kind]bool{}
 	for _, tc := range tests {

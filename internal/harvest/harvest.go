@@ -54,6 +54,11 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		log = slog.Default()
 	}
 
+	embCfg := broker.EmbeddedConfig{DataDir: cfg.DataDir, Listen: o.Listen, SyncInterval: cfg.DataSync,
+		User: cfg.NATS.User, Password: cfg.NATS.Password, Token: cfg.NATS.Token}
+	if err := broker.CheckListen(embCfg); err != nil {
+		return nil, err
+	}
 	if o.Listen != "" {
 		// Lay out the streams before the port opens: a plain NATS publish
 		// that arrives before its stream exists is silently dropped.
@@ -61,7 +66,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 			return nil, err
 		}
 	}
-	emb, err := broker.StartEmbedded(broker.EmbeddedConfig{DataDir: cfg.DataDir, Listen: o.Listen}, log)
+	emb, err := broker.StartEmbedded(embCfg, log)
 	if err != nil {
 		return nil, err
 	}

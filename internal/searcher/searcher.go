@@ -125,8 +125,13 @@ type SweepResult struct {
 	// Watermark is the watermark after the sweep.
 	Watermark time.Time
 	Restarts  int
-	Started   time.Time
-	Duration  time.Duration
+	// Clamped counts items whose times.completed lay beyond the sweep's
+	// own clock plus Overlap; they moved the watermark only that far.
+	Clamped  int
+	Started  time.Time
+	Duration time.Duration
+
+	furthest time.Time // the latest clamped times.completed, for the warning
 }
 
 // Scope is what a sweep covers. Each scope has its own checkpoint: a change
@@ -206,6 +211,13 @@ func (s *Searcher) Sweep(ctx context.Context) (res SweepResult, err error) {
 	if err != nil {
 		return res, err
 	}
+	if bound := res.Started.Add(s.cfg.Overlap); cp.Watermark.After(bound) {
+		// Stored by a version without the bound below, or by a clock
+		// since set back: sweeping from there would find nothing.
+		s.log.Warn("the stored watermark is in the future; sweeping from this sweep's clock plus SEARCH_OVERLAP instead",
+			"stored", cp.Watermark, "watermark_bound", bound.UTC())
+		cp.Watermark = bound
+	}
 	res.Watermark = cp.Watermark
 	if !cp.Watermark.IsZero() {
 		res.Since = cp.Watermark.Add(-s.cfg.Overlap)
@@ -230,6 +242,10 @@ func (s *Searcher) Sweep(ctx context.Context) (res SweepResult, err error) {
 			continue
 		}
 		return res, fmt.Errorf("sweep: %w", err)
+	}
+	if res.Clamped > 0 {
+		s.log.Warn("search items completed in the future: Assemblyline's clock or data is off; the watermark was held at this sweep's clock plus SEARCH_OVERLAP",
+			"items", res.Clamped, "latest_reported", res.furthest, "watermark_bound", res.Started.Add(s.cfg.Overlap).UTC())
 	}
 
 	cp.Scope = s.scope()
@@ -271,9 +287,21 @@ func (s *Searcher) search(ctx context.Context, since time.Time, res *SweepResult
 		if err != nil {
 			return err
 		}
+		// A times.completed in the future (a server clock far ahead, a
+		// bogus document) must not pin the watermark there: every later
+		// sweep would search from the future and miss all new work.
+		bound := res.Started.Add(s.cfg.Overlap)
 		for _, it := range items {
-			if it.Completed.After(*latest) {
-				*latest = it.Completed
+			c := it.Completed
+			if c.After(bound) {
+				res.Clamped++
+				if c.After(res.furthest) {
+					res.furthest = c
+				}
+				c = bound
+			}
+			if c.After(*latest) {
+				*latest = c
 			}
 		}
 		return nil

@@ -350,9 +350,11 @@ func TestIncrementalSweepsFromTheWatermark(t *testing.T) {
 func TestWatermarkNeverMovesBackwards(t *testing.T) {
 	// Two searchers on one checkpoint key: a slow one over an older
 	// Assemblyline, a fast one over one whose submissions completed two days
-	// later. Whichever stores last, the watermark stays at the newest.
-	slowSim, slowAL := startSim(t, alsim.Config{Seed: 12, Submissions: 150, SearchLatency: 40 * time.Millisecond})
-	newSim, newAL := startSim(t, alsim.Config{Seed: 12, Submissions: 150, Now: time.Now().Add(48 * time.Hour)})
+	// later. Whichever stores last, the watermark stays at the newest. (The
+	// older corpus is dated two days back rather than the newer one two days
+	// ahead: completion times in the future are clamped.)
+	slowSim, slowAL := startSim(t, alsim.Config{Seed: 12, Submissions: 150, SearchLatency: 40 * time.Millisecond, Now: time.Now().Add(-48 * time.Hour)})
+	newSim, newAL := startSim(t, alsim.Config{Seed: 12, Submissions: 150})
 	e := newEnv(t)
 	key := searcher.CheckpointKey(searcher.Scope{Threshold: threshold, Filter: ""})
 	older, newer := latest(match(slowSim, threshold, normal)), latest(match(newSim, threshold, normal))
@@ -750,5 +752,60 @@ func TestEachServerAndUserHasItsOwnWatermark(t *testing.T) {
 	again, err := e.searcher(alA, searcher.Config{Server: "https://a.example", User: "u"}).Sweep(ctx)
 	if err != nil || again.Since.IsZero() {
 		t.Errorf("same scope did not resume from its watermark: %+v %v", again, err)
+	}
+}
+
+// TestFutureCompletionTimesCannotPinTheWatermark: an Assemblyline whose
+// clock runs a year ahead (or a document with a bogus times.completed) must
+// not move the watermark into the future, where every later sweep would
+// search past all new work. The watermark is held at the sweep's own clock
+// plus SEARCH_OVERLAP, and a watermark already stored in the future is
+// pulled back the same way.
+func TestFutureCompletionTimesCannotPinTheWatermark(t *testing.T) {
+	const overlap = 10 * time.Minute
+	sim, al := startSim(t, alsim.Config{Seed: 3, Submissions: 80, Now: time.Now().AddDate(1, 0, 0)})
+	want := match(sim, threshold, normal)
+	if l := latest(want); !l.After(time.Now().Add(overlap)) {
+		t.Fatalf("the corpus is not in the future (latest %s)", l)
+	}
+	e := newEnv(t)
+	s := e.searcher(al, searcher.Config{Rows: 25, Overlap: overlap})
+	key := searcher.CheckpointKey(searcher.Scope{Threshold: threshold})
+
+	first, err := s.Sweep(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	bound := first.Started.Add(overlap)
+	if first.Found != len(want) || first.Clamped != len(want) {
+		t.Errorf("first sweep found %d, clamped %d; want %d and %d", first.Found, first.Clamped, len(want), len(want))
+	}
+	cp, _, ok := e.checkpoint(key)
+	if !ok || !cp.Watermark.Equal(bound) || !first.Watermark.Equal(bound) {
+		t.Fatalf("watermark %s (result %s), want the sweep's clock plus overlap %s", cp.Watermark, first.Watermark, bound)
+	}
+	second, err := s.Sweep(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !second.Since.Equal(first.Started) || second.Since.After(time.Now()) {
+		t.Errorf("second sweep searched from %s, want %s (not the future)", second.Since, first.Started)
+	}
+
+	// A checkpoint a previous version stored in the future.
+	cp.Watermark = time.Now().AddDate(1, 0, 0).UTC()
+	data, _ := json.Marshal(cp)
+	if _, err := e.kv.Put(context.Background(), key, data); err != nil {
+		t.Fatal(err)
+	}
+	third, err := s.Sweep(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if third.Since.After(time.Now()) || third.Found != len(want) {
+		t.Errorf("after a future checkpoint the sweep searched from %s and found %d, want from now and %d", third.Since, third.Found, len(want))
+	}
+	if cp, _, _ := e.checkpoint(key); cp.Watermark.After(third.Started.Add(overlap)) {
+		t.Errorf("the future checkpoint was kept: %s", cp.Watermark)
 	}
 }

@@ -89,6 +89,12 @@ func Setup(ctx context.Context, binary string, cfg *config.Config, opts Options)
 		return nil, err
 	}
 	e.AL = al
+	for _, w := range cfg.Warnings() {
+		log.Warn(w)
+	}
+	if al.Cleartext() {
+		log.Warn("THE ASSEMBLYLINE API KEY IS SENT IN CLEAR over plain http:// to a host beyond this machine (AL_ALLOW_HTTP=true): anyone on the network path can read it; use https://", "al_url", cfg.AL.URL)
+	}
 	if !cfg.AL.VerifyTLS {
 		log.Warn("TLS VERIFICATION OF ASSEMBLYLINE IS OFF (AL_VERIFY=false): anyone on the network path can read the API key and feed you files")
 	}
@@ -109,7 +115,7 @@ func Setup(ctx context.Context, binary string, cfg *config.Config, opts Options)
 		nc.Close()
 		return nil, err
 	}
-	if err := broker.Provision(ctx, e.JS, broker.Topology{Replicas: cfg.NATS.Replicas}, log); err != nil {
+	if err := broker.Provision(ctx, e.JS, broker.Topology{Replicas: cfg.NATS.Replicas, DedupWindow: broker.SIDDedupWindow(cfg.Search.Interval, cfg.Search.Overlap)}, log); err != nil {
 		nc.Close()
 		return nil, err
 	}
@@ -177,6 +183,9 @@ func (e *Env) Downloader(ctx context.Context, o StageOptions) (*worker.Worker, e
 	})
 	if err != nil {
 		return nil, err
+	}
+	if w := outputDirWarning(d.Dir()); w != "" {
+		e.Log.Warn(w)
 	}
 	if _, err := downloader.CleanTemp(d.Dir(), e.Log); err != nil {
 		e.Log.Warn("cannot clean temporary files", "err", err)

@@ -20,7 +20,10 @@ func Serve(t testing.TB, cfg alsim.Config) (*alsim.Server, string) {
 	if err != nil {
 		t.Fatalf("alsim: %v", err)
 	}
-	ts := httptest.NewServer(sim.Handler())
+	ts := httptest.NewUnstartedServer(sim.Handler())
+	// Wrapped, so that an outage in refuse mode can really refuse.
+	ts.Listener = sim.WrapListener(ts.Listener)
+	ts.Start()
 	t.Cleanup(func() { ts.Close(); sim.Close() })
 	return sim, ts.URL
 }
