@@ -9,6 +9,7 @@ import (
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/alharvest/alharvest/internal/netaddr"
 	"github.com/alharvest/alharvest/pkg/messages"
 )
 
@@ -192,8 +193,8 @@ func TestListenAddressDefaultsToLoopback(t *testing.T) {
 		if tc.wantErr {
 			continue
 		}
-		if host != tc.host || port != tc.port || isLoopback(host) != tc.loopback {
-			t.Errorf("%q: %s %d loopback=%v, want %s %d loopback=%v", tc.addr, host, port, isLoopback(host), tc.host, tc.port, tc.loopback)
+		if host != tc.host || port != tc.port || netaddr.IsLoopback(host) != tc.loopback {
+			t.Errorf("%q: %s %d loopback=%v, want %s %d loopback=%v", tc.addr, host, port, netaddr.IsLoopback(host), tc.host, tc.port, tc.loopback)
 		}
 	}
 }

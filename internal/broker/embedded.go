@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
+
+	"github.com/alharvest/alharvest/internal/netaddr"
 )
 
 // EmbeddedConfig configures the one-command mode's in-process server.
@@ -66,7 +68,7 @@ func StartEmbedded(cfg EmbeddedConfig, log *slog.Logger) (*Embedded, error) {
 			return nil, fmt.Errorf("embedded NATS listen address %q: %w", cfg.Listen, err)
 		}
 		opts.Host, opts.Port = host, port
-		if !isLoopback(host) {
+		if !netaddr.IsLoopback(host) {
 			log.Warn("embedded NATS listens beyond this machine without authentication: anyone who reaches it can publish SIDs and read or purge the queues; prefer 127.0.0.1 or a firewall", "listen", net.JoinHostPort(host, strconv.Itoa(port)))
 		}
 	}
@@ -123,16 +125,6 @@ func splitHostPort(addr string) (string, int, error) {
 		host = "127.0.0.1"
 	}
 	return host, port, nil
-}
-
-// isLoopback reports whether host only accepts connections from this
-// machine.
-func isLoopback(host string) bool {
-	if host == "localhost" {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
 }
 
 // serverLog routes the server's own log lines into slog, quietly: its
