@@ -13,6 +13,8 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/alharvest/alharvest/internal/config"
 )
 
 // DefaultURL is where stages look for NATS when NATS_URL is not set.
@@ -37,6 +39,17 @@ type ConnConfig struct {
 	CAFile, CertFile, KeyFile string
 	// InProcess, when set, connects to an embedded server without a socket.
 	InProcess nats.InProcessConnProvider
+}
+
+// ConnConfigFrom is how a process reaches the NATS server its configuration
+// (NATS_*) names; name identifies the process in server monitoring.
+func ConnConfigFrom(n config.NATS, name string) ConnConfig {
+	return ConnConfig{
+		URLs: n.URL, Name: name,
+		Creds: n.Creds, NKeySeed: n.NKey,
+		User: n.User, Password: n.Password, Token: n.Token,
+		CAFile: n.CAFile, CertFile: n.CertFile, KeyFile: n.KeyFile,
+	}
 }
 
 // String describes the connection without any secret.

@@ -93,13 +93,9 @@ func Setup(ctx context.Context, binary string, cfg *config.Config, opts Options)
 		log.Warn("TLS VERIFICATION OF ASSEMBLYLINE IS OFF (AL_VERIFY=false): anyone on the network path can read the API key and feed you files")
 	}
 
-	nc, err := broker.Connect(ctx, broker.ConnConfig{
-		URLs: cfg.NATS.URL, Name: "alharvest-" + binary,
-		Creds: cfg.NATS.Creds, NKeySeed: cfg.NATS.NKey,
-		User: cfg.NATS.User, Password: cfg.NATS.Password, Token: cfg.NATS.Token,
-		CAFile: cfg.NATS.CAFile, CertFile: cfg.NATS.CertFile, KeyFile: cfg.NATS.KeyFile,
-		InProcess: opts.InProcess,
-	}, log)
+	cc := broker.ConnConfigFrom(cfg.NATS, "alharvest-"+binary)
+	cc.InProcess = opts.InProcess
+	nc, err := broker.Connect(ctx, cc, log)
 	if err != nil {
 		return nil, err
 	}
@@ -305,5 +301,5 @@ func RunAll(ctx context.Context, fns ...func(context.Context) error) error {
 // Describe returns a one-line, secret-free summary of the configuration.
 func Describe(cfg *config.Config) string {
 	return fmt.Sprintf("al=%s user=%s nats=%s threshold=%d", cfg.AL.URL, cfg.AL.User,
-		broker.ConnConfig{URLs: cfg.NATS.URL}.String(), cfg.Threshold)
+		broker.ConnConfigFrom(cfg.NATS, "").String(), cfg.Threshold)
 }
