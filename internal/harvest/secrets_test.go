@@ -403,7 +403,7 @@ func TestConfigNeverFormatsTheKey(t *testing.T) {
 	cfg := loadConfig(t, env)
 
 	// What the code itself prints about its configuration must be clean.
-	assertNoLeak(t, "service.Describe", service.Describe(cfg))
+	assertNoLeak(t, "service.Summary", service.Summary(cfg))
 
 	var js bytes.Buffer
 	slog.New(slog.NewJSONHandler(&js, nil)).Info("start", "config", cfg, "al", cfg.AL, "nats", cfg.NATS)

@@ -100,10 +100,10 @@ func (h *Health) Check(ctx context.Context) []string {
 	return problems
 }
 
-// ServeHTTP serves /metrics, /healthz and /readyz (and, with pprof, Go's
+// serveHTTP serves /metrics, /healthz and /readyz (and, with pprof, Go's
 // profiles under /debug/pprof/) on addr until ctx ends. An empty addr
 // disables it.
-func ServeHTTP(ctx context.Context, addr string, pprof bool, reg *prometheus.Registry, h *Health, log *slog.Logger) error {
+func serveHTTP(ctx context.Context, addr string, pprof bool, reg *prometheus.Registry, h *Health, log *slog.Logger) error {
 	if addr == "" {
 		return nil
 	}

@@ -6,7 +6,6 @@ package service
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"strings"
@@ -40,9 +39,6 @@ type Env struct {
 	NC      *nats.Conn
 	JS      jetstream.JetStream
 	Health  *Health
-
-	mu      sync.Mutex
-	workers map[string]*worker.Worker
 }
 
 // Options adjust Setup for the one-command mode.
@@ -64,7 +60,7 @@ func Setup(ctx context.Context, binary string, cfg *config.Config, opts Options)
 			Secrets: Secrets(cfg),
 		})
 	}
-	e := &Env{Binary: binary, Cfg: cfg, Log: log, Metrics: metrics.New(), workers: map[string]*worker.Worker{}}
+	e := &Env{Binary: binary, Cfg: cfg, Log: log, Metrics: metrics.New()}
 	e.Health = newHealth()
 
 	e.Gate = quota.New(quota.Config{Max: cfg.AL.MaxCalls, OnLimit: e.Metrics.ConcurrencyLimit})
@@ -160,7 +156,7 @@ func (e *Env) Scorer(ctx context.Context, o StageOptions) (*worker.Worker, error
 		Logger:    e.Log.With("stage", messages.StageScorer),
 		Observer:  e.Metrics,
 	})
-	return e.worker(ctx, messages.StageScorer, messages.StreamSIDs, messages.ConsumerScorer, e.Cfg.Scorer, s, 0, o)
+	return e.worker(ctx, messages.StageScorer, messages.StreamSIDs, messages.ConsumerScorer, e.Cfg.Scorer, s, o)
 }
 
 // Downloader builds the downloader's worker on its durable consumer, after
@@ -177,10 +173,10 @@ func (e *Env) Downloader(ctx context.Context, o StageOptions) (*worker.Worker, e
 	if _, err := downloader.CleanTemp(d.Dir(), e.Log); err != nil {
 		e.Log.Warn("cannot clean temporary files", "err", err)
 	}
-	return e.worker(ctx, messages.StageDownloader, messages.StreamFiles, messages.ConsumerDownloader, e.Cfg.Downloader, d, 0, o)
+	return e.worker(ctx, messages.StageDownloader, messages.StreamFiles, messages.ConsumerDownloader, e.Cfg.Downloader, d, o)
 }
 
-func (e *Env) worker(ctx context.Context, stage, stream, durable string, sc config.Stage, h worker.Handler, prefetch int, o StageOptions) (*worker.Worker, error) {
+func (e *Env) worker(ctx context.Context, stage, stream, durable string, sc config.Stage, h worker.Handler, o StageOptions) (*worker.Worker, error) {
 	cc := broker.ConsumerConfig{AckWait: sc.AckWait, Replicas: e.Cfg.NATS.Replicas}
 	cons, err := broker.Consumer(ctx, e.JS, stream, durable, cc, e.Log)
 	if err != nil {
@@ -192,7 +188,6 @@ func (e *Env) worker(ctx context.Context, stage, stream, durable string, sc conf
 	w := worker.New(e.JS, cons, h, worker.Config{
 		Stage:       stage,
 		Concurrency: sc.Concurrency,
-		Prefetch:    prefetch,
 		MaxAttempts: sc.MaxAttempts,
 		RetryDelay:  worker.Backoff(sc.RetryMin, sc.RetryMax),
 		// Waiting for Assemblyline to finish runs on a slower clock than
@@ -206,9 +201,6 @@ func (e *Env) worker(ctx context.Context, stage, stream, durable string, sc conf
 		Observer:    e.Metrics,
 		Rebind:      rebind,
 	})
-	e.mu.Lock()
-	e.workers[stage] = w
-	e.mu.Unlock()
 	e.Health.addConsumer(stage, cons, w)
 	return w, nil
 }
@@ -237,10 +229,26 @@ func (e *Env) Searcher(ctx context.Context) (*searcher.Searcher, error) {
 	}), nil
 }
 
-// PollQueues keeps the consumer and stream gauges current until ctx ends.
+// ServeTelemetry serves metrics and probes on HTTP_ADDR (when set) and keeps
+// the queue gauges current until the returned stop is called; stop waits for
+// both to end. They outlive ctx on purpose: a draining process still reports
+// what it is doing, so the caller stops them after its stages have stopped.
+func (e *Env) ServeTelemetry(ctx context.Context) (stop func()) {
+	ctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		if err := serveHTTP(ctx, e.Cfg.HTTPAddr, e.Cfg.Pprof, e.Metrics.Registry, e.Health, e.Log); err != nil {
+			e.Log.Error("metrics server failed", "err", err)
+		}
+	})
+	wg.Go(func() { e.pollQueues(ctx, 5*time.Second) })
+	return func() { cancel(); wg.Wait() }
+}
+
+// pollQueues keeps the consumer and stream gauges current until ctx ends.
 // The first reading comes after a second, once the stage has bound its
 // consumer.
-func (e *Env) PollQueues(ctx context.Context, every time.Duration) {
+func (e *Env) pollQueues(ctx context.Context, every time.Duration) {
 	t := time.NewTimer(time.Second)
 	defer t.Stop()
 	for {
@@ -275,31 +283,9 @@ func (e *Env) pollOnce(ctx context.Context) {
 	}
 }
 
-// RunAll runs functions concurrently until all return; the first error
-// cancels the others and is returned.
-func RunAll(ctx context.Context, fns ...func(context.Context) error) error {
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	var (
-		wg    sync.WaitGroup
-		once  sync.Once
-		first error
-	)
-	for _, f := range fns {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if err := f(ctx); err != nil && !errors.Is(err, context.Canceled) {
-				once.Do(func() { first = err; cancel() })
-			}
-		}()
-	}
-	wg.Wait()
-	return first
-}
-
-// Describe returns a one-line, secret-free summary of the configuration.
-func Describe(cfg *config.Config) string {
+// Summary returns a one-line, secret-free summary of the configuration,
+// for the start-up log line.
+func Summary(cfg *config.Config) string {
 	return fmt.Sprintf("al=%s user=%s nats=%s threshold=%d", cfg.AL.URL, cfg.AL.User,
 		broker.ConnConfigFrom(cfg.NATS, "").String(), cfg.Threshold)
 }
