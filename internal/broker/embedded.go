@@ -24,8 +24,6 @@ type EmbeddedConfig struct {
 	// Empty means no socket at all; an empty host (":4222") means loopback,
 	// since the server asks for no credentials.
 	Listen string
-	// MonitorListen, when not empty, serves the NATS monitoring endpoints.
-	MonitorListen string
 }
 
 // Embedded is a running in-process NATS server with JetStream.
@@ -71,14 +69,6 @@ func StartEmbedded(cfg EmbeddedConfig, log *slog.Logger) (*Embedded, error) {
 		if !netaddr.IsLoopback(host) {
 			log.Warn("embedded NATS listens beyond this machine without authentication: anyone who reaches it can publish SIDs and read or purge the queues; prefer 127.0.0.1 or a firewall", "listen", net.JoinHostPort(host, strconv.Itoa(port)))
 		}
-	}
-	if cfg.MonitorListen != "" {
-		host, port, err := splitHostPort(cfg.MonitorListen)
-		if err != nil {
-			unlock()
-			return nil, fmt.Errorf("embedded NATS monitor address %q: %w", cfg.MonitorListen, err)
-		}
-		opts.HTTPHost, opts.HTTPPort = host, port
 	}
 	s, err := server.NewServer(opts)
 	if err != nil {

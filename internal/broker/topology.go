@@ -2,7 +2,6 @@ package broker
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"time"
@@ -195,12 +194,4 @@ func StreamCounts(ctx context.Context, js jetstream.JetStream, names ...string) 
 		out[n] = s.CachedInfo().State.Msgs
 	}
 	return out, nil
-}
-
-// IsNotFound reports whether err means a stream, consumer or key is missing.
-func IsNotFound(err error) bool {
-	return errors.Is(err, jetstream.ErrStreamNotFound) ||
-		errors.Is(err, jetstream.ErrConsumerNotFound) ||
-		errors.Is(err, jetstream.ErrKeyNotFound) ||
-		errors.Is(err, jetstream.ErrBucketNotFound)
 }
