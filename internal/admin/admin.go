@@ -119,10 +119,10 @@ func common(name string, args []string, stderr io.Writer, extra func(fs *flag.Fl
 			explicit = true
 		}
 	})
-	log := logging.New(logging.Options{Level: cfg.Log.Level, Format: "text", Output: stderr, Binary: "alharvest"})
+	log := logging.New(logging.Config{Level: cfg.Log.Level, Format: "text", Output: stderr, Binary: "alharvest"})
 	if strings.EqualFold(cfg.Log.Level, "info") {
 		// The embedded server's start-up is noise in an operator command.
-		log = logging.New(logging.Options{Level: "warn", Format: "text", Output: stderr, Binary: "alharvest"})
+		log = logging.New(logging.Config{Level: "warn", Format: "text", Output: stderr, Binary: "alharvest"})
 	}
 	return cfg, log, explicit, -1
 }

@@ -151,7 +151,7 @@ func TestSecretsNeverLeakAcrossARun(t *testing.T) {
 		new  func(cfgSecrets []string, out io.Writer) *slog.Logger
 	}{
 		{"scrubbed production logger", func(secrets []string, out io.Writer) *slog.Logger {
-			return logging.New(logging.Options{Level: "debug", Format: "json", Output: out, Binary: "alharvest", Secrets: secrets})
+			return logging.New(logging.Config{Level: "debug", Format: "json", Output: out, Binary: "alharvest", Secrets: secrets})
 		}},
 		{"plain logger without scrubber", func(_ []string, out io.Writer) *slog.Logger {
 			return slog.New(slog.NewJSONHandler(out, &slog.HandlerOptions{Level: slog.LevelDebug}))

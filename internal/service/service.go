@@ -55,7 +55,7 @@ type Options struct {
 func Setup(ctx context.Context, binary string, cfg *config.Config, opts Options) (*Env, error) {
 	log := opts.Logger
 	if log == nil {
-		log = logging.New(logging.Options{
+		log = logging.New(logging.Config{
 			Level: cfg.Log.Level, Format: cfg.Log.Format, Binary: binary,
 			Secrets: Secrets(cfg),
 		})
