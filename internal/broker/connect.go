@@ -17,9 +17,6 @@ import (
 	"github.com/alharvest/alharvest/internal/config"
 )
 
-// DefaultURL is where stages look for NATS when NATS_URL is not set.
-const DefaultURL = "nats://127.0.0.1:4222"
-
 // ConnConfig says how to reach NATS. Exactly one of Creds, User/Password or
 // Token is normally set; TLS fields are independent of them.
 type ConnConfig struct {
@@ -97,7 +94,7 @@ func Connect(ctx context.Context, cfg ConnConfig, log *slog.Logger) (*nats.Conn,
 	}
 	urls := cfg.URLs
 	if urls == "" {
-		urls = DefaultURL
+		urls = config.DefaultNATSURL
 	}
 	opts := []nats.Option{
 		nats.Name(cfg.Name),
