@@ -30,12 +30,10 @@ import (
 
 // Env is everything a binary sets up once and its stages share.
 type Env struct {
-	Binary  string
 	Cfg     *config.Config
 	Log     *slog.Logger
 	Metrics *metrics.Metrics
 	AL      *assemblyline.Client
-	Gate    *quota.Limiter
 	NC      *nats.Conn
 	JS      jetstream.JetStream
 	Health  *Health
@@ -60,10 +58,10 @@ func Setup(ctx context.Context, binary string, cfg *config.Config, opts Options)
 			Secrets: Secrets(cfg),
 		})
 	}
-	e := &Env{Binary: binary, Cfg: cfg, Log: log, Metrics: metrics.New()}
+	e := &Env{Cfg: cfg, Log: log, Metrics: metrics.New()}
 	e.Health = newHealth()
 
-	e.Gate = quota.New(quota.Config{Max: cfg.AL.MaxCalls, OnLimit: e.Metrics.ConcurrencyLimit})
+	limiter := quota.New(quota.Config{Max: cfg.AL.MaxCalls, OnLimit: e.Metrics.ConcurrencyLimit})
 	al, err := assemblyline.New(assemblyline.Config{
 		BaseURL:            cfg.AL.URL,
 		User:               cfg.AL.User,
@@ -71,7 +69,7 @@ func Setup(ctx context.Context, binary string, cfg *config.Config, opts Options)
 		InsecureSkipVerify: !cfg.AL.VerifyTLS,
 		CAFile:             cfg.AL.CAFile,
 		AllowPlainHTTP:     cfg.AL.AllowHTTP,
-		Gate:               e.Gate,
+		Gate:               limiter,
 		MaxRetries:         cfg.AL.MaxRetries,
 		MaxJSONBytes:       cfg.AL.MaxJSONBytes,
 		MaxDownloadBytes:   cfg.AL.MaxDownloadBytes,
