@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"slices"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -216,4 +217,48 @@ func alProblems(h *Health) []string {
 		}
 	}
 	return out
+}
+
+// TestServeTelemetry: one call serves metrics and probes on HTTP_ADDR and
+// fills the queue gauges; stop takes both down.
+func TestServeTelemetry(t *testing.T) {
+	srv := natstest.Start(t)
+	addr := "127.0.0.1:" + strconv.Itoa(natstest.FreePort(t))
+	cfg := load(t, map[string]string{"AL_URL": "https://al.example.org", "AL_USER": "u", "AL_APIKEY": "k:pw", "NATS_URL": srv.URL, "HTTP_ADDR": addr})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	env, err := Setup(ctx, config.Scorer, cfg, Options{Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer env.Close()
+	stop := env.ServeTelemetry(ctx)
+	// The server and the gauges outlive the context they were started with.
+	cancel()
+
+	gauge := `alharvest_stream_messages{stream="` + messages.StreamSIDs + `"} 0`
+	var metrics string
+	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline) && !strings.Contains(metrics, gauge); time.Sleep(50 * time.Millisecond) {
+		resp, err := http.Get("http://" + addr + "/metrics")
+		if err != nil {
+			continue // not listening yet
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		metrics = string(b)
+	}
+	if !strings.Contains(metrics, gauge) {
+		t.Fatalf("/metrics never showed %s:\n%s", gauge, metrics)
+	}
+	if resp, err := http.Get("http://" + addr + "/healthz"); err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("/healthz: %v %v", resp, err)
+	} else {
+		resp.Body.Close()
+	}
+
+	stop()
+	if resp, err := http.Get("http://" + addr + "/healthz"); err == nil {
+		resp.Body.Close()
+		t.Error("still serving after stop")
+	}
 }
