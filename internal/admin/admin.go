@@ -17,7 +17,6 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/alharvest/alharvest/internal/broker"
@@ -43,7 +42,11 @@ func (c *Conn) Close() { c.close() }
 // --listen address with NATS_URL instead.
 func Open(ctx context.Context, cfg *config.Config, natsExplicit bool, log *slog.Logger) (*Conn, error) {
 	if natsExplicit {
-		nc, err := connectRemote(ctx, cfg, log)
+		cc := broker.ConnConfigFrom(cfg.NATS, "alharvest-admin")
+		// An operator command should fail fast rather than wait for a server.
+		cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		nc, err := broker.Connect(cctx, cc, log)
+		cancel()
 		if err != nil {
 			return nil, err
 		}
@@ -52,7 +55,7 @@ func Open(ctx context.Context, cfg *config.Config, natsExplicit bool, log *slog.
 			nc.Close()
 			return nil, err
 		}
-		return &Conn{JS: js, Where: broker.ConnConfig{URLs: cfg.NATS.URL}.String(), close: nc.Close}, nil
+		return &Conn{JS: js, Where: cc.String(), close: nc.Close}, nil
 	}
 	if _, err := os.Stat(cfg.DataDir); err != nil {
 		return nil, fmt.Errorf("no data directory at %s (set DATA_DIR, or NATS_URL for a remote server): %w", cfg.DataDir, err)
@@ -73,18 +76,6 @@ func Open(ctx context.Context, cfg *config.Config, natsExplicit bool, log *slog.
 		return nil, err
 	}
 	return &Conn{JS: js, Where: "data directory " + cfg.DataDir, close: func() { nc.Close(); emb.Shutdown() }}, nil
-}
-
-func connectRemote(ctx context.Context, cfg *config.Config, log *slog.Logger) (*nats.Conn, error) {
-	// An operator command should fail fast rather than wait for a server.
-	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	return broker.Connect(cctx, broker.ConnConfig{
-		URLs: cfg.NATS.URL, Name: "alharvest-admin",
-		Creds: cfg.NATS.Creds, NKeySeed: cfg.NATS.NKey,
-		User: cfg.NATS.User, Password: cfg.NATS.Password, Token: cfg.NATS.Token,
-		CAFile: cfg.NATS.CAFile, CertFile: cfg.NATS.CertFile, KeyFile: cfg.NATS.KeyFile,
-	}, log)
 }
 
 // Command runs an admin subcommand (args after "alharvest") and returns
@@ -129,10 +120,10 @@ func common(name string, args []string, stderr io.Writer, extra func(fs *flag.Fl
 			explicit = true
 		}
 	})
-	log := logging.New(logging.Options{Level: cfg.Log.Level, Format: "text", Output: stderr, Binary: "alharvest"})
+	log := logging.New(logging.Config{Level: cfg.Log.Level, Format: "text", Output: stderr, Binary: "alharvest"})
 	if strings.EqualFold(cfg.Log.Level, "info") {
 		// The embedded server's start-up is noise in an operator command.
-		log = logging.New(logging.Options{Level: "warn", Format: "text", Output: stderr, Binary: "alharvest"})
+		log = logging.New(logging.Config{Level: "warn", Format: "text", Output: stderr, Binary: "alharvest"})
 	}
 	for _, w := range cfg.Warnings() { // a secret given as a flag
 		log.Warn(w)

@@ -8,12 +8,13 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/url"
 	"os"
 	"strings"
 	"time"
+
+	"github.com/alharvest/alharvest/internal/netaddr"
 )
 
 // Defaults for the zero values of Config.
@@ -253,18 +254,10 @@ func parseBaseURL(raw string, allowPlain bool) (string, error) {
 	if u.RawQuery != "" || u.Fragment != "" || u.ForceQuery {
 		return "", errors.New("assemblyline: BaseURL must not have a query or fragment")
 	}
-	if u.Scheme == "http" && !allowPlain && !isLoopback(u.Hostname()) {
+	if u.Scheme == "http" && !allowPlain && !netaddr.IsLoopback(u.Hostname()) {
 		return "", fmt.Errorf("assemblyline: refusing to send the API key in clear over http:// to %s; use https:// or set AllowPlainHTTP", u.Host)
 	}
 	return strings.TrimRight(u.Scheme+"://"+u.Host+u.EscapedPath(), "/"), nil
-}
-
-func isLoopback(host string) bool {
-	if strings.EqualFold(host, "localhost") {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
 }
 
 // checkHeaderValue refuses values net/http would reject or mangle, with a

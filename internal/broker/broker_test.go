@@ -9,6 +9,8 @@ import (
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/alharvest/alharvest/internal/config"
+	"github.com/alharvest/alharvest/internal/netaddr"
 	"github.com/alharvest/alharvest/pkg/messages"
 )
 
@@ -192,8 +194,40 @@ func TestListenAddressDefaultsToLoopback(t *testing.T) {
 		if tc.wantErr {
 			continue
 		}
-		if host != tc.host || port != tc.port || isLoopback(host) != tc.loopback {
-			t.Errorf("%q: %s %d loopback=%v, want %s %d loopback=%v", tc.addr, host, port, isLoopback(host), tc.host, tc.port, tc.loopback)
+		if host != tc.host || port != tc.port || netaddr.IsLoopback(host) != tc.loopback {
+			t.Errorf("%q: %s %d loopback=%v, want %s %d loopback=%v", tc.addr, host, port, netaddr.IsLoopback(host), tc.host, tc.port, tc.loopback)
+		}
+	}
+}
+
+func TestConnConfigFromCarriesEverySetting(t *testing.T) {
+	n := config.NATS{
+		URL: "tls://n1:4222,tls://n2:4222", Creds: "/run/secrets/creds", NKey: "/run/secrets/nkey",
+		User: "alice", Password: "pw", Token: "tok",
+		CAFile: "/ca.pem", CertFile: "/cert.pem", KeyFile: "/key.pem", Replicas: 3,
+	}
+	got := ConnConfigFrom(n, "alharvest-scorer")
+	want := ConnConfig{
+		URLs: n.URL, Name: "alharvest-scorer", Creds: n.Creds, NKeySeed: n.NKey,
+		User: n.User, Password: n.Password, Token: n.Token,
+		CAFile: n.CAFile, CertFile: n.CertFile, KeyFile: n.KeyFile,
+	}
+	if got != want {
+		t.Errorf("ConnConfigFrom = %+v\nwant %+v", got, want)
+	}
+	for _, tc := range []struct {
+		n    config.NATS
+		auth string
+	}{
+		{config.NATS{URL: "nats://h:4222"}, "auth none"},
+		{config.NATS{URL: "nats://h:4222", Creds: "c"}, "auth creds"},
+		{config.NATS{URL: "nats://h:4222", NKey: "k"}, "auth nkey"},
+		{config.NATS{URL: "nats://h:4222", User: "u", Password: "secret-pw"}, "auth user/password"},
+		{config.NATS{URL: "nats://h:4222", Token: "secret-tok"}, "auth token"},
+	} {
+		s := ConnConfigFrom(tc.n, "x").String()
+		if !strings.Contains(s, tc.auth) || strings.Contains(s, "secret") {
+			t.Errorf("%+v: String() = %q, want %q and no secret", tc.n, s, tc.auth)
 		}
 	}
 }

@@ -16,10 +16,9 @@ import (
 	"github.com/cenkalti/backoff/v4"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
-)
 
-// DefaultURL is where stages look for NATS when NATS_URL is not set.
-const DefaultURL = "nats://127.0.0.1:4222"
+	"github.com/alharvest/alharvest/internal/config"
+)
 
 // ConnConfig says how to reach NATS. Exactly one of Creds, User/Password or
 // Token is normally set; TLS fields are independent of them.
@@ -40,6 +39,17 @@ type ConnConfig struct {
 	CAFile, CertFile, KeyFile string
 	// InProcess, when set, connects to an embedded server without a socket.
 	InProcess nats.InProcessConnProvider
+}
+
+// ConnConfigFrom is how a process reaches the NATS server its configuration
+// (NATS_*) names; name identifies the process in server monitoring.
+func ConnConfigFrom(n config.NATS, name string) ConnConfig {
+	return ConnConfig{
+		URLs: n.URL, Name: name,
+		Creds: n.Creds, NKeySeed: n.NKey,
+		User: n.User, Password: n.Password, Token: n.Token,
+		CAFile: n.CAFile, CertFile: n.CertFile, KeyFile: n.KeyFile,
+	}
 }
 
 // String describes the connection without any secret.
@@ -87,7 +97,7 @@ func Connect(ctx context.Context, cfg ConnConfig, log *slog.Logger) (*nats.Conn,
 	}
 	urls := cfg.URLs
 	if urls == "" {
-		urls = DefaultURL
+		urls = config.DefaultNATSURL
 	}
 	opts := []nats.Option{
 		nats.Name(cfg.Name),

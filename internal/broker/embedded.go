@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
+
+	"github.com/alharvest/alharvest/internal/netaddr"
 )
 
 // EmbeddedConfig configures the one-command mode's in-process server.
@@ -27,8 +29,6 @@ type EmbeddedConfig struct {
 	// User and Password, or Token, when set, are required of every client,
 	// the in-process ones included (NATS_USER/NATS_PASSWORD, NATS_TOKEN).
 	User, Password, Token string
-	// MonitorListen, when not empty, serves the NATS monitoring endpoints.
-	MonitorListen string
 	// SyncInterval is how often the store is fsynced in the background.
 	// Zero (the default) means every write is fsynced before JetStream
 	// acknowledges it (nats-server's sync_interval: always): what was
@@ -89,7 +89,7 @@ func StartEmbedded(cfg EmbeddedConfig, log *slog.Logger) (*Embedded, error) {
 			return nil, fmt.Errorf("embedded NATS listen address %q: %w", cfg.Listen, err)
 		}
 		opts.Host, opts.Port = host, port
-		if !isLoopback(host) {
+		if !netaddr.IsLoopback(host) {
 			log.Warn("embedded NATS listens beyond this machine; only clients with the configured credentials get in, and without TLS they travel in clear: prefer a firewall, or the compose deployment's NATS", "listen", net.JoinHostPort(host, strconv.Itoa(port)))
 		}
 	}
@@ -98,14 +98,6 @@ func StartEmbedded(cfg EmbeddedConfig, log *slog.Logger) (*Embedded, error) {
 		opts.Authorization = cfg.Token
 	case cfg.User != "":
 		opts.Username, opts.Password = cfg.User, cfg.Password
-	}
-	if cfg.MonitorListen != "" {
-		host, port, err := splitHostPort(cfg.MonitorListen)
-		if err != nil {
-			unlock()
-			return nil, fmt.Errorf("embedded NATS monitor address %q: %w", cfg.MonitorListen, err)
-		}
-		opts.HTTPHost, opts.HTTPPort = host, port
 	}
 	s, err := server.NewServer(opts)
 	if err != nil {
@@ -151,7 +143,7 @@ func CheckListen(cfg EmbeddedConfig) error {
 	if cfg.User != "" && cfg.Password == "" {
 		return errors.New("embedded NATS: NATS_USER needs NATS_PASSWORD (or NATS_PASSWORD_FILE)")
 	}
-	if isLoopback(host) || cfg.Token != "" || (cfg.User != "" && cfg.Password != "") {
+	if netaddr.IsLoopback(host) || cfg.Token != "" || (cfg.User != "" && cfg.Password != "") {
 		return nil
 	}
 	return fmt.Errorf("refusing --listen %s: it serves NATS beyond this machine, and without credentials anyone who reaches port %d could publish SIDs and read or purge the queues; set NATS_USER and NATS_PASSWORD (or NATS_TOKEN, or their _FILE variants), which every client must then give, or listen on 127.0.0.1", net.JoinHostPort(host, strconv.Itoa(port)), port)
@@ -172,16 +164,6 @@ func splitHostPort(addr string) (string, int, error) {
 		host = "127.0.0.1"
 	}
 	return host, port, nil
-}
-
-// isLoopback reports whether host only accepts connections from this
-// machine.
-func isLoopback(host string) bool {
-	if host == "localhost" {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
 }
 
 // serverLog routes the server's own log lines into slog, quietly: its

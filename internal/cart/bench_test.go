@@ -45,7 +45,7 @@ func BenchmarkUnpack(b *testing.B) {
 			b.SetBytes(int64(len(content)))
 			b.ResetTimer()
 			for b.Loop() {
-				if _, err := Unpack(io.Discard, bytes.NewReader(data)); err != nil {
+				if _, err := unpack(io.Discard, bytes.NewReader(data)); err != nil {
 					b.Fatal(err)
 				}
 			}

@@ -65,21 +65,21 @@ func FuzzVerify(f *testing.F) {
 // checkDecode holds the properties every input must satisfy.
 func checkDecode(t *testing.T, data []byte) {
 	w := &capWriter{limit: 64 << 20}
-	info, err := Unpack(w, bytes.NewReader(data))
+	info, err := unpack(w, bytes.NewReader(data))
 	if errors.Is(err, errTooMuch) {
 		return
 	}
 	_, verr := Verify(bytes.NewReader(data), "")
 	if err != nil {
 		if !errors.Is(err, ErrCorrupt) || failure.KindOf(err) != failure.Corrupt {
-			t.Fatalf("Unpack error not corrupt: %v", err)
+			t.Fatalf("unpack error not corrupt: %v", err)
 		}
 		var fe *FormatError
 		if !errors.As(err, &fe) || fe.Reason == "" {
-			t.Fatalf("Unpack error %v is not a *FormatError with a reason", err)
+			t.Fatalf("unpack error %v is not a *FormatError with a reason", err)
 		}
 		if verr == nil || verr.Error() != err.Error() {
-			t.Fatalf("Verify says %v, Unpack says %v", verr, err)
+			t.Fatalf("Verify says %v, unpack says %v", verr, err)
 		}
 		if len(data) < 4096 {
 			_, oerr := Verify(iotest.OneByteReader(bytes.NewReader(data)), "")
@@ -90,7 +90,7 @@ func checkDecode(t *testing.T, data []byte) {
 		return
 	}
 	if verr != nil {
-		t.Fatalf("Unpack succeeded, Verify failed: %v", verr)
+		t.Fatalf("unpack succeeded, Verify failed: %v", verr)
 	}
 	sum := sha256.Sum256(w.buf.Bytes())
 	got := hex.EncodeToString(sum[:])
@@ -105,7 +105,7 @@ func checkDecode(t *testing.T, data []byte) {
 		t.Fatalf("Verify with the content's own sha256: %v", err)
 	}
 	if !reflect.DeepEqual(vinfo, info) {
-		t.Fatalf("Verify info %+v, Unpack info %+v", vinfo, info)
+		t.Fatalf("Verify info %+v, unpack info %+v", vinfo, info)
 	}
 	other := sha256.Sum256(append(w.buf.Bytes(), 0))
 	if _, err := Verify(bytes.NewReader(data), hex.EncodeToString(other[:])); !errors.Is(err, ErrDigestMismatch) {
@@ -148,7 +148,7 @@ func FuzzVerifyParts(f *testing.F) {
 	})
 }
 
-// FuzzRoundTrip checks that whatever Pack writes, Unpack gives back.
+// FuzzRoundTrip checks that whatever Pack writes, unpack gives back.
 func FuzzRoundTrip(f *testing.F) {
 	f.Add([]byte(""), "", false)
 	f.Add([]byte("a"), "a.txt", false)
@@ -162,9 +162,9 @@ func FuzzRoundTrip(f *testing.F) {
 		data := pack(t, content, opts)
 		sum := sha256.Sum256(content)
 		var out bytes.Buffer
-		info, err := Unpack(&out, bytes.NewReader(data))
+		info, err := unpack(&out, bytes.NewReader(data))
 		if err != nil {
-			t.Fatalf("Unpack: %v", err)
+			t.Fatalf("unpack: %v", err)
 		}
 		if !bytes.Equal(out.Bytes(), content) || info.SHA256 != hex.EncodeToString(sum[:]) {
 			t.Fatalf("round trip changed the content")

@@ -181,17 +181,6 @@ func VerifyFile(path, wantSHA256 string) (Info, error) {
 	return Verify(f, wantSHA256)
 }
 
-// Unpack decodes src into dst, applying the same checks as Verify (without
-// an expected sha256). Content is written as it is decoded, so on error dst
-// holds partial or unverified data and the caller must discard it. Errors
-// writing to dst are wrapped with %w and are not Corrupt.
-func Unpack(dst io.Writer, src io.Reader) (Info, error) {
-	if dst == nil {
-		dst = io.Discard
-	}
-	return decode(dst, src, "")
-}
-
 func isHexSHA256(s string) bool {
 	if len(s) != 2*sha256.Size {
 		return false

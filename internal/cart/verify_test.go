@@ -178,7 +178,7 @@ func (c craft) bytes() []byte {
 }
 
 // mustVerify checks that data verifies (through several read patterns) and
-// that Unpack yields content.
+// that unpack yields content.
 func mustVerify(t *testing.T, data, content []byte) Info {
 	t.Helper()
 	want := sha256Hex(content)
@@ -207,7 +207,7 @@ func mustVerify(t *testing.T, data, content []byte) Info {
 		}
 	}
 	var out bytes.Buffer
-	uinfo, err := Unpack(&out, bytes.NewReader(data))
+	uinfo, err := unpack(&out, bytes.NewReader(data))
 	if err != nil {
 		t.Fatalf("Unpack: %v", err)
 	}
@@ -252,7 +252,7 @@ func mustReject(t *testing.T, data []byte, want string, substrs ...string) error
 		t.Fatalf("one-byte reader gave %v, bytes.Reader gave %v", err2, err)
 	}
 	if want == "" && !early {
-		_, err3 := Unpack(io.Discard, bytes.NewReader(data))
+		_, err3 := unpack(io.Discard, bytes.NewReader(data))
 		if err3 == nil || err3.Error() != err.Error() {
 			t.Fatalf("Unpack gave %v, Verify gave %v", err3, err)
 		}
@@ -397,7 +397,7 @@ func TestReferenceVectors(t *testing.T) {
 			}
 			data := readTestdata(t, tt.file)
 			var out bytes.Buffer
-			if _, err := Unpack(&out, bytes.NewReader(data)); err != nil {
+			if _, err := unpack(&out, bytes.NewReader(data)); err != nil {
 				t.Fatalf("Unpack: %v", err)
 			}
 			if got := sha256Hex(out.Bytes()); got != tt.sha256 {
@@ -845,7 +845,7 @@ func TestUnpackWriteError(t *testing.T) {
 	diskFull := errors.New("no space left on device")
 	baseline := runtime.NumGoroutine()
 	for _, n := range []int{0, 1000, 300 << 10} {
-		_, err := Unpack(&failWriter{n: n, err: diskFull}, bytes.NewReader(data))
+		_, err := unpack(&failWriter{n: n, err: diskFull}, bytes.NewReader(data))
 		if !errors.Is(err, diskFull) || errors.Is(err, ErrCorrupt) {
 			t.Fatalf("write error at %d: %v", n, err)
 		}
@@ -919,7 +919,7 @@ func TestPackWithGivenFooter(t *testing.T) {
 	if _, err := Pack(&buf, bytes.NewReader(content), &PackOptions{Footer: good}); err != nil {
 		t.Fatal(err)
 	}
-	info, err := Unpack(io.Discard, bytes.NewReader(buf.Bytes()))
+	info, err := unpack(io.Discard, bytes.NewReader(buf.Bytes()))
 	if err != nil || info.Footer["md5"] != good["md5"] {
 		t.Fatalf("given footer not written or not valid: %v %v", info.Footer, err)
 	}

@@ -30,6 +30,9 @@ const (
 	Admin = "alharvest-admin"
 )
 
+// DefaultNATSURL is where a process looks for NATS when NATS_URL is not set.
+const DefaultNATSURL = "nats://127.0.0.1:4222"
+
 // Config is the union of every binary's settings; each binary fills only
 // the groups it declares.
 type Config struct {
@@ -185,7 +188,7 @@ func alGroup(l *loader, c *Config) {
 }
 
 func natsGroup(l *loader, c *Config) {
-	l.str(&c.NATS.URL, "NATS_URL", "nats://127.0.0.1:4222", "NATS server URLs, comma-separated", false)
+	l.str(&c.NATS.URL, "NATS_URL", DefaultNATSURL, "NATS server URLs, comma-separated", false)
 	l.str(&c.NATS.Creds, "NATS_CREDS", "", "NATS credentials file (JWT + nkey)", false)
 	l.str(&c.NATS.NKey, "NATS_NKEY", "", "NATS nkey seed file", false)
 	l.str(&c.NATS.User, "NATS_USER", "", "NATS user name", false)

@@ -105,13 +105,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	// Workers stop when the run is over (drained) or interrupted.
 	runCtx, stopRun := context.WithCancel(ctx)
 	defer stopRun()
-	auxCtx, stopAux := context.WithCancel(context.WithoutCancel(ctx))
-	defer stopAux()
-	go func() {
-		if err := service.ServeHTTP(auxCtx, cfg.HTTPAddr, cfg.Pprof, env.Metrics.Registry, env.Health, log); err != nil {
-			log.Error("metrics server failed", "err", err)
-		}
-	}()
+	defer env.ServeTelemetry(ctx)()
 
 	workerErr := make(chan error, 2)
 	for _, w := range []*worker.Worker{sc, dl} {
@@ -217,7 +211,6 @@ func runOnce(ctx context.Context, srch *searcher.Searcher, workerErr chan error,
 
 func runFollow(ctx context.Context, srch *searcher.Searcher, workerErr chan error, env *service.Env, prog *progress, every time.Duration) error {
 	go func() { _ = srch.Run(ctx) }()
-	go env.PollQueues(ctx, 5*time.Second)
 	t := time.NewTicker(every)
 	defer t.Stop()
 	for {

@@ -75,7 +75,7 @@ func Main(args []string, stdout io.Writer, stderr *os.File) int {
 			prog = stderr
 		}
 	}
-	log := logging.New(logging.Options{Level: level, Format: format, Output: logOut,
+	log := logging.New(logging.Config{Level: level, Format: format, Output: logOut,
 		Binary: config.Alharvest, Secrets: service.Secrets(cfg)})
 
 	rep, err := Run(ctx, Options{Config: cfg, Follow: follow, Listen: listen, Logger: log, Progress: prog})

@@ -153,7 +153,7 @@ func TestSecretsNeverLeakAcrossARun(t *testing.T) {
 		new  func(cfgSecrets []string, out io.Writer) *slog.Logger
 	}{
 		{"scrubbed production logger", func(secrets []string, out io.Writer) *slog.Logger {
-			return logging.New(logging.Options{Level: "debug", Format: "json", Output: out, Binary: "alharvest", Secrets: secrets})
+			return logging.New(logging.Config{Level: "debug", Format: "json", Output: out, Binary: "alharvest", Secrets: secrets})
 		}},
 		{"plain logger without scrubber", func(_ []string, out io.Writer) *slog.Logger {
 			return slog.New(slog.NewJSONHandler(out, &slog.HandlerOptions{Level: slog.LevelDebug}))
@@ -409,7 +409,7 @@ func TestConfigNeverFormatsTheKey(t *testing.T) {
 	cfg := loadConfig(t, env)
 
 	// What the code itself prints about its configuration must be clean.
-	assertNoLeak(t, "service.Describe", service.Describe(cfg))
+	assertNoLeak(t, "service.Summary", service.Summary(cfg))
 
 	var js bytes.Buffer
 	slog.New(slog.NewJSONHandler(&js, nil)).Info("start", "config", cfg, "al", cfg.AL, "nats", cfg.NATS)

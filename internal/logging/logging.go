@@ -14,8 +14,9 @@ import (
 	"golang.org/x/term"
 )
 
-// Options configures New.
-type Options struct {
+// Config is what New builds a logger from (LOG_LEVEL, LOG_FORMAT and the
+// process around them).
+type Config struct {
 	// Level is debug, info, warn or error.
 	Level string
 	// Format is json, text or auto (text when Output is a terminal).
@@ -29,14 +30,14 @@ type Options struct {
 	Binary string
 }
 
-// New returns a logger for opts.
-func New(opts Options) *slog.Logger {
-	out := opts.Output
+// New returns a logger for cfg.
+func New(cfg Config) *slog.Logger {
+	out := cfg.Output
 	if out == nil {
 		out = os.Stderr
 	}
 	var level slog.Level
-	switch strings.ToLower(opts.Level) {
+	switch strings.ToLower(cfg.Level) {
 	case "debug":
 		level = slog.LevelDebug
 	case "warn":
@@ -47,7 +48,7 @@ func New(opts Options) *slog.Logger {
 		level = slog.LevelInfo
 	}
 	ho := &slog.HandlerOptions{Level: level}
-	format := strings.ToLower(opts.Format)
+	format := strings.ToLower(cfg.Format)
 	if format == "" || format == "auto" {
 		format = "json"
 		if f, ok := out.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
@@ -60,8 +61,8 @@ func New(opts Options) *slog.Logger {
 	} else {
 		h = slog.NewJSONHandler(out, ho)
 	}
-	secrets := make([]string, 0, len(opts.Secrets))
-	for _, s := range opts.Secrets {
+	secrets := make([]string, 0, len(cfg.Secrets))
+	for _, s := range cfg.Secrets {
 		// Very short "secrets" would scrub ordinary words; real keys and
 		// passwords are long.
 		if len(s) >= 4 {
@@ -72,8 +73,8 @@ func New(opts Options) *slog.Logger {
 		h = &scrubber{next: h, secrets: secrets}
 	}
 	l := slog.New(h)
-	if opts.Binary != "" {
-		l = l.With("bin", opts.Binary)
+	if cfg.Binary != "" {
+		l = l.With("bin", cfg.Binary)
 	}
 	return l
 }

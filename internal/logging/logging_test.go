@@ -16,7 +16,7 @@ func TestSecretsAreScrubbedEverywhere(t *testing.T) {
 	for _, format := range []string{"json", "text"} {
 		t.Run(format, func(t *testing.T) {
 			var buf bytes.Buffer
-			log := logging.New(logging.Options{Level: "debug", Format: format, Output: &buf, Secrets: []string{secret, "S3cretPassw0rd"}})
+			log := logging.New(logging.Config{Level: "debug", Format: format, Output: &buf, Secrets: []string{secret, "S3cretPassw0rd"}})
 			log.Info("message with "+secret, "attr", "value "+secret)
 			log.Debug("error attr", "err", fmt.Errorf("wrapped: %w", errors.New("inner "+secret)))
 			log.With("ctx", "S3cretPassw0rd").Warn("with attrs")
@@ -35,7 +35,7 @@ func TestSecretsAreScrubbedEverywhere(t *testing.T) {
 
 func TestLevelAndFormat(t *testing.T) {
 	var buf bytes.Buffer
-	log := logging.New(logging.Options{Level: "warn", Format: "json", Output: &buf, Binary: "scorer"})
+	log := logging.New(logging.Config{Level: "warn", Format: "json", Output: &buf, Binary: "scorer"})
 	log.Info("hidden")
 	log.Warn("shown", "sid", "abc")
 	out := buf.String()

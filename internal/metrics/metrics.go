@@ -1,5 +1,6 @@
-// Package metrics holds alharvest's Prometheus metrics and serves them,
-// with liveness and readiness probes, on HTTP_ADDR.
+// Package metrics holds alharvest's Prometheus metrics, the names the
+// README documents; internal/service serves them, with the liveness and
+// readiness probes, on HTTP_ADDR.
 //
 // Labels are bounded: stage, outcome, failure kind, endpoint, status code.
 // Never a SID or a hash, which would give every file its own time series.
@@ -235,20 +236,18 @@ func (m *Metrics) StreamState(stream string, msgs uint64) {
 
 // Snapshot is a point-in-time reading of the counters a run report needs.
 type Snapshot struct {
-	SIDsFound, SIDsPublished int64
+	SIDsFound                int64
 	Scored, Qualified        int64
 	CollectedNew, Present    int64
 	DownloadBytes            int64
 	DeadLettered, Retried    int64
 	QuotaRejections, ALCalls int64
-	VerifyFailures           int64
 }
 
 // Snapshot reads the counters.
 func (m *Metrics) Snapshot() Snapshot {
 	return Snapshot{
 		SIDsFound:       value(m.searchFound),
-		SIDsPublished:   value(m.searchPublished),
 		Scored:          value(m.scored),
 		Qualified:       value(m.qualified),
 		CollectedNew:    value(m.collected.WithLabelValues("new")),
@@ -258,7 +257,6 @@ func (m *Metrics) Snapshot() Snapshot {
 		Retried:         sumVec(m.settled, func(l map[string]string) bool { return l["outcome"] == string(worker.OutcomeRetried) }),
 		QuotaRejections: value(m.quota503),
 		ALCalls:         sumVec(m.alRequests, func(map[string]string) bool { return true }),
-		VerifyFailures:  value(m.verifyFailures),
 	}
 }
 

@@ -100,13 +100,10 @@ func (h *Health) Check(ctx context.Context) []string {
 	return problems
 }
 
-// ServeHTTP serves /metrics, /healthz and /readyz (and, with pprof, Go's
-// profiles under /debug/pprof/) on addr until ctx ends. An empty addr
-// disables it.
-func ServeHTTP(ctx context.Context, addr string, pprof bool, reg *prometheus.Registry, h *Health, log *slog.Logger) error {
-	if addr == "" {
-		return nil
-	}
+// handler serves /metrics from reg, /healthz (the process is alive: always
+// ok), /readyz (Check's verdict, 503 with the reasons when not ready) and,
+// with pprof, Go's profiles under /debug/pprof/.
+func (h *Health) handler(reg *prometheus.Registry, pprof bool) http.Handler {
 	mux := http.NewServeMux()
 	if pprof {
 		mux.HandleFunc("GET /debug/pprof/", httppprof.Index)
@@ -129,6 +126,16 @@ func ServeHTTP(ctx context.Context, addr string, pprof bool, reg *prometheus.Reg
 		w.WriteHeader(status)
 		_ = json.NewEncoder(w).Encode(map[string]any{"ready": len(problems) == 0, "problems": problems})
 	})
+	return mux
+}
+
+// serveHTTP serves h's handler on addr until ctx ends. An empty addr
+// disables it.
+func serveHTTP(ctx context.Context, addr string, pprof bool, reg *prometheus.Registry, h *Health, log *slog.Logger) error {
+	if addr == "" {
+		return nil
+	}
+	mux := h.handler(reg, pprof)
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return fmt.Errorf("HTTP_ADDR %s: %w", addr, err)

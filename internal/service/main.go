@@ -8,7 +8,6 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
-	"time"
 
 	"github.com/alharvest/alharvest/internal/config"
 	"github.com/alharvest/alharvest/internal/exitcode"
@@ -39,21 +38,12 @@ func Main(binary string, args []string, extra func(*flag.FlagSet), run func(ctx 
 		return exitcode.Failed
 	}
 	defer env.Close()
-	env.Log.Info("starting", "config", Describe(cfg))
+	env.Log.Info("starting", "config", Summary(cfg))
 
-	// The probes and gauges stop with the stage, not before it: a draining
-	// process still reports what it is doing.
-	auxCtx, stopAux := context.WithCancel(context.WithoutCancel(ctx))
-	defer stopAux()
-	go func() {
-		if err := ServeHTTP(auxCtx, cfg.HTTPAddr, cfg.Pprof, env.Metrics.Registry, env.Health, env.Log); err != nil {
-			env.Log.Error("metrics server failed", "err", err)
-		}
-	}()
-	go env.PollQueues(auxCtx, 5*time.Second)
-
+	// The probes and gauges stop with the stage, not before it.
+	stopTelemetry := env.ServeTelemetry(ctx)
 	err = run(ctx, env)
-	stopAux()
+	stopTelemetry()
 	if err != nil && !errors.Is(err, context.Canceled) {
 		env.Log.Error("stopped on error", "err", err)
 		return exitcode.Failed

@@ -6,7 +6,6 @@ package service
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"strings"
@@ -31,18 +30,13 @@ import (
 
 // Env is everything a binary sets up once and its stages share.
 type Env struct {
-	Binary  string
 	Cfg     *config.Config
 	Log     *slog.Logger
 	Metrics *metrics.Metrics
 	AL      *assemblyline.Client
-	Gate    *quota.Limiter
 	NC      *nats.Conn
 	JS      jetstream.JetStream
 	Health  *Health
-
-	mu      sync.Mutex
-	workers map[string]*worker.Worker
 }
 
 // Options adjust Setup for the one-command mode.
@@ -59,15 +53,15 @@ type Options struct {
 func Setup(ctx context.Context, binary string, cfg *config.Config, opts Options) (*Env, error) {
 	log := opts.Logger
 	if log == nil {
-		log = logging.New(logging.Options{
+		log = logging.New(logging.Config{
 			Level: cfg.Log.Level, Format: cfg.Log.Format, Binary: binary,
 			Secrets: Secrets(cfg),
 		})
 	}
-	e := &Env{Binary: binary, Cfg: cfg, Log: log, Metrics: metrics.New(), workers: map[string]*worker.Worker{}}
+	e := &Env{Cfg: cfg, Log: log, Metrics: metrics.New()}
 	e.Health = newHealth()
 
-	e.Gate = quota.New(quota.Config{Max: cfg.AL.MaxCalls, OnLimit: e.Metrics.ConcurrencyLimit})
+	limiter := quota.New(quota.Config{Max: cfg.AL.MaxCalls, OnLimit: e.Metrics.ConcurrencyLimit})
 	al, err := assemblyline.New(assemblyline.Config{
 		BaseURL:            cfg.AL.URL,
 		User:               cfg.AL.User,
@@ -75,7 +69,7 @@ func Setup(ctx context.Context, binary string, cfg *config.Config, opts Options)
 		InsecureSkipVerify: !cfg.AL.VerifyTLS,
 		CAFile:             cfg.AL.CAFile,
 		AllowPlainHTTP:     cfg.AL.AllowHTTP,
-		Gate:               e.Gate,
+		Gate:               limiter,
 		MaxRetries:         cfg.AL.MaxRetries,
 		MaxJSONBytes:       cfg.AL.MaxJSONBytes,
 		MaxDownloadBytes:   cfg.AL.MaxDownloadBytes,
@@ -99,13 +93,9 @@ func Setup(ctx context.Context, binary string, cfg *config.Config, opts Options)
 		log.Warn("TLS VERIFICATION OF ASSEMBLYLINE IS OFF (AL_VERIFY=false): anyone on the network path can read the API key and feed you files")
 	}
 
-	nc, err := broker.Connect(ctx, broker.ConnConfig{
-		URLs: cfg.NATS.URL, Name: "alharvest-" + binary,
-		Creds: cfg.NATS.Creds, NKeySeed: cfg.NATS.NKey,
-		User: cfg.NATS.User, Password: cfg.NATS.Password, Token: cfg.NATS.Token,
-		CAFile: cfg.NATS.CAFile, CertFile: cfg.NATS.CertFile, KeyFile: cfg.NATS.KeyFile,
-		InProcess: opts.InProcess,
-	}, log)
+	cc := broker.ConnConfigFrom(cfg.NATS, "alharvest-"+binary)
+	cc.InProcess = opts.InProcess
+	nc, err := broker.Connect(ctx, cc, log)
 	if err != nil {
 		return nil, err
 	}
@@ -220,9 +210,6 @@ func stageWorker[T any](ctx context.Context, e *Env, stage, stream, durable stri
 		Observer:    e.Metrics,
 		Rebind:      rebind,
 	})
-	e.mu.Lock()
-	e.workers[stage] = w
-	e.mu.Unlock()
 	e.Health.addConsumer(stage, cons, w)
 	return w, nil
 }
@@ -251,10 +238,26 @@ func (e *Env) Searcher(ctx context.Context) (*searcher.Searcher, error) {
 	}), nil
 }
 
-// PollQueues keeps the consumer and stream gauges current until ctx ends.
+// ServeTelemetry serves metrics and probes on HTTP_ADDR (when set) and keeps
+// the queue gauges current until the returned stop is called; stop waits for
+// both to end. They outlive ctx on purpose: a draining process still reports
+// what it is doing, so the caller stops them after its stages have stopped.
+func (e *Env) ServeTelemetry(ctx context.Context) (stop func()) {
+	ctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		if err := serveHTTP(ctx, e.Cfg.HTTPAddr, e.Cfg.Pprof, e.Metrics.Registry, e.Health, e.Log); err != nil {
+			e.Log.Error("metrics server failed", "err", err)
+		}
+	})
+	wg.Go(func() { e.pollQueues(ctx, 5*time.Second) })
+	return func() { cancel(); wg.Wait() }
+}
+
+// pollQueues keeps the consumer and stream gauges current until ctx ends.
 // The first reading comes after a second, once the stage has bound its
 // consumer.
-func (e *Env) PollQueues(ctx context.Context, every time.Duration) {
+func (e *Env) pollQueues(ctx context.Context, every time.Duration) {
 	t := time.NewTimer(time.Second)
 	defer t.Stop()
 	for {
@@ -289,31 +292,9 @@ func (e *Env) pollOnce(ctx context.Context) {
 	}
 }
 
-// RunAll runs functions concurrently until all return; the first error
-// cancels the others and is returned.
-func RunAll(ctx context.Context, fns ...func(context.Context) error) error {
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	var (
-		wg    sync.WaitGroup
-		once  sync.Once
-		first error
-	)
-	for _, f := range fns {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if err := f(ctx); err != nil && !errors.Is(err, context.Canceled) {
-				once.Do(func() { first = err; cancel() })
-			}
-		}()
-	}
-	wg.Wait()
-	return first
-}
-
-// Describe returns a one-line, secret-free summary of the configuration.
-func Describe(cfg *config.Config) string {
+// Summary returns a one-line, secret-free summary of the configuration,
+// for the start-up log line.
+func Summary(cfg *config.Config) string {
 	return fmt.Sprintf("al=%s user=%s nats=%s threshold=%d", cfg.AL.URL, cfg.AL.User,
-		broker.ConnConfig{URLs: cfg.NATS.URL}.String(), cfg.Threshold)
+		broker.ConnConfigFrom(cfg.NATS, "").String(), cfg.Threshold)
 }
