@@ -63,6 +63,12 @@ func classify(op string, status int, msg string) failure.Kind {
 		return failure.NotFound
 	case status == http.StatusForbidden:
 		return failure.Forbidden
+	case status == http.StatusNotFound && strings.HasPrefix(lower, "api does not exist"):
+		// Assemblyline itself says the route is unknown: the base URL's
+		// path is wrong (or the server too old), for every message alike.
+		// Like a redirect, a fixed configuration cures it, so the stage
+		// halts and reports why instead of dead-lettering good work.
+		return failure.Forbidden
 	case status == http.StatusNotFound, status == http.StatusGone:
 		return failure.NotFound
 	case status == http.StatusBadRequest && strings.Contains(lower, "no search context found"):
@@ -107,6 +113,9 @@ func (c *Client) apiError(op string, status, apiCode int, msg string) *APIError 
 	kind := classify(op, effective, msg)
 	// A hostile api_error_message may be as long as MaxJSONBytes.
 	msg = strings.ToValidUTF8(failure.Clip(msg, 1000), "")
+	if effective == http.StatusNotFound && kind == failure.Forbidden {
+		msg += "; the API path is wrong: check AL_URL (the base URL, without /api/v4)"
+	}
 	if effective != status {
 		msg = fmt.Sprintf("%s (api_status_code %d)", msg, apiCode)
 	}

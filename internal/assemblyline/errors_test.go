@@ -314,6 +314,7 @@ func TestClassify(t *testing.T) {
 		{401, "Session not found", failure.Auth},
 		{403, "Access Denied", failure.Forbidden},
 		{404, "Submission ID x does not exists.", failure.NotFound},
+		{404, "Api does not exist (/al/api/v4/search/submission/)", failure.Forbidden},
 		{400, msgCursor, failure.CursorExpired},
 		{400, "SearchException: no search context found for id [x]", failure.CursorExpired},
 		{400, "There was no search query.", failure.BadRequest},

@@ -40,6 +40,10 @@ func TestOnlyAssemblylineSaysNotFound(t *testing.T) {
 				wantKind: failure.NotFound, requests: 1},
 			{name: "envelope 403", reply: env(403, "", "Access Denied (/api/v4/x/)"),
 				wantKind: failure.Forbidden, wantMsg: []string{"Access Denied"}, requests: 1},
+			// Assemblyline saying the route does not exist: the base URL
+			// is wrong for every message, so the stage halts (Forbidden).
+			{name: "envelope 404 Api does not exist", reply: env(404, "", "Api does not exist (/x/api/v4/submission/full/)"),
+				wantKind: failure.Forbidden, wantMsg: []string{"Api does not exist", "check AL_URL"}, requests: 1},
 			// Whoever sends them, these keep their meaning.
 			{name: "HTML 401 of a proxy", reply: raw(401, "text/html", "<html>401 Authorization Required</html>"),
 				wantKind: failure.Auth, requests: 1},
