@@ -24,7 +24,14 @@ func main() {
 			return err
 		}
 		if !once {
-			return s.Run(ctx)
+			serveWebhook, err := env.Webhook(ctx)
+			if err != nil {
+				return err
+			}
+			if serveWebhook == nil {
+				return s.Run(ctx)
+			}
+			return service.RunAll(ctx, s.Run, serveWebhook)
 		}
 		res, err := s.Sweep(ctx)
 		if err != nil {

@@ -125,7 +125,7 @@ func Secrets(cfg *config.Config) []string {
 			out = append(out, pw)
 		}
 	}
-	for _, s := range []string{cfg.NATS.Password, cfg.NATS.Token} {
+	for _, s := range []string{cfg.NATS.Password, cfg.NATS.Token, cfg.Webhook.Password, cfg.Webhook.Token} {
 		if s != "" {
 			out = append(out, s)
 		}
@@ -238,6 +238,7 @@ func (e *Env) Searcher(ctx context.Context) (*searcher.Searcher, error) {
 		Rows:      e.Cfg.Search.PageSize,
 		Logger:    e.Log,
 		Observer:  e.Metrics,
+		Push:      e.Cfg.Webhook.Addr != "",
 	}), nil
 }
 
