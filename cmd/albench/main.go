@@ -5,6 +5,7 @@
 //
 //	go run ./cmd/albench -workload latency
 //	go run ./cmd/albench -workload overhead,bytes -modes one,multi
+//	go run ./cmd/albench -workload realtime          # push, push-drop, sweep: time to collect
 package main
 
 import (
@@ -16,6 +17,7 @@ import (
 	"os/signal"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/alharvest/alharvest/internal/bench"
 )
@@ -29,7 +31,12 @@ func main() {
 		}
 		return
 	}
-	workloads := flag.String("workload", "latency", "comma-separated workloads: "+strings.Join(bench.Names(), ", "))
+	workloads := flag.String("workload", "latency", "comma-separated workloads: "+strings.Join(bench.Names(), ", ")+", realtime")
+	rt := bench.RealtimeOptions{}
+	flag.Float64Var(&rt.Rate, "rate", 10, "realtime: submissions completing per second")
+	flag.DurationVar(&rt.Duration, "duration", time.Minute, "realtime: how long submissions keep completing")
+	flag.DurationVar(&rt.SweepInterval, "interval", 10*time.Second, "realtime: SEARCH_INTERVAL of the push-drop and sweep modes")
+	flag.Float64Var(&rt.Drop, "drop", 0.2, "realtime: fraction of pushes dropped in push-drop mode")
 	modes := flag.String("modes", "", "comma-separated modes (one, multi, naive, searcher); default: the workload's own")
 	bin := flag.String("bin", "", "directory with the binaries (default: build them now)")
 	work := flag.String("work", "", "scratch directory (default: a temporary one)")
@@ -55,7 +62,25 @@ func main() {
 		}
 	}
 	var results []*bench.Result
+	var realtime []*bench.RealtimeResult
 	for _, name := range strings.Split(*workloads, ",") {
+		if strings.TrimSpace(name) == "realtime" {
+			ms := bench.RealtimeModes
+			if *modes != "" {
+				ms = strings.Split(*modes, ",")
+			}
+			for _, m := range ms {
+				o := rt
+				o.Mode, o.Bin, o.Work, o.Env, o.Log = strings.TrimSpace(m), *bin, *work, env, os.Stderr
+				r, err := bench.RunRealtime(ctx, o)
+				if err != nil {
+					fail(fmt.Errorf("realtime/%s: %w", m, err))
+				}
+				realtime = append(realtime, r)
+				bench.WriteRealtimeTable(os.Stderr, []*bench.RealtimeResult{r})
+			}
+			continue
+		}
 		w, ok := bench.Workloads[strings.TrimSpace(name)]
 		if !ok {
 			fail(fmt.Errorf("unknown workload %q (have %s)", name, strings.Join(bench.Names(), ", ")))
@@ -75,9 +100,18 @@ func main() {
 		}
 	}
 	fmt.Println()
-	bench.WriteTable(os.Stdout, results)
+	if len(results) > 0 {
+		bench.WriteTable(os.Stdout, results)
+	}
+	if len(realtime) > 0 {
+		bench.WriteRealtimeTable(os.Stdout, realtime)
+	}
 	if *jsonOut != "" {
-		b, _ := json.MarshalIndent(results, "", "  ")
+		var all any = results
+		if len(realtime) > 0 {
+			all = map[string]any{"throughput": results, "realtime": realtime}
+		}
+		b, _ := json.MarshalIndent(all, "", "  ")
 		if err := os.WriteFile(*jsonOut, b, 0o644); err != nil {
 			fail(err)
 		}
