@@ -252,8 +252,7 @@ func (s *Searcher) Sweep(ctx context.Context) (res SweepResult, err error) {
 		Finished: time.Now().UTC(), Found: res.Found, Published: res.Published,
 		Duration: time.Since(res.Started).Round(time.Millisecond).String(), Full: res.Since.IsZero(),
 	}
-	cp.PublishedTotal += int64(res.Published)
-	if err := s.store(ctx, key, &cp, rev); err != nil {
+	if err := s.store(ctx, key, &cp, rev, int64(res.Published)); err != nil {
 		return res, err
 	}
 	res.Watermark = cp.Watermark
@@ -344,9 +343,12 @@ func (s *Searcher) load(ctx context.Context, key string) (Checkpoint, uint64, er
 }
 
 // store writes the checkpoint with compare-and-set, merging with whatever a
-// concurrent searcher stored so the watermark never moves backwards.
-func (s *Searcher) store(ctx context.Context, key string, cp *Checkpoint, rev uint64) error {
+// concurrent searcher stored so the watermark never moves backwards; added
+// is this sweep's contribution to PublishedTotal.
+func (s *Searcher) store(ctx context.Context, key string, cp *Checkpoint, rev uint64, added int64) error {
+	base := cp.PublishedTotal
 	for range 5 {
+		cp.PublishedTotal = base + added
 		data, err := json.Marshal(cp)
 		if err != nil {
 			return err
@@ -369,6 +371,7 @@ func (s *Searcher) store(ctx context.Context, key string, cp *Checkpoint, rev ui
 		if other.Watermark.After(cp.Watermark) {
 			cp.Watermark = other.Watermark
 		}
+		base = other.PublishedTotal
 		rev = orev
 	}
 	return failure.Errorf(failure.Unavailable, "store checkpoint: too many concurrent updates")
