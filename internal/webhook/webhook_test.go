@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -280,3 +281,40 @@ func TestDecode(t *testing.T) {
 		}
 	}
 }
+
+// TestReceiverNeverLogsCredentials: neither the configured secrets nor
+// what a caller presented reach the logs, whatever the outcome.
+func TestReceiverNeverLogsCredentials(t *testing.T) {
+	srv := natstest.Start(t)
+	_, js := natstest.Connect(t, srv.URL)
+	natstest.Provision(t, js)
+	var logs strings.Builder
+	var mu sync.Mutex
+	log := slog.New(slog.NewJSONHandler(writerFunc(func(p []byte) (int, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		return logs.Write(p)
+	}), &slog.HandlerOptions{Level: slog.LevelDebug}))
+	ts := httptest.NewServer(webhook.New(js, webhook.Config{Threshold: 7000, Auth: webhook.Auth{User: user, Password: pass, Token: token}, Logger: log}))
+	t.Cleanup(ts.Close)
+	f := &fixture{js: js, ts: ts}
+	for _, r := range []req{
+		{basicUser: user, basicPass: pass, body: push("LogOk1", 9000, false)},
+		{basicUser: user, basicPass: "guessed-" + pass, body: push("LogBad1", 9000, false)},
+		{bearer: "guessed-" + token, body: push("LogBad2", 9000, false)},
+		{bearer: token, body: `{"score": 9000, "submission": {"sid": "` + pass + `"`},
+	} {
+		f.do(t, r)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	for _, secret := range []string{pass, token, "guessed-"} {
+		if strings.Contains(logs.String(), secret) {
+			t.Errorf("logs contain %q:\n%s", secret, logs.String())
+		}
+	}
+}
+
+type writerFunc func([]byte) (int, error)
+
+func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
