@@ -33,6 +33,9 @@ func main() {
 			}
 			return service.RunAll(ctx, s.Run, serveWebhook)
 		}
+		if env.Cfg.Webhook.Addr != "" {
+			env.Log.Warn("WEBHOOK_ADDR is ignored with --once: the receiver runs only in service mode")
+		}
 		res, err := s.Sweep(ctx)
 		if err != nil {
 			return err
