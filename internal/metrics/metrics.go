@@ -105,6 +105,9 @@ func New() *Metrics {
 	m.lastSweep = gauge("search_last_success_timestamp_seconds", "When the last sweep succeeded.")
 
 	m.sidsFound = counterVec("sids_found_total", "SIDs stored as new in the SIDs queue, by who queued them first: webhook (pushed by Assemblyline) or sweep (found by a sweep and not queued before, by the push or an earlier sweep, within the de-duplication window).", "source")
+	// Both sources from the start, so a rate over them never sees a gap.
+	m.sidsFound.WithLabelValues("webhook")
+	m.sidsFound.WithLabelValues("sweep")
 	m.webhookRequests = counterVec("webhook_requests_total", "Requests to the Assemblyline webhook receiver by result (stored, repeated, ignored, bad_request, unauthorized, too_large, unavailable, bad_method).", "result")
 
 	m.scored = counter("scorer_submissions_scored_total", "Submissions scored.")

@@ -11,6 +11,3 @@ func (m *Metrics) WebhookRequest(outcome string) {
 		m.sidsFound.WithLabelValues("webhook").Inc()
 	}
 }
-
-// SIDsFound reads alharvest_sids_found_total by source (webhook, sweep).
-func (m *Metrics) SIDsFound(source string) int64 { return value(m.sidsFound.WithLabelValues(source)) }
