@@ -5,6 +5,7 @@
 //
 //	go run ./cmd/albench -workload latency
 //	go run ./cmd/albench -workload overhead,bytes -modes one,multi
+//	go run ./cmd/albench -workload realtime          # push, push-drop, sweep: time to collect
 package main
 
 import (

@@ -24,7 +24,17 @@ func main() {
 			return err
 		}
 		if !once {
-			return s.Run(ctx)
+			serveWebhook, err := env.Webhook(ctx)
+			if err != nil {
+				return err
+			}
+			if serveWebhook == nil {
+				return s.Run(ctx)
+			}
+			return service.RunAll(ctx, s.Run, serveWebhook)
+		}
+		if env.Cfg.Webhook.Addr != "" {
+			env.Log.Warn("WEBHOOK_ADDR is ignored with --once: the receiver runs only in service mode")
 		}
 		res, err := s.Sweep(ctx)
 		if err != nil {

@@ -60,7 +60,11 @@ func scenarios(t *testing.T) []scenario {
 	if err := os.WriteFile(key, []byte("prodkey:s3cret\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	real := map[string]string{"AL_APIKEY_SECRET_FILE": key}
+	token := filepath.Join(filepath.Dir(key), "webhook_token")
+	if err := os.WriteFile(token, []byte("prod-webhook-token\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	real := map[string]string{"AL_APIKEY_SECRET_FILE": key, "WEBHOOK_TOKEN_SECRET_FILE": token}
 	return []scenario{
 		{
 			name: "demo", files: []string{baseFile}, profiles: []string{"demo"}, demo: true,
@@ -76,7 +80,7 @@ func scenarios(t *testing.T) []scenario {
 		},
 		{
 			name: "real deployment, own uid", files: []string{baseFile}, envFiles: []string{envExample},
-			env:       map[string]string{"AL_APIKEY_SECRET_FILE": key, "ALHARVEST_UID": "1000", "ALHARVEST_GID": "1000", "AL_URL": "https://al.corp:8443"},
+			env:       map[string]string{"AL_APIKEY_SECRET_FILE": key, "WEBHOOK_TOKEN_SECRET_FILE": token, "ALHARVEST_UID": "1000", "ALHARVEST_GID": "1000", "AL_URL": "https://al.corp:8443"},
 			wantALURL: "https://al.corp:8443", wantUser: "1000:1000",
 		},
 		{
@@ -603,7 +607,7 @@ func checkEnvironment(t *testing.T, p *types.Project, sc scenario) {
 		// the secret file where compose would mount it.
 		lookup := func(k string) (string, bool) {
 			v, ok := env[k]
-			if k == "AL_APIKEY_FILE" && v != "" {
+			if (k == "AL_APIKEY_FILE" || k == "WEBHOOK_TOKEN_FILE") && v != "" {
 				return hostFile(p, s, v), true
 			}
 			return v, ok

@@ -14,6 +14,7 @@ import (
 
 	"github.com/alharvest/alharvest/internal/exitcode"
 	"github.com/alharvest/alharvest/internal/searcher"
+	"github.com/alharvest/alharvest/internal/webhook"
 	"github.com/alharvest/alharvest/pkg/messages"
 )
 
@@ -28,6 +29,9 @@ type Status struct {
 	// DeadLetters counts dead letters per stage.
 	DeadLetters map[string]uint64 `json:"dead_letters"`
 	Searches    []SearchStatus    `json:"searches"`
+	// Webhook sums what Assemblyline's push delivered, when a receiver
+	// ever ran (nil otherwise).
+	Webhook *webhook.Totals `json:"webhook,omitempty"`
 }
 
 // StageStatus describes one consuming stage's queue.
@@ -110,6 +114,9 @@ func ReadStatus(ctx context.Context, js jetstream.JetStream) (*Status, error) {
 			return nil, fmt.Errorf("checkpoints: %w", err)
 		}
 		st.Searches = append(st.Searches, cps...)
+		if t, ok, err := webhook.LoadTotals(ctx, kv); err == nil && ok {
+			st.Webhook = &t
+		}
 	}
 	return st, nil
 }
@@ -147,6 +154,7 @@ func (s *Status) WriteText(w io.Writer) {
 		fmt.Fprintf(w, "searcher (threshold %d%s): watermark %s; last sweep %s, found %d, published %d, took %s\n",
 			c.Threshold, filter, wm, c.LastSweep.Finished.Format(time.RFC3339), c.LastSweep.Found, c.LastSweep.Published, c.LastSweep.Duration)
 	}
+	s.writeSources(w)
 }
 
 func statusCommand(ctx context.Context, args []string, stdout, stderr io.Writer) int {

@@ -44,6 +44,7 @@ func (s *Server) adminHandler() http.Handler {
 		}
 		writeJSON(w, s.Faults())
 	})
+	mux.HandleFunc("GET /_alsim/arrivals", s.serveArrivals)
 	mux.HandleFunc("GET /_alsim/edgecases", func(w http.ResponseWriter, r *http.Request) { writeJSON(w, s.corpus.EdgeCases()) })
 	mux.HandleFunc("GET /_alsim/config", func(w http.ResponseWriter, r *http.Request) {
 		cfg := s.cfg

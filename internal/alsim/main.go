@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"os/signal"
 	"strings"
@@ -43,6 +44,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, lookup fu
 		fs.PrintDefaults()
 	}
 	config := BindFlags(fs)
+	hook := BindWebhookFlags(fs)
 	addr := fs.String("addr", "127.0.0.1:8980", "listen address (serve) [$"+EnvName("addr")+"]")
 	threshold := fs.Int64("threshold", 0, "score threshold (expected, uncollectable; default: the design threshold) [$"+EnvName("threshold")+"]")
 	if err := ApplyEnv(fs, lookup); err != nil {
@@ -77,6 +79,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, lookup fu
 		return exitcode.OK
 	}
 
+	if err := hook.Validate(); err != nil {
+		fmt.Fprintln(stderr, "alsim:", err)
+		return exitcode.Usage
+	}
 	s, url, wait, err := Serve(ctx, *addr, cfg)
 	if err != nil {
 		fmt.Fprintln(stderr, "alsim:", err)
@@ -86,6 +92,15 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, lookup fu
 	fmt.Fprintf(stdout, "alsim serving %d submissions (%d files) on %s\n", s.Corpus().Len(), s.Corpus().NumFiles(), url)
 	fmt.Fprintf(stdout, "export AL_URL=%s\nexport AL_USER=%s\nexport AL_APIKEY=%s\n", url, eff.User, eff.APIKey)
 	fmt.Fprintf(stdout, "# expected set: curl -s '%s/_alsim/expected?threshold=%d'\n", url, eff.DesignThreshold)
+	if hook.URL != "" {
+		p, err := s.NewPusher(*hook, slog.New(slog.NewTextHandler(stderr, nil)))
+		if err != nil {
+			fmt.Fprintln(stderr, "alsim:", err)
+			return exitcode.Usage
+		}
+		fmt.Fprintf(stdout, "# pushing completions to %s (min score %d, drop %v)\n", hook.URL, hook.MinScore, hook.Drop)
+		go p.Run(ctx)
+	}
 	if err := wait(); err != nil {
 		fmt.Fprintln(stderr, "alsim:", err)
 		return exitcode.Failed

@@ -11,6 +11,7 @@ import (
 	"os/signal"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/alharvest/alharvest/internal/exitcode"
 )
@@ -30,7 +31,12 @@ func Main(args []string, stdout, stderr io.Writer) int {
 	}
 	fs := flag.NewFlagSet("albench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	workloads := fs.String("workload", "latency", "comma-separated workloads: "+strings.Join(Names(), ", "))
+	workloads := fs.String("workload", "latency", "comma-separated workloads: "+strings.Join(Names(), ", ")+", realtime")
+	rt := RealtimeOptions{}
+	fs.Float64Var(&rt.Rate, "rate", 10, "realtime: submissions completing per second")
+	fs.DurationVar(&rt.Duration, "duration", time.Minute, "realtime: how long submissions keep completing")
+	fs.DurationVar(&rt.SweepInterval, "interval", 10*time.Second, "realtime: SEARCH_INTERVAL of the push-drop and sweep modes")
+	fs.Float64Var(&rt.Drop, "drop", 0.2, "realtime: fraction of pushes dropped in push-drop mode")
 	modes := fs.String("modes", "", "comma-separated modes (one, multi, naive, searcher); default: the workload's own")
 	bin := fs.String("bin", "", "directory with the binaries (default: build them now)")
 	work := fs.String("work", "", "scratch directory (default: a temporary one)")
@@ -65,7 +71,25 @@ func Main(args []string, stdout, stderr io.Writer) int {
 		}
 	}
 	var results []*Result
+	var realtime []*RealtimeResult
 	for _, name := range strings.Split(*workloads, ",") {
+		if strings.TrimSpace(name) == "realtime" {
+			ms := RealtimeModes
+			if *modes != "" {
+				ms = strings.Split(*modes, ",")
+			}
+			for _, m := range ms {
+				o := rt
+				o.Mode, o.Bin, o.Work, o.Env, o.Log = strings.TrimSpace(m), *bin, *work, env, stderr
+				r, err := RunRealtime(ctx, o)
+				if err != nil {
+					return fail(fmt.Errorf("realtime/%s: %w", m, err))
+				}
+				realtime = append(realtime, r)
+				WriteRealtimeTable(stderr, []*RealtimeResult{r})
+			}
+			continue
+		}
 		w, ok := Workloads[strings.TrimSpace(name)]
 		if !ok {
 			return fail(fmt.Errorf("unknown workload %q (have %s)", name, strings.Join(Names(), ", ")))
@@ -85,9 +109,18 @@ func Main(args []string, stdout, stderr io.Writer) int {
 		}
 	}
 	fmt.Fprintln(stdout)
-	WriteTable(stdout, results)
+	if len(results) > 0 {
+		WriteTable(stdout, results)
+	}
+	if len(realtime) > 0 {
+		WriteRealtimeTable(stdout, realtime)
+	}
 	if *jsonOut != "" {
-		b, _ := json.MarshalIndent(results, "", "  ")
+		var all any = results
+		if len(realtime) > 0 {
+			all = map[string]any{"throughput": results, "realtime": realtime}
+		}
+		b, _ := json.MarshalIndent(all, "", "  ")
 		if err := os.WriteFile(*jsonOut, b, 0o644); err != nil {
 			return fail(err)
 		}

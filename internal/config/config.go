@@ -49,6 +49,7 @@ type Config struct {
 	DataDir    string
 	DataSync   time.Duration // DATA_SYNC; zero = fsync every write
 	Shutdown   time.Duration
+	Webhook    Webhook
 
 	explicit map[string]bool // settings given rather than defaulted, by env name
 	warnings []string        // see Warnings
@@ -130,11 +131,11 @@ type Var struct {
 type group func(l *loader, c *Config)
 
 var groups = map[string][]group{
-	Searcher:   {alGroup, natsGroup, logGroup, httpGroup(":9101"), thresholdGroup, searchGroup},
+	Searcher:   {alGroup, natsGroup, logGroup, httpGroup(":9101"), thresholdGroup, searchGroup, webhookGroup},
 	Scorer:     {alGroup, natsGroup, logGroup, httpGroup(":9102"), thresholdGroup, scorerGroup, shutdownGroup},
 	Downloader: {alGroup, natsGroup, logGroup, httpGroup(":9103"), downloaderGroup, outputGroup, shutdownGroup},
 	Alharvest: {alGroup, natsGroup, logGroup, httpGroup(""), thresholdGroup, searchGroup, scorerGroup,
-		downloaderGroup, outputGroup, dataGroup, shutdownGroup},
+		downloaderGroup, outputGroup, dataGroup, shutdownGroup, webhookGroup},
 	Admin: {natsGroup, logGroup, dataGroup},
 }
 

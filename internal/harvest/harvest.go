@@ -101,6 +101,14 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	if err != nil {
 		return nil, err
 	}
+	var serveWebhook func(context.Context) error
+	if o.Follow {
+		if serveWebhook, err = env.Webhook(ctx); err != nil {
+			return nil, err
+		}
+	} else if cfg.Webhook.Addr != "" {
+		log.Warn("WEBHOOK_ADDR is ignored without --follow: a one-shot run ends after its sweep")
+	}
 
 	// Workers stop when the run is over (drained) or interrupted.
 	runCtx, stopRun := context.WithCancel(ctx)
@@ -117,6 +125,13 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	defer prog.clear()
 
 	var runErr error
+	if serveWebhook != nil {
+		go func() {
+			if err := serveWebhook(runCtx); err != nil {
+				log.Error("webhook receiver failed", "err", err)
+			}
+		}()
+	}
 	if o.Follow {
 		runErr = runFollow(runCtx, srch, workerErr, env, prog, o.PollEvery)
 	} else {

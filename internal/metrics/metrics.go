@@ -41,6 +41,8 @@ type Metrics struct {
 	sweeps          *prometheus.CounterVec
 	watermark       prometheus.Gauge
 	lastSweep       prometheus.Gauge
+	sidsFound       *prometheus.CounterVec
+	webhookRequests *prometheus.CounterVec
 
 	scored    prometheus.Counter
 	qualified prometheus.Counter
@@ -102,6 +104,12 @@ func New() *Metrics {
 	m.sweeps = counterVec("search_sweeps_total", "Completed sweeps by result (ok, error).", "result")
 	m.watermark = gauge("search_watermark_timestamp_seconds", "The searcher's watermark: latest times.completed swept.")
 	m.lastSweep = gauge("search_last_success_timestamp_seconds", "When the last sweep succeeded.")
+
+	m.sidsFound = counterVec("sids_found_total", "SIDs stored as new in the SIDs queue, by who queued them first: webhook (pushed by Assemblyline) or sweep (found by a sweep and not queued before, by the push or an earlier sweep, within the de-duplication window).", "source")
+	// Both sources from the start, so a rate over them never sees a gap.
+	m.sidsFound.WithLabelValues("webhook")
+	m.sidsFound.WithLabelValues("sweep")
+	m.webhookRequests = counterVec("webhook_requests_total", "Requests to the Assemblyline webhook receiver by result (stored, repeated, ignored, bad_request, unauthorized, too_large, unavailable, bad_method).", "result")
 
 	m.scored = counter("scorer_submissions_scored_total", "Submissions scored.")
 	m.qualified = counter("scorer_files_qualified_total", "Files at or above the threshold, counted per submission.")
@@ -192,6 +200,7 @@ func (m *Metrics) Page(items int) {
 // SweepDone implements searcher.Observer.
 func (m *Metrics) SweepDone(found, published int, watermark time.Time, err error) {
 	m.searchPublished.Add(float64(published))
+	m.sidsFound.WithLabelValues("sweep").Add(float64(published))
 	if err != nil {
 		m.sweeps.WithLabelValues("error").Inc()
 		return

@@ -13,6 +13,7 @@ import (
 	dto "github.com/prometheus/client_model/go"
 
 	"github.com/alharvest/alharvest/internal/failure"
+	"github.com/alharvest/alharvest/internal/webhook"
 	"github.com/alharvest/alharvest/internal/worker"
 )
 
@@ -288,6 +289,7 @@ func TestREADMEMetricsTable(t *testing.T) {
 	m.Collected(1, true)
 	m.ConsumerState("scorer", 0, 0, 0)
 	m.StreamState("ALHARVEST_SIDS", 0)
+	m.WebhookRequest(webhook.OutcomeStored)
 
 	families, err := m.Registry.Gather()
 	if err != nil {

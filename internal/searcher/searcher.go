@@ -72,6 +72,10 @@ type Config struct {
 	Observer Observer
 	// PublishTimeout bounds waiting for JetStream acks of one page (default 30 s).
 	PublishTimeout time.Duration
+	// Push says a webhook receiver feeds the same queue: each sweep then
+	// logs how many SIDs it queued that the push had not delivered (those
+	// JetStream did not report as duplicates).
+	Push bool
 }
 
 func (c *Config) setDefaults() {
@@ -149,6 +153,9 @@ type Checkpoint struct {
 	Scope
 	Watermark time.Time `json:"watermark"`
 	LastSweep LastSweep `json:"last_sweep"`
+	// PublishedTotal sums Published over every sweep of the scope: with a
+	// webhook receiver on, the SIDs the push missed.
+	PublishedTotal int64 `json:"published_total"`
 }
 
 // LastSweep records the most recent completed sweep, for `alharvest status`.
@@ -184,6 +191,10 @@ func (s *Searcher) Run(ctx context.Context) error {
 			if failure.ActionFor(err) != failure.Halt && wait > time.Minute {
 				wait = time.Minute
 			}
+		case s.cfg.Push:
+			s.log.Info("sweep done; reconciled with the webhook push", "found", res.Found, "published", res.Published,
+				"missed_by_push", res.Published, "already_queued", res.Found-res.Published,
+				"since", res.Since, "watermark", res.Watermark, "took", res.Duration.Round(time.Millisecond))
 		default:
 			s.log.Info("sweep done", "found", res.Found, "published", res.Published,
 				"since", res.Since, "watermark", res.Watermark, "took", res.Duration.Round(time.Millisecond))
@@ -256,7 +267,7 @@ func (s *Searcher) Sweep(ctx context.Context) (res SweepResult, err error) {
 		Finished: time.Now().UTC(), Found: res.Found, Published: res.Published,
 		Duration: time.Since(res.Started).Round(time.Millisecond).String(), Full: res.Since.IsZero(),
 	}
-	if err := s.store(ctx, key, &cp, rev); err != nil {
+	if err := s.store(ctx, key, &cp, rev, int64(res.Published)); err != nil {
 		return res, err
 	}
 	res.Watermark = cp.Watermark
@@ -353,9 +364,12 @@ func (s *Searcher) load(ctx context.Context, key string) (Checkpoint, uint64, er
 }
 
 // store writes the checkpoint with compare-and-set, merging with whatever a
-// concurrent searcher stored so the watermark never moves backwards.
-func (s *Searcher) store(ctx context.Context, key string, cp *Checkpoint, rev uint64) error {
+// concurrent searcher stored so the watermark never moves backwards; added
+// is this sweep's contribution to PublishedTotal.
+func (s *Searcher) store(ctx context.Context, key string, cp *Checkpoint, rev uint64, added int64) error {
+	base := cp.PublishedTotal
 	for range 5 {
+		cp.PublishedTotal = base + added
 		data, err := json.Marshal(cp)
 		if err != nil {
 			return err
@@ -378,6 +392,7 @@ func (s *Searcher) store(ctx context.Context, key string, cp *Checkpoint, rev ui
 		if other.Watermark.After(cp.Watermark) {
 			cp.Watermark = other.Watermark
 		}
+		base = other.PublishedTotal
 		rev = orev
 	}
 	return failure.Errorf(failure.Unavailable, "store checkpoint: too many concurrent updates")

@@ -414,6 +414,10 @@ func TestWatermarkNeverMovesBackwards(t *testing.T) {
 	if cp, _, _ := e.checkpoint(key); !cp.Watermark.Equal(newer) {
 		t.Errorf("watermark moved back to %v", cp.Watermark)
 	}
+	// The concurrent sweeps' publications add up in the checkpoint.
+	if cp, _, _ := e.checkpoint(key); cp.PublishedTotal != int64(fast.Published+r.res.Published+again.Published) || cp.PublishedTotal == 0 {
+		t.Errorf("published_total %d, want %d + %d + %d", cp.PublishedTotal, fast.Published, r.res.Published, again.Published)
+	}
 }
 
 func TestThresholdAndFilterHaveTheirOwnCheckpoints(t *testing.T) {

@@ -6,6 +6,7 @@ package service
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"strings"
@@ -121,7 +122,7 @@ func Secrets(cfg *config.Config) []string {
 			out = append(out, pw)
 		}
 	}
-	for _, s := range []string{cfg.NATS.Password, cfg.NATS.Token} {
+	for _, s := range []string{cfg.NATS.Password, cfg.NATS.Token, cfg.Webhook.Password, cfg.Webhook.Token} {
 		if s != "" {
 			out = append(out, s)
 		}
@@ -235,6 +236,7 @@ func (e *Env) Searcher(ctx context.Context) (*searcher.Searcher, error) {
 		Rows:      e.Cfg.Search.PageSize,
 		Logger:    e.Log,
 		Observer:  e.Metrics,
+		Push:      e.Cfg.Webhook.Addr != "",
 	}), nil
 }
 
@@ -297,4 +299,28 @@ func (e *Env) pollOnce(ctx context.Context) {
 func Summary(cfg *config.Config) string {
 	return fmt.Sprintf("al=%s user=%s nats=%s threshold=%d", cfg.AL.URL, cfg.AL.User,
 		broker.ConnConfigFrom(cfg.NATS, "").String(), cfg.Threshold)
+}
+
+// RunAll runs functions concurrently until all return; the first error
+// cancels the others and is returned. The searcher service runs its sweeps
+// and its webhook receiver this way.
+func RunAll(ctx context.Context, fns ...func(context.Context) error) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var (
+		wg    sync.WaitGroup
+		once  sync.Once
+		first error
+	)
+	for _, f := range fns {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := f(ctx); err != nil && !errors.Is(err, context.Canceled) {
+				once.Do(func() { first = err; cancel() })
+			}
+		}()
+	}
+	wg.Wait()
+	return first
 }

@@ -1,0 +1,86 @@
+package webhook
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+)
+
+// Server is a listening receiver.
+type Server struct {
+	ln  net.Listener
+	srv *http.Server
+	tls bool
+	log *slog.Logger
+}
+
+// Listen opens addr for h; with certFile and keyFile it serves TLS. It
+// returns once the port is open, so a taken port fails the start-up.
+func Listen(addr, certFile, keyFile string, h http.Handler, log *slog.Logger) (*Server, error) {
+	if log == nil {
+		log = slog.Default()
+	}
+	srv := &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	s := &Server{srv: srv, log: log}
+	if certFile != "" || keyFile != "" {
+		cert, err := tls.LoadX509KeyPair(certFile, keyFile)
+		if err != nil {
+			return nil, fmt.Errorf("WEBHOOK_TLS_CERT/WEBHOOK_TLS_KEY: %w", err)
+		}
+		srv.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+		s.tls = true
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("WEBHOOK_ADDR %s: %w", addr, err)
+	}
+	s.ln = ln
+	return s, nil
+}
+
+// Addr is the address the receiver listens on.
+func (s *Server) Addr() net.Addr { return s.ln.Addr() }
+
+// URL is the receiver's full URL on its listening address.
+func (s *Server) URL() string {
+	scheme := "http"
+	if s.tls {
+		scheme = "https"
+	}
+	return scheme + "://" + s.ln.Addr().String() + Path
+}
+
+// Serve answers pushes until ctx ends, then lets requests in flight finish
+// (each is at most one JetStream publish).
+func (s *Server) Serve(ctx context.Context) error {
+	s.log.Info("serving the Assemblyline webhook receiver", "url", s.URL())
+	go func() {
+		<-ctx.Done()
+		sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_ = s.srv.Shutdown(sctx)
+	}()
+	var err error
+	if s.tls {
+		err = s.srv.ServeTLS(s.ln, "", "")
+	} else {
+		err = s.srv.Serve(s.ln)
+	}
+	if errors.Is(err, http.ErrServerClosed) {
+		return nil
+	}
+	return err
+}
