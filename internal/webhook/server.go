@@ -51,9 +51,6 @@ func Listen(addr, certFile, keyFile string, h http.Handler, log *slog.Logger) (*
 	return s, nil
 }
 
-// Addr is the address the receiver listens on.
-func (s *Server) Addr() net.Addr { return s.ln.Addr() }
-
 // URL is the receiver's full URL on its listening address.
 func (s *Server) URL() string {
 	scheme := "http"
