@@ -18,9 +18,14 @@ import (
 	"syscall"
 
 	"github.com/alharvest/alharvest/internal/bench"
+	"github.com/alharvest/alharvest/internal/version"
 )
 
 func main() {
+	if version.IsFlag(os.Args[1:]) {
+		fmt.Println("albench", version.Get())
+		return
+	}
 	if len(os.Args) > 1 && os.Args[1] == "naive" {
 		// The naive baseline runs as a child process so its RSS is its own.
 		if err := bench.Naive(); err != nil {

@@ -22,9 +22,14 @@ import (
 	"syscall"
 
 	"github.com/alharvest/alharvest/internal/alsim"
+	"github.com/alharvest/alharvest/internal/version"
 )
 
 func main() {
+	if version.IsFlag(os.Args[1:]) {
+		fmt.Println("alsim", version.Get())
+		return
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	os.Exit(run(ctx, os.Args[1:], os.Stdout, os.Stderr, os.LookupEnv))

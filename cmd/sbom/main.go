@@ -17,9 +17,14 @@ import (
 	"time"
 
 	"github.com/alharvest/alharvest/internal/sbom"
+	"github.com/alharvest/alharvest/internal/version"
 )
 
 func main() {
+	if version.IsFlag(os.Args[1:]) {
+		fmt.Println("sbom", version.Get())
+		return
+	}
 	version := flag.String("version", "", "release version of the main module (default: the module's own)")
 	flag.Usage = func() {
 		fmt.Fprintln(os.Stderr, "Usage: sbom [-version V] [binary...]   CycloneDX JSON on stdout; SOURCE_DATE_EPOCH stamps it")

@@ -19,6 +19,7 @@ import (
 	"github.com/alharvest/alharvest/internal/config"
 	"github.com/alharvest/alharvest/internal/searcher"
 	"github.com/alharvest/alharvest/internal/service"
+	"github.com/alharvest/alharvest/internal/version"
 	"github.com/alharvest/alharvest/internal/worker"
 	"github.com/alharvest/alharvest/pkg/messages"
 )
@@ -75,6 +76,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		return nil, err
 	}
 	defer env.Close()
+	log.Info("starting", "version", version.Get().String(), "config", service.Describe(cfg))
 
 	dlqStart, err := lastSeq(ctx, env.JS, messages.StreamDLQ)
 	if err != nil {

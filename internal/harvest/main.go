@@ -17,6 +17,7 @@ import (
 	"github.com/alharvest/alharvest/internal/config"
 	"github.com/alharvest/alharvest/internal/logging"
 	"github.com/alharvest/alharvest/internal/service"
+	"github.com/alharvest/alharvest/internal/version"
 )
 
 // ExitDeadLetters is alharvest's exit code when the run completed but gave
@@ -30,6 +31,13 @@ func Main(args []string, stdout io.Writer, stderr *os.File) int {
 	defer stop()
 	if len(args) > 0 && (args[0] == "dlq" || args[0] == "status" || args[0] == "healthcheck") {
 		return admin.Command(ctx, args, stdout, stderr)
+	}
+	if len(args) > 0 && args[0] == "version" {
+		return versionCommand(args[1:], stdout, stderr)
+	}
+	if version.IsFlag(args) {
+		fmt.Fprintln(stdout, "alharvest", version.Get())
+		return service.ExitOK
 	}
 
 	var (

@@ -6,7 +6,6 @@
 package metrics
 
 import (
-	"runtime/debug"
 	"strconv"
 	"time"
 
@@ -15,6 +14,7 @@ import (
 	dto "github.com/prometheus/client_model/go"
 
 	"github.com/alharvest/alharvest/internal/failure"
+	"github.com/alharvest/alharvest/internal/version"
 	"github.com/alharvest/alharvest/internal/worker"
 )
 
@@ -114,30 +114,13 @@ func New() *Metrics {
 	m.consumerRedeliv = gaugeVec("consumer_redelivered_messages", "Messages of a consumer being redelivered.", "consumer")
 	m.streamMessages = gaugeVec("stream_messages", "Messages stored in a stream.", "stream")
 
-	build := prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: namespace, Name: "build_info", Help: "Build information; always 1."}, []string{"version", "goversion"})
+	build := prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: namespace, Name: "build_info", Help: "Build information; always 1."}, []string{"version", "revision", "vcs_time", "goversion"})
 	r.MustRegister(build)
-	version, goVersion := BuildVersion()
-	build.WithLabelValues(version, goVersion).Set(1)
+	bi := version.Get()
+	build.WithLabelValues(bi.Version, bi.ShortRevision(), bi.Time, bi.Go).Set(1)
 
 	r.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
-}
-
-// BuildVersion returns the module version (or VCS revision) and Go version.
-func BuildVersion() (version, goVersion string) {
-	version, goVersion = "devel", "unknown"
-	if bi, ok := debug.ReadBuildInfo(); ok {
-		goVersion = bi.GoVersion
-		if bi.Main.Version != "" && bi.Main.Version != "(devel)" {
-			version = bi.Main.Version
-		}
-		for _, s := range bi.Settings {
-			if s.Key == "vcs.revision" && version == "devel" && len(s.Value) >= 12 {
-				version = s.Value[:12]
-			}
-		}
-	}
-	return version, goVersion
 }
 
 var _ worker.Observer = (*Metrics)(nil)

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/alharvest/alharvest/internal/config"
+	"github.com/alharvest/alharvest/internal/version"
 )
 
 // Exit codes of the binaries.
@@ -25,6 +26,10 @@ const (
 // the stage until SIGINT/SIGTERM, shut down gracefully. extra declares
 // binary-specific flags. It returns the process exit code.
 func Main(binary string, args []string, extra func(*flag.FlagSet), run func(ctx context.Context, env *Env) error) int {
+	if version.IsFlag(args) {
+		fmt.Println(binary, version.Get())
+		return ExitOK
+	}
 	cfg, _, err := config.Load(binary, args, os.LookupEnv, extra)
 	if errors.Is(err, flag.ErrHelp) {
 		return ExitOK
@@ -45,7 +50,7 @@ func Main(binary string, args []string, extra func(*flag.FlagSet), run func(ctx 
 		return ExitFailed
 	}
 	defer env.Close()
-	env.Log.Info("starting", "config", Describe(cfg))
+	env.Log.Info("starting", "version", version.Get().String(), "config", Describe(cfg))
 
 	// The probes and gauges stop with the stage, not before it: a draining
 	// process still reports what it is doing.
