@@ -51,7 +51,7 @@ func Open(ctx context.Context, cfg *config.Config, natsExplicit bool, log *slog.
 			nc.Close()
 			return nil, err
 		}
-		return &Conn{JS: js, Where: broker.ConnConfig{URLs: cfg.NATS.URL}.String(), close: nc.Close}, nil
+		return &Conn{JS: js, Where: broker.Describe(nc, remoteConfig(cfg)), close: nc.Close}, nil
 	}
 	if _, err := os.Stat(cfg.DataDir); err != nil {
 		return nil, fmt.Errorf("no data directory at %s (set DATA_DIR, or NATS_URL for a remote server): %w", cfg.DataDir, err)
@@ -78,12 +78,16 @@ func connectRemote(ctx context.Context, cfg *config.Config, log *slog.Logger) (*
 	// An operator command should fail fast rather than wait for a server.
 	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	return broker.Connect(cctx, broker.ConnConfig{
+	return broker.Connect(cctx, remoteConfig(cfg), log)
+}
+
+func remoteConfig(cfg *config.Config) broker.ConnConfig {
+	return broker.ConnConfig{
 		URLs: cfg.NATS.URL, Name: "alharvest-admin",
 		Creds: cfg.NATS.Creds, NKeySeed: cfg.NATS.NKey,
 		User: cfg.NATS.User, Password: cfg.NATS.Password, Token: cfg.NATS.Token,
 		CAFile: cfg.NATS.CAFile, CertFile: cfg.NATS.CertFile, KeyFile: cfg.NATS.KeyFile,
-	}, log)
+	}
 }
 
 // Command runs an admin subcommand (args after "alharvest") and returns

@@ -93,13 +93,9 @@ func Setup(ctx context.Context, binary string, cfg *config.Config, opts Options)
 		log.Warn("TLS VERIFICATION OF ASSEMBLYLINE IS OFF (AL_VERIFY=false): anyone on the network path can read the API key and feed you files")
 	}
 
-	nc, err := broker.Connect(ctx, broker.ConnConfig{
-		URLs: cfg.NATS.URL, Name: "alharvest-" + binary,
-		Creds: cfg.NATS.Creds, NKeySeed: cfg.NATS.NKey,
-		User: cfg.NATS.User, Password: cfg.NATS.Password, Token: cfg.NATS.Token,
-		CAFile: cfg.NATS.CAFile, CertFile: cfg.NATS.CertFile, KeyFile: cfg.NATS.KeyFile,
-		InProcess: opts.InProcess,
-	}, log)
+	cc := natsConfig(cfg)
+	cc.Name, cc.InProcess = "alharvest-"+binary, opts.InProcess
+	nc, err := broker.Connect(ctx, cc, log)
 	if err != nil {
 		return nil, err
 	}
@@ -305,5 +301,15 @@ func RunAll(ctx context.Context, fns ...func(context.Context) error) error {
 // Describe returns a one-line, secret-free summary of the configuration.
 func Describe(cfg *config.Config) string {
 	return fmt.Sprintf("al=%s user=%s nats=%s threshold=%d", cfg.AL.URL, cfg.AL.User,
-		broker.ConnConfig{URLs: cfg.NATS.URL}.String(), cfg.Threshold)
+		natsConfig(cfg), cfg.Threshold)
+}
+
+// natsConfig is how cfg says to reach NATS, credentials and TLS included.
+func natsConfig(cfg *config.Config) broker.ConnConfig {
+	return broker.ConnConfig{
+		URLs:  cfg.NATS.URL,
+		Creds: cfg.NATS.Creds, NKeySeed: cfg.NATS.NKey,
+		User: cfg.NATS.User, Password: cfg.NATS.Password, Token: cfg.NATS.Token,
+		CAFile: cfg.NATS.CAFile, CertFile: cfg.NATS.CertFile, KeyFile: cfg.NATS.KeyFile,
+	}
 }
