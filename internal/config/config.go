@@ -324,10 +324,11 @@ func Load(binary string, args []string, lookupEnv func(string) (string, bool), e
 	for _, g := range gs {
 		g(l, c)
 	}
+	// A binary's extra may replace the usage text (to list subcommands).
+	l.fs.Usage = func() { l.usage(l.fs.Output()) }
 	if extra != nil {
 		extra(l.fs)
 	}
-	l.fs.Usage = func() { l.usage(l.fs.Output()) }
 	if err := l.fs.Parse(args); err != nil {
 		return nil, l.fs, err
 	}

@@ -49,16 +49,8 @@ func Main(args []string, stdout io.Writer, stderr *os.File) int {
 		fs.StringVar(&listen, "listen", "", "also serve NATS on this address (e.g. 127.0.0.1:4222) so other processes can publish SIDs")
 		fs.BoolVar(&asJSON, "json", false, "print the report as JSON")
 		fs.BoolVar(&noProgress, "no-progress", false, "no live status line on a terminal")
-		fs.Usage = func() {
-			fmt.Fprint(fs.Output(), "Usage: alharvest [flags]            one sweep, collect, report, exit (0 ok, 3 dead letters, 1 failure)\n"+
-				"       alharvest dlq list|replay     inspect or retry dead letters\n"+
-				"       alharvest status              queues, dead letters, watermark\n"+
-				"       alharvest healthcheck         probe this container's HTTP_ADDR (for Docker)\n\n")
-			for _, v := range config.Vars(config.Alharvest) {
-				fmt.Fprintf(fs.Output(), "  -%s  %s [$%s]\n", v.Flag, v.Usage, v.Env)
-			}
-			fmt.Fprint(fs.Output(), "  -follow, -listen, -json, -no-progress: see above\n")
-		}
+		fs.SetOutput(stderr)
+		fs.Usage = func() { usage(fs) }
 	})
 	if errors.Is(err, flag.ErrHelp) {
 		return service.ExitOK
