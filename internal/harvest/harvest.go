@@ -121,7 +121,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 
 	var runErr error
 	if o.Follow {
-		runErr = runFollow(runCtx, srch, workerErr, env, prog, o.PollEvery)
+		runErr = runFollow(runCtx, srch, workerErr, env, prog, o.PollEvery, rep)
 	} else {
 		runErr = runOnce(runCtx, srch, workerErr, env, prog, o.PollEvery, rep)
 	}
@@ -185,6 +185,9 @@ func runOnce(ctx context.Context, srch *searcher.Searcher, workerErr chan error,
 		case end := <-sweepDone:
 			swept = true
 			rep.Sweep = end.res
+			if end.err == nil {
+				rep.Sweeps = 1
+			}
 			if end.err != nil {
 				return end.err
 			}
@@ -212,8 +215,19 @@ func runOnce(ctx context.Context, srch *searcher.Searcher, workerErr chan error,
 	}
 }
 
-func runFollow(ctx context.Context, srch *searcher.Searcher, workerErr chan error, env *service.Env, prog *progress, every time.Duration) error {
-	go func() { _ = srch.Run(ctx) }()
+func runFollow(ctx context.Context, srch *searcher.Searcher, workerErr chan error, env *service.Env, prog *progress, every time.Duration, rep *Report) error {
+	// The report reads rep.Sweep after we return: the searcher must be over.
+	ctx, stop := context.WithCancel(ctx)
+	searched := make(chan struct{})
+	defer func() { stop(); <-searched }()
+	go func() {
+		defer close(searched)
+		_ = srch.RunEach(ctx, func(res searcher.SweepResult, err error) {
+			if err == nil {
+				rep.addSweep(res)
+			}
+		})
+	}()
 	go env.PollQueues(ctx, 5*time.Second)
 	t := time.NewTicker(every)
 	defer t.Stop()
