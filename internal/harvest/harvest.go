@@ -37,6 +37,9 @@ type Options struct {
 	Logger *slog.Logger
 	// Progress, when set, receives a live status line (a terminal).
 	Progress io.Writer
+	// ProgressWidth reports the terminal's width in columns; 0 (or a nil
+	// func) means unknown, and the status becomes plain periodic lines.
+	ProgressWidth func() int
 	// PollEvery is how often drain and progress are checked (default 50 ms).
 	PollEvery time.Duration
 }
@@ -116,7 +119,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	}
 
 	rep := &Report{DataDir: cfg.DataDir, OutputDir: absOr(cfg.OutputDir)}
-	prog := newProgress(o.Progress, start)
+	prog := newProgress(o.Progress, o.ProgressWidth, start)
 	defer prog.clear()
 
 	var runErr error

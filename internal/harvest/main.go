@@ -63,6 +63,13 @@ func Main(args []string, stdout io.Writer, stderr *os.File) int {
 	terminal := term.IsTerminal(int(stderr.Fd()))
 	var logOut io.Writer = stderr
 	var prog io.Writer
+	width := func() int {
+		w, _, err := term.GetSize(int(stderr.Fd()))
+		if err != nil {
+			return 0
+		}
+		return w
+	}
 	level, format := cfg.Log.Level, cfg.Log.Format
 	if terminal {
 		if format == "auto" {
@@ -81,7 +88,7 @@ func Main(args []string, stdout io.Writer, stderr *os.File) int {
 	log := logging.New(logging.Options{Level: level, Format: format, Output: logOut,
 		Binary: config.Alharvest, Secrets: service.Secrets(cfg)})
 
-	rep, err := Run(ctx, Options{Config: cfg, Follow: follow, Listen: listen, Logger: log, Progress: prog})
+	rep, err := Run(ctx, Options{Config: cfg, Follow: follow, Listen: listen, Logger: log, Progress: prog, ProgressWidth: width})
 	if rep != nil {
 		if asJSON {
 			enc := json.NewEncoder(stdout)
