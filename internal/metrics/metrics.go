@@ -52,6 +52,7 @@ type Metrics struct {
 	consumerAckPending *prometheus.GaugeVec
 	consumerRedeliv    *prometheus.GaugeVec
 	streamMessages     *prometheus.GaugeVec
+	streamOldestAge    *prometheus.GaugeVec
 }
 
 // New registers every metric on a fresh registry, with Go runtime and
@@ -113,6 +114,7 @@ func New() *Metrics {
 	m.consumerAckPending = gaugeVec("consumer_ack_pending_messages", "Messages delivered to a consumer and not yet acknowledged.", "consumer")
 	m.consumerRedeliv = gaugeVec("consumer_redelivered_messages", "Messages of a consumer being redelivered.", "consumer")
 	m.streamMessages = gaugeVec("stream_messages", "Messages stored in a stream.", "stream")
+	m.streamOldestAge = gaugeVec("stream_oldest_message_age_seconds", "Age of the oldest message stored in a stream (0 when empty): how long the oldest work has waited.", "stream")
 
 	build := prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: namespace, Name: "build_info", Help: "Build information; always 1."}, []string{"version", "revision", "vcs_time", "goversion"})
 	r.MustRegister(build)

@@ -270,7 +270,9 @@ func (e *Env) pollOnce(ctx context.Context) {
 	}
 	for _, s := range []string{messages.StreamSIDs, messages.StreamFiles, messages.StreamDLQ, messages.StreamCollected} {
 		if st, err := e.JS.Stream(ctx, s); err == nil {
-			e.Metrics.StreamState(s, st.CachedInfo().State.Msgs)
+			state := st.CachedInfo().State
+			e.Metrics.StreamState(s, state.Msgs)
+			e.Metrics.StreamAge(s, state.Msgs, state.FirstTime, time.Now())
 		}
 	}
 }
