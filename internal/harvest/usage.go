@@ -9,6 +9,7 @@ import (
 // subcommands lists what `alharvest -h` offers besides the run itself, in
 // the order a new user needs them.
 var subcommands = []struct{ name, about string }{
+	{"check", "test the setup: Assemblyline, NATS, OUTPUT_DIR; secrets redacted (--json)"},
 	{"status", "queues, dead letters, watermark (--json, --watch 2s)"},
 	{"dlq list|replay", "inspect or retry dead letters"},
 	{"healthcheck", "probe this container's HTTP_ADDR (for Docker)"},
