@@ -85,7 +85,7 @@ func TestCheck(t *testing.T) {
 			"nats/connection": check.OK, "nats/jetstream": check.OK,
 			"nats/stream ALHARVEST_SIDS": check.OK, "nats/stream ALHARVEST_FILES": check.OK,
 			"nats/bucket ALHARVEST_STATE": check.OK,
-			"output/directory": check.OK, "output/writable": check.OK, "output/free space": check.OK,
+			"output/directory":            check.OK, "output/writable": check.OK, "output/free space": check.OK,
 		}, ""},
 		{"wrong key", base(badKey, ns.URL, t.TempDir()), 1, map[string]check.Status{
 			"assemblyline/credentials": check.Fail, "nats/connection": check.OK,
