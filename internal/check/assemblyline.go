@@ -12,9 +12,9 @@ import (
 	"strings"
 	"time"
 
-	"github.com/alharvest/alharvest/internal/assemblyline"
 	"github.com/alharvest/alharvest/internal/config"
 	"github.com/alharvest/alharvest/internal/failure"
+	"github.com/alharvest/alharvest/internal/service"
 )
 
 const areaAL = "assemblyline"
@@ -37,11 +37,7 @@ func checkAssemblyline(ctx context.Context, cfg *config.Config, o Options) []Res
 		out = append(out, warn(areaAL, "tls", "certificate verification is off (AL_VERIFY=false)",
 			"set AL_CA_FILE to your CA bundle and AL_VERIFY=true"))
 	}
-	c, err := assemblyline.New(assemblyline.Config{
-		BaseURL: cfg.AL.URL, User: cfg.AL.User, APIKey: cfg.AL.APIKey,
-		InsecureSkipVerify: !cfg.AL.VerifyTLS, CAFile: cfg.AL.CAFile, AllowPlainHTTP: cfg.AL.AllowHTTP,
-		MaxRetries: 0, MaxJSONBytes: cfg.AL.MaxJSONBytes, Logger: o.Logger,
-	})
+	c, err := service.ALClient(cfg, nil, o.Logger)
 	if err != nil {
 		return append(out, fail(areaAL, "configuration", errText(err), "fix the setting the message names"))
 	}

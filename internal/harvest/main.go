@@ -44,7 +44,7 @@ func Main(args []string, stdout io.Writer, stderr *os.File) int {
 	}
 
 	var (
-		follow, asJSON, noProgress bool
+		follow, asJSON, noProgress, dryRun bool
 		listen                     string
 	)
 	cfg, _, err := config.Load(config.Alharvest, args, os.LookupEnv, func(fs *flag.FlagSet) {
@@ -52,6 +52,7 @@ func Main(args []string, stdout io.Writer, stderr *os.File) int {
 		fs.StringVar(&listen, "listen", "", "also serve NATS on this address (e.g. 127.0.0.1:4222) so other processes can publish SIDs")
 		fs.BoolVar(&asJSON, "json", false, "print the report as JSON")
 		fs.BoolVar(&noProgress, "no-progress", false, "no live status line on a terminal")
+		fs.BoolVar(&dryRun, "dry-run", false, "sweep and score only: list each qualifying sha256 with its score, SIDs and whether it is present; download and write nothing")
 		fs.SetOutput(stderr)
 		fs.Usage = func() { usage(fs) }
 	})
@@ -91,6 +92,9 @@ func Main(args []string, stdout io.Writer, stderr *os.File) int {
 	log := logging.New(logging.Options{Level: level, Format: format, Output: logOut,
 		Binary: config.Alharvest, Secrets: service.Secrets(cfg)})
 
+	if dryRun {
+		return dryRunCommand(ctx, cfg, asJSON, log, stdout, stderr)
+	}
 	rep, err := Run(ctx, Options{Config: cfg, Follow: follow, Listen: listen, Logger: log, Progress: prog, ProgressWidth: width})
 	if rep != nil {
 		if asJSON {

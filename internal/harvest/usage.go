@@ -19,6 +19,7 @@ var subcommands = []struct{ name, about string }{
 func usage(fs *flag.FlagSet) {
 	w := fs.Output()
 	fmt.Fprint(w, "Usage: alharvest [flags]        one sweep, collect, report, exit (0 ok, 3 dead letters, 1 failure, 2 usage)\n"+
+		"       alharvest --dry-run [flags]  sweep and score only: what a run would collect; writes nothing\n"+
 		"       alharvest COMMAND [flags]\n\nCommands:\n")
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	for _, c := range subcommands {
