@@ -45,7 +45,7 @@ func Main(args []string, stdout io.Writer, stderr *os.File) int {
 
 	var (
 		follow, asJSON, noProgress, dryRun bool
-		listen                     string
+		listen                             string
 	)
 	cfg, _, err := config.Load(config.Alharvest, args, os.LookupEnv, func(fs *flag.FlagSet) {
 		fs.BoolVar(&follow, "follow", false, "keep running as a service: sweep every SEARCH_INTERVAL until interrupted")
