@@ -70,7 +70,8 @@ type Downloader struct {
 	dir       string // absolute
 	cfg       Config
 	dirSync   *dirSyncer
-	anonymous bool // unnamed temporary files work in dir
+	anonymous bool      // unnamed temporary files work in dir
+	files     fileLocks // one handler per hash at a time
 }
 
 // New creates OUTPUT_DIR if needed and returns a downloader writing there.
@@ -115,6 +116,7 @@ func (d *Downloader) Handle(ctx context.Context, m *worker.Message) ([]*nats.Msg
 		return nil, failure.Wrap(failure.Invalid, err)
 	}
 	log := d.cfg.Logger.With("sha256", req.SHA256, "sid", req.SID, "attempt", m.Attempt)
+	defer d.files.lock(req.SHA256)()
 
 	size, present := d.present(final, req.SHA256, log)
 	if !present {

@@ -13,6 +13,7 @@ var subcommands = []struct{ name, about string }{
 	{"status", "queues, dead letters, watermark (--json, --watch 2s)"},
 	{"dlq list|replay", "inspect or retry dead letters"},
 	{"healthcheck", "probe this container's HTTP_ADDR (for Docker)"},
+	{"recollect SID|SHA256...", "collect again on purpose, bypassing the duplicate windows"},
 	{"version", "version, VCS revision and Go version (--json); also --version"},
 }
 

@@ -11,3 +11,8 @@ func (m *Metrics) StreamAge(stream string, msgs uint64, oldest, now time.Time) {
 	}
 	m.streamOldestAge.WithLabelValues(stream).Set(age)
 }
+
+// Deduplicated implements worker.DedupObserver.
+func (m *Metrics) Deduplicated(stage, subject string) {
+	m.deduplicated.WithLabelValues(stage, subject).Inc()
+}

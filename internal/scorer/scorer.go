@@ -72,6 +72,11 @@ func (s *Scorer) Handle(ctx context.Context, m *worker.Message) ([]*nats.Msg, er
 			// The client hands out only valid hashes; this guards against a bug.
 			return nil, failure.Wrap(failure.Invalid, fmt.Errorf("submission %s: %w", req.SID, err))
 		}
+		if who := m.Header.Get(messages.HeaderRecollect); who != "" {
+			// Asked for on purpose: must not vanish in the files
+			// stream's duplicate window.
+			messages.MarkRecollect(msg, who)
+		}
 		out = append(out, msg)
 	}
 	if s.cfg.Observer != nil {

@@ -545,7 +545,10 @@ func (w *Worker) publish(ctx context.Context, outs []*nats.Msg) error {
 	}
 	for _, f := range futures {
 		select {
-		case <-f.Ok():
+		case ack := <-f.Ok():
+			if ack != nil && ack.Duplicate {
+				w.deduplicated(f.Msg())
+			}
 		case err := <-f.Err():
 			return failure.Wrap(failure.Unavailable, fmt.Errorf("publish to %s: %w", f.Msg().Subject, err))
 		case <-ctx.Done():
