@@ -32,6 +32,9 @@ func Main(args []string, stdout io.Writer, stderr *os.File) int {
 	if len(args) > 0 && (args[0] == "dlq" || args[0] == "status" || args[0] == "healthcheck") {
 		return admin.Command(ctx, args, stdout, stderr)
 	}
+	if len(args) > 0 && args[0] == "demo" {
+		return demoCommand(ctx, args[1:], stdout, stderr)
+	}
 	if len(args) > 0 && args[0] == "recollect" {
 		return recollectCommand(ctx, args[1:], stdout, stderr)
 	}

@@ -9,6 +9,7 @@ import (
 // subcommands lists what `alharvest -h` offers besides the run itself, in
 // the order a new user needs them.
 var subcommands = []struct{ name, about string }{
+	{"demo", "try it: a simulated Assemblyline in this process, a full run, the result checked"},
 	{"check", "test the setup: Assemblyline, NATS, OUTPUT_DIR; secrets redacted (--json)"},
 	{"status", "queues, dead letters, watermark (--json, --watch 2s)"},
 	{"dlq list|replay", "inspect or retry dead letters"},
