@@ -43,8 +43,10 @@ type Config struct {
 	Scorer     Stage
 	Downloader Stage
 	OutputDir  string
-	DataDir    string
-	Shutdown   time.Duration
+	// OutputMetadata writes <sha256>.json provenance beside each cART.
+	OutputMetadata bool
+	DataDir        string
+	Shutdown       time.Duration
 
 	explicit map[string]bool // settings given rather than defaulted, by env name
 }
@@ -287,6 +289,7 @@ func stageGroup(l *loader, s *Stage, prefix string, conc int, ack time.Duration,
 
 func outputGroup(l *loader, c *Config) {
 	l.str(&c.OutputDir, "OUTPUT_DIR", "./collected", "directory receiving <sha256>.cart files", false)
+	l.boolean(&c.OutputMetadata, "OUTPUT_METADATA", false, "also write <sha256>.json beside each cART: Assemblyline server, SID, score, file type, times.completed, collection time")
 }
 
 func dataGroup(l *loader, c *Config) {

@@ -60,8 +60,11 @@ type Observer interface {
 type Config struct {
 	// OutputDir receives <sha256>.cart files (OUTPUT_DIR).
 	OutputDir string
-	Logger    *slog.Logger
-	Observer  Observer
+	// Metadata also writes <sha256>.json, the collected event, beside each
+	// cART (OUTPUT_METADATA).
+	Metadata bool
+	Logger   *slog.Logger
+	Observer Observer
 }
 
 // Downloader is a worker.Handler for the files queue.
@@ -138,11 +141,18 @@ func (d *Downloader) Handle(ctx context.Context, m *worker.Message) ([]*nats.Msg
 
 	// Announced even when already present: a previous run may have died
 	// between the rename and the announcement; JetStream drops the repeat.
-	ev, err := messages.NewCollectedMsg(messages.Collected{
+	collected := messages.Collected{
 		SHA256: req.SHA256, Path: final, Size: size, Score: req.Score, SID: req.SID,
-	})
+		Provenance: req.Provenance, CollectedAt: time.Now().UTC(),
+	}
+	ev, err := messages.NewCollectedMsg(collected)
 	if err != nil {
 		return nil, failure.Wrap(failure.Invalid, err)
+	}
+	if d.cfg.Metadata {
+		if err := d.writeMetadata(collected, !present); err != nil {
+			return nil, fmt.Errorf("file %s: %w", req.SHA256, err)
+		}
 	}
 	return []*nats.Msg{ev}, nil
 }

@@ -157,6 +157,7 @@ type StageOptions struct {
 func (e *Env) Scorer(ctx context.Context, o StageOptions) (*worker.Worker, error) {
 	s := scorer.New(e.AL, scorer.Config{
 		Threshold: e.Cfg.Threshold,
+		Server:    e.Cfg.AL.URL,
 		Logger:    e.Log.With("stage", messages.StageScorer),
 		Observer:  e.Metrics,
 	})
@@ -168,6 +169,7 @@ func (e *Env) Scorer(ctx context.Context, o StageOptions) (*worker.Worker, error
 func (e *Env) Downloader(ctx context.Context, o StageOptions) (*worker.Worker, error) {
 	d, err := downloader.New(e.AL, downloader.Config{
 		OutputDir: e.Cfg.OutputDir,
+		Metadata:  e.Cfg.OutputMetadata,
 		Logger:    e.Log.With("stage", messages.StageDownloader),
 		Observer:  e.Metrics,
 	})
