@@ -85,7 +85,7 @@ func New() *Metrics {
 	m.received = counterVec("messages_received_total", "Messages delivered to a stage (redelivered=true for repeats).", "stage", "redelivered")
 	m.settled = counterVec("messages_settled_total", "Messages a stage finished with, by outcome (acked, retried, deferred, dead_lettered, handed_back) and failure kind.", "stage", "outcome", "kind")
 	m.inflight = gaugeVec("messages_in_flight", "Messages being handled now.", "stage")
-	m.deduplicated = counterVec("messages_deduplicated_total", "Outputs JetStream did not store because the stream had the same message ID within its duplicate window (e.g. a qualifying file re-published within 2 min).", "stage", "subject")
+	m.deduplicated = counterVec("messages_deduplicated_total", "Outputs JetStream did not store because the stream had the same message ID within its duplicate window (a file shared by submissions scored within 2 min of each other, or re-published on purpose inside the window).", "stage", "subject")
 	m.halted = gaugeVec("stage_halted", "1 while a stage is paused because Assemblyline refuses its calls (credentials, daily quota).", "stage")
 
 	m.alRequests = counterVec("al_requests_total", "Assemblyline HTTP requests by endpoint and status code (0 = no response).", "endpoint", "code")

@@ -422,7 +422,7 @@ func (w *Worker) process(ctx context.Context, m jetstream.Msg) {
 		}
 	}
 	if err == nil {
-		err = w.publish(ctx, outs)
+		err = w.publish(ctx, msg, outs)
 	}
 	stopBeat()
 
@@ -529,7 +529,7 @@ func (w *Worker) halt(ctx context.Context, msg *Message, cause error, log *slog.
 }
 
 // publish sends the outputs and waits until JetStream stored every one.
-func (w *Worker) publish(ctx context.Context, outs []*nats.Msg) error {
+func (w *Worker) publish(ctx context.Context, in *Message, outs []*nats.Msg) error {
 	if len(outs) == 0 {
 		return nil
 	}
@@ -547,7 +547,7 @@ func (w *Worker) publish(ctx context.Context, outs []*nats.Msg) error {
 		select {
 		case ack := <-f.Ok():
 			if ack != nil && ack.Duplicate {
-				w.deduplicated(f.Msg())
+				w.deduplicated(in, f.Msg())
 			}
 		case err := <-f.Err():
 			return failure.Wrap(failure.Unavailable, fmt.Errorf("publish to %s: %w", f.Msg().Subject, err))
