@@ -79,7 +79,13 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		return nil, err
 	}
 	defer env.Close()
-	log.Info("starting", "version", version.Get().String(), "config", service.Describe(cfg))
+	// The NATS settings describe a server this run does not use.
+	where := "embedded, store " + cfg.DataDir
+	if url := emb.ClientURL(); url != "" {
+		where += ", listening on " + url + " (auth none)"
+	}
+	log.Info("starting", "version", version.Get().String(),
+		"config", fmt.Sprintf("al=%s user=%s nats=%s threshold=%d", cfg.AL.URL, cfg.AL.User, where, cfg.Threshold))
 
 	dlqStart, err := lastSeq(ctx, env.JS, messages.StreamDLQ)
 	if err != nil {
