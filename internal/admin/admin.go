@@ -55,7 +55,7 @@ func Open(ctx context.Context, cfg *config.Config, natsExplicit bool, log *slog.
 			nc.Close()
 			return nil, err
 		}
-		return &Conn{JS: js, Where: cc.String(), close: nc.Close}, nil
+		return &Conn{JS: js, Where: broker.Describe(nc, cc), close: nc.Close}, nil
 	}
 	if _, err := os.Stat(cfg.DataDir); err != nil {
 		return nil, fmt.Errorf("no data directory at %s (set DATA_DIR, or NATS_URL for a remote server): %w", cfg.DataDir, err)

@@ -16,6 +16,7 @@ import (
 	"github.com/alharvest/alharvest/internal/broker"
 	"github.com/alharvest/alharvest/internal/natstest"
 	"github.com/alharvest/alharvest/internal/searcher"
+	"github.com/alharvest/alharvest/internal/testenv"
 	"github.com/alharvest/alharvest/pkg/messages"
 )
 
@@ -87,10 +88,16 @@ func TestReadStatus(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	st, err := ReadStatus(ctx, js)
-	if err != nil {
-		t.Fatal(err)
-	}
+	// The server counts a consumer's pending messages asynchronously after
+	// the publishes were acknowledged; under load the first read can lag.
+	var st *Status
+	testenv.Eventually(t, 5*time.Second, "the scorer's consumer to count 3 pending", func() bool {
+		var err error
+		if st, err = ReadStatus(ctx, js); err != nil {
+			t.Fatal(err)
+		}
+		return len(st.Stages) == 2 && st.Stages[0].Pending == 3
+	})
 	if len(st.Stages) != 2 {
 		t.Fatalf("stages %+v", st.Stages)
 	}

@@ -13,12 +13,17 @@ import (
 	"syscall"
 
 	"github.com/alharvest/alharvest/internal/exitcode"
+	"github.com/alharvest/alharvest/internal/version"
 )
 
 // Main is the alsim command (see cmd/alsim): serve until SIGINT/SIGTERM, or
 // print the expected or uncollectable set. Flags in args override ALSIM_*
 // environment variables. It returns the exit code.
 func Main(args []string, stdout, stderr io.Writer) int {
+	if version.IsFlag(args) {
+		fmt.Fprintln(stdout, "alsim", version.Get())
+		return exitcode.OK
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	return run(ctx, args, stdout, stderr, os.LookupEnv)

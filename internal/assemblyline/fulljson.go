@@ -170,6 +170,17 @@ func fastResult(s *jscan) (fullResult, bool) {
 			h := string(v)
 			r.SHA256 = &h
 			return ok
+		case "type":
+			if s.peek() != '"' {
+				r.Type = ""
+				return s.skipValue()
+			}
+			v, ok := s.plainStr()
+			if !ok {
+				return false // escapes: encoding/json's path
+			}
+			r.Type = fileType(cleanType(string(v)))
+			return true
 		case "result":
 			if !s.byte('{') {
 				return false
@@ -186,7 +197,7 @@ func fastResult(s *jscan) (fullResult, bool) {
 				return r.Result.Score.UnmarshalJSON(raw) == nil
 			})
 		default:
-			return !foldsTo(key, "sha256", "result") && s.skipValue()
+			return !foldsTo(key, "sha256", "type", "result") && s.skipValue()
 		}
 	})
 	return r, ok

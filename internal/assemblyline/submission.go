@@ -23,6 +23,9 @@ type Result struct {
 	SHA256 string
 	// Score is result.score; it may be negative (safe heuristics).
 	Score int64
+	// Type is the file type Assemblyline identified ("executable/windows/pe32"),
+	// empty when the result does not say (empty results have none).
+	Type string
 }
 
 // Submission is the part of submission/full that scoring needs.
@@ -56,7 +59,8 @@ type fullDoc struct {
 }
 
 type fullResult struct {
-	SHA256 *string `json:"sha256"`
+	SHA256 *string  `json:"sha256"`
+	Type   fileType `json:"type"`
 	Result struct {
 		Score score `json:"score"`
 	} `json:"result"`
@@ -72,6 +76,33 @@ func (d *fullDoc) tolerates(e *json.UnmarshalTypeError) bool {
 		return true
 	}
 	return false
+}
+
+// fileType is a result's informational "type": kept when it is a short
+// printable string, ignored otherwise, never a reason to fail scoring.
+type fileType string
+
+func (t *fileType) UnmarshalJSON(b []byte) error {
+	var s string
+	if json.Unmarshal(b, &s) == nil {
+		*t = fileType(cleanType(s))
+	} else {
+		*t = ""
+	}
+	return nil
+}
+
+// cleanType keeps a type name only if it looks like one.
+func cleanType(s string) string {
+	if len(s) > 200 {
+		return ""
+	}
+	for _, r := range s {
+		if r < 0x20 || r == 0x7f || r > 0x7e {
+			return ""
+		}
+	}
+	return s
 }
 
 // score holds a decoded score. A malformed value is recorded rather than
@@ -172,7 +203,7 @@ func (d *fullDoc) submission(sid string, quote func(string) string) (*Submission
 		case r.Result.Score.bad != nil:
 			return nil, bad("result %s: result.score: %v", quote(key), r.Result.Score.bad)
 		}
-		s.Results = append(s.Results, Result{Key: key, SHA256: sha, Score: r.Result.Score.v})
+		s.Results = append(s.Results, Result{Key: key, SHA256: sha, Score: r.Result.Score.v, Type: string(r.Type)})
 	}
 	sort.Slice(s.Results, func(i, j int) bool { return s.Results[i].Key < s.Results[j].Key })
 	return s, nil

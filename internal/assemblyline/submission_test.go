@@ -50,7 +50,7 @@ func TestSubmissionFull(t *testing.T) {
 				Results: []Result{
 					{Key: shaExe + ".YARA.v4_7_0_stable3.cDY8IvKF1RH2", SHA256: shaExe, Score: 1000},
 					{Key: shaDoc + ".Characterize.v4_7_0_stable0.c0.e", SHA256: shaDoc, Score: 0},
-					{Key: shaDoc + ".Extract.v4_7_0_stable2.cDY8IvKF1RH2", SHA256: shaDoc, Score: 10},
+					{Key: shaDoc + ".Extract.v4_7_0_stable2.cDY8IvKF1RH2", SHA256: shaDoc, Score: 10, Type: "document/office/word"},
 				},
 				MissingResultKeys: []string{},
 			},

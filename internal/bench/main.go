@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/alharvest/alharvest/internal/exitcode"
+	"github.com/alharvest/alharvest/internal/version"
 )
 
 // Main is the albench command (see cmd/albench): run the named workloads in
@@ -21,6 +22,10 @@ import (
 // write JSON. `albench naive` is the naive baseline's child process. It
 // returns the exit code.
 func Main(args []string, stdout, stderr io.Writer) int {
+	if version.IsFlag(args) {
+		fmt.Fprintln(stdout, "albench", version.Get())
+		return exitcode.OK
+	}
 	if len(args) > 0 && args[0] == ModeNaive {
 		// The naive baseline runs as a child process so its RSS is its own.
 		if err := Naive(); err != nil {

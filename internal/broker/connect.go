@@ -54,21 +54,33 @@ func ConnConfigFrom(n config.NATS, name string) ConnConfig {
 
 // String describes the connection without any secret.
 func (c ConnConfig) String() string {
-	auth := "none"
+	if c.InProcess != nil {
+		return "in-process (auth " + c.auth() + ")"
+	}
+	return fmt.Sprintf("%s (auth %s, tls %t)", redactURLs(c.URLs), c.auth(), c.wantsTLS())
+}
+
+// auth names the kind of credentials configured.
+func (c ConnConfig) auth() string {
 	switch {
 	case c.Creds != "":
-		auth = "creds"
+		return "creds"
 	case c.NKeySeed != "":
-		auth = "nkey"
+		return "nkey"
 	case c.User != "":
-		auth = "user/password"
+		return "user/password"
 	case c.Token != "":
-		auth = "token"
+		return "token"
+	case strings.Contains(c.URLs, "@"):
+		return "in URL"
 	}
-	if c.InProcess != nil {
-		return "in-process (auth " + auth + ")"
-	}
-	return fmt.Sprintf("%s (auth %s, tls %t)", redactURLs(c.URLs), auth, c.CAFile != "" || c.CertFile != "")
+	return "none"
+}
+
+// wantsTLS reports whether the connection is configured to use TLS: a CA,
+// a client certificate, or a tls:// URL.
+func (c ConnConfig) wantsTLS() bool {
+	return c.CAFile != "" || c.CertFile != "" || strings.Contains(strings.ToLower(c.URLs), "tls://")
 }
 
 // LogValue keeps secrets out of structured logs.

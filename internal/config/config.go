@@ -46,10 +46,12 @@ type Config struct {
 	Scorer     Stage
 	Downloader Stage
 	OutputDir  string
-	DataDir    string
-	DataSync   time.Duration // DATA_SYNC; zero = fsync every write
-	Shutdown   time.Duration
-	Webhook    Webhook
+	// OutputMetadata writes <sha256>.json provenance beside each cART.
+	OutputMetadata bool
+	DataDir        string
+	DataSync       time.Duration // DATA_SYNC; zero = fsync every write
+	Shutdown       time.Duration
+	Webhook        Webhook
 
 	explicit map[string]bool // settings given rather than defaulted, by env name
 	warnings []string        // see Warnings
@@ -295,6 +297,7 @@ func stageGroup(l *loader, s *Stage, prefix string, conc int, ack time.Duration,
 
 func outputGroup(l *loader, c *Config) {
 	l.str(&c.OutputDir, "OUTPUT_DIR", "./collected", "directory receiving <sha256>.cart files", false)
+	l.boolean(&c.OutputMetadata, "OUTPUT_METADATA", false, "also write <sha256>.json beside each cART: Assemblyline server, SID, score, file type, times.completed, collection time")
 }
 
 func dataGroup(l *loader, c *Config) {
@@ -333,10 +336,11 @@ func Load(binary string, args []string, lookupEnv func(string) (string, bool), e
 	for _, g := range gs {
 		g(l, c)
 	}
+	// A binary's extra may replace the usage text (to list subcommands).
+	l.fs.Usage = func() { l.usage(l.fs.Output()) }
 	if extra != nil {
 		extra(l.fs)
 	}
-	l.fs.Usage = func() { l.usage(l.fs.Output()) }
 	if err := l.fs.Parse(args); err != nil {
 		return nil, l.fs, err
 	}

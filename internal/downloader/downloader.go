@@ -20,6 +20,7 @@ import (
 	"path/filepath"
 	"sync"
 	"syscall"
+	"time"
 
 	"github.com/nats-io/nats.go"
 
@@ -55,8 +56,11 @@ type Observer interface {
 type Config struct {
 	// OutputDir receives <sha256>.cart files (OUTPUT_DIR).
 	OutputDir string
-	Logger    *slog.Logger
-	Observer  Observer
+	// Metadata also writes <sha256>.json, the collected event, beside each
+	// cART (OUTPUT_METADATA).
+	Metadata bool
+	Logger   *slog.Logger
+	Observer Observer
 }
 
 // Downloader is the worker.Handler of the files queue.
@@ -65,7 +69,8 @@ type Downloader struct {
 	dir       string // absolute
 	cfg       Config
 	dirSync   *dirSyncer
-	anonymous bool // unnamed temporary files work in dir
+	anonymous bool      // unnamed temporary files work in dir
+	files     fileLocks // one handler per hash at a time
 }
 
 var _ worker.Handler[messages.File] = (*Downloader)(nil)
@@ -118,6 +123,7 @@ func (d *Downloader) Handle(ctx context.Context, req messages.File, m *worker.Me
 		return nil, failure.Wrap(failure.Invalid, err)
 	}
 	log := d.cfg.Logger.With("sha256", req.SHA256, "sid", req.SID, "attempt", m.Attempt)
+	defer d.files.lock(req.SHA256)()
 
 	size, present := d.present(final, req.SHA256, log)
 	if !present {
@@ -139,11 +145,18 @@ func (d *Downloader) Handle(ctx context.Context, req messages.File, m *worker.Me
 
 	// Announced even when already present: a previous run may have died
 	// between the rename and the announcement; JetStream drops the repeat.
-	ev, err := messages.NewCollectedMsg(messages.Collected{
+	collected := messages.Collected{
 		SHA256: req.SHA256, Path: final, Size: size, Score: req.Score, SID: req.SID,
-	})
+		Provenance: req.Provenance, CollectedAt: time.Now().UTC(),
+	}
+	ev, err := messages.NewCollectedMsg(collected)
 	if err != nil {
 		return nil, failure.Wrap(failure.Invalid, err)
+	}
+	if d.cfg.Metadata {
+		if err := d.writeMetadata(collected, !present); err != nil {
+			return nil, fmt.Errorf("file %s: %w", req.SHA256, err)
+		}
 	}
 	return []*nats.Msg{ev}, nil
 }

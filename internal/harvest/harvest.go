@@ -19,6 +19,7 @@ import (
 	"github.com/alharvest/alharvest/internal/config"
 	"github.com/alharvest/alharvest/internal/searcher"
 	"github.com/alharvest/alharvest/internal/service"
+	"github.com/alharvest/alharvest/internal/version"
 	"github.com/alharvest/alharvest/internal/worker"
 	"github.com/alharvest/alharvest/pkg/messages"
 )
@@ -36,6 +37,9 @@ type Options struct {
 	Logger *slog.Logger
 	// Progress, when set, receives a live status line (a terminal).
 	Progress io.Writer
+	// ProgressWidth reports the terminal's width in columns; 0 (or a nil
+	// func) means unknown, and the status becomes plain periodic lines.
+	ProgressWidth func() int
 	// PollEvery is how often drain and progress are checked (default 50 ms).
 	PollEvery time.Duration
 }
@@ -80,6 +84,13 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		return nil, err
 	}
 	defer env.Close()
+	// The NATS settings describe a server this run does not use.
+	where := "embedded, store " + cfg.DataDir
+	if url := emb.ClientURL(); url != "" {
+		where += ", listening on " + url + " (auth none)"
+	}
+	log.Info("starting", "version", version.Get().String(),
+		"config", fmt.Sprintf("al=%s user=%s nats=%s threshold=%d", cfg.AL.URL, cfg.AL.User, where, cfg.Threshold))
 
 	dlqStart, err := lastSeq(ctx, env.JS, messages.StreamDLQ)
 	if err != nil {
@@ -121,7 +132,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	}
 
 	rep := &Report{DataDir: cfg.DataDir, OutputDir: absOr(cfg.OutputDir)}
-	prog := newProgress(o.Progress, start)
+	prog := newProgress(o.Progress, o.ProgressWidth, start)
 	defer prog.clear()
 
 	var runErr error
@@ -133,7 +144,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		}()
 	}
 	if o.Follow {
-		runErr = runFollow(runCtx, srch, workerErr, env, prog, o.PollEvery)
+		runErr = runFollow(runCtx, srch, workerErr, env, prog, o.PollEvery, rep)
 	} else {
 		runErr = runOnce(runCtx, srch, workerErr, env, prog, o.PollEvery, rep)
 	}
@@ -197,6 +208,9 @@ func runOnce(ctx context.Context, srch *searcher.Searcher, workerErr chan error,
 		case end := <-sweepDone:
 			swept = true
 			rep.Sweep = end.res
+			if end.err == nil {
+				rep.Sweeps = 1
+			}
 			if end.err != nil {
 				return end.err
 			}
@@ -224,8 +238,19 @@ func runOnce(ctx context.Context, srch *searcher.Searcher, workerErr chan error,
 	}
 }
 
-func runFollow(ctx context.Context, srch *searcher.Searcher, workerErr chan error, env *service.Env, prog *progress, every time.Duration) error {
-	go func() { _ = srch.Run(ctx) }()
+func runFollow(ctx context.Context, srch *searcher.Searcher, workerErr chan error, env *service.Env, prog *progress, every time.Duration, rep *Report) error {
+	// The report reads rep.Sweep after we return: the searcher must be over.
+	ctx, stop := context.WithCancel(ctx)
+	searched := make(chan struct{})
+	defer func() { stop(); <-searched }()
+	go func() {
+		defer close(searched)
+		_ = srch.RunEach(ctx, func(res searcher.SweepResult, err error) {
+			if err == nil {
+				rep.addSweep(res)
+			}
+		})
+	}()
 	t := time.NewTicker(every)
 	defer t.Stop()
 	for {

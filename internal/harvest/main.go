@@ -18,6 +18,7 @@ import (
 	"github.com/alharvest/alharvest/internal/exitcode"
 	"github.com/alharvest/alharvest/internal/logging"
 	"github.com/alharvest/alharvest/internal/service"
+	"github.com/alharvest/alharvest/internal/version"
 )
 
 // Main is the alharvest command: the one-command run, or an admin
@@ -28,26 +29,35 @@ func Main(args []string, stdout io.Writer, stderr *os.File) int {
 	if len(args) > 0 && (args[0] == "dlq" || args[0] == "status" || args[0] == "healthcheck") {
 		return admin.Command(ctx, args, stdout, stderr)
 	}
+	if len(args) > 0 && args[0] == "demo" {
+		return demoCommand(ctx, args[1:], stdout, stderr)
+	}
+	if len(args) > 0 && args[0] == "recollect" {
+		return recollectCommand(ctx, args[1:], stdout, stderr)
+	}
+	if len(args) > 0 && args[0] == "check" {
+		return checkCommand(ctx, args[1:], stdout, stderr)
+	}
+	if len(args) > 0 && args[0] == "version" {
+		return versionCommand(args[1:], stdout, stderr)
+	}
+	if version.IsFlag(args) {
+		fmt.Fprintln(stdout, "alharvest", version.Get())
+		return exitcode.OK
+	}
 
 	var (
-		follow, asJSON, noProgress bool
-		listen                     string
+		follow, asJSON, noProgress, dryRun bool
+		listen                             string
 	)
 	cfg, _, err := config.Load(config.Alharvest, args, os.LookupEnv, func(fs *flag.FlagSet) {
 		fs.BoolVar(&follow, "follow", false, "keep running as a service: sweep every SEARCH_INTERVAL until interrupted")
 		fs.StringVar(&listen, "listen", "", "also serve NATS on this address (e.g. 127.0.0.1:4222) so other processes can publish SIDs")
 		fs.BoolVar(&asJSON, "json", false, "print the report as JSON")
 		fs.BoolVar(&noProgress, "no-progress", false, "no live status line on a terminal")
-		fs.Usage = func() {
-			fmt.Fprint(fs.Output(), "Usage: alharvest [flags]            one sweep, collect, report, exit (0 ok, 3 dead letters, 1 failure)\n"+
-				"       alharvest dlq list|replay     inspect or retry dead letters\n"+
-				"       alharvest status              queues, dead letters, watermark\n"+
-				"       alharvest healthcheck         probe this container's HTTP_ADDR (for Docker)\n\n")
-			for _, v := range config.Vars(config.Alharvest) {
-				fmt.Fprintf(fs.Output(), "  -%s  %s [$%s]\n", v.Flag, v.Usage, v.Env)
-			}
-			fmt.Fprint(fs.Output(), "  -follow, -listen, -json, -no-progress: see above\n")
-		}
+		fs.BoolVar(&dryRun, "dry-run", false, "sweep and score only: list each qualifying sha256 with its score, SIDs and whether it is present; download and write nothing")
+		fs.SetOutput(stderr)
+		fs.Usage = func() { usage(fs) }
 	})
 	if errors.Is(err, flag.ErrHelp) {
 		return exitcode.OK
@@ -60,6 +70,13 @@ func Main(args []string, stdout io.Writer, stderr *os.File) int {
 	terminal := term.IsTerminal(int(stderr.Fd()))
 	var logOut io.Writer = stderr
 	var prog io.Writer
+	width := func() int {
+		w, _, err := term.GetSize(int(stderr.Fd()))
+		if err != nil {
+			return 0
+		}
+		return w
+	}
 	level, format := cfg.Log.Level, cfg.Log.Format
 	if terminal {
 		if format == "auto" {
@@ -78,7 +95,10 @@ func Main(args []string, stdout io.Writer, stderr *os.File) int {
 	log := logging.New(logging.Config{Level: level, Format: format, Output: logOut,
 		Binary: config.Alharvest, Secrets: service.Secrets(cfg)})
 
-	rep, err := Run(ctx, Options{Config: cfg, Follow: follow, Listen: listen, Logger: log, Progress: prog})
+	if dryRun {
+		return dryRunCommand(ctx, cfg, asJSON, log, stdout, stderr)
+	}
+	rep, err := Run(ctx, Options{Config: cfg, Follow: follow, Listen: listen, Logger: log, Progress: prog, ProgressWidth: width})
 	if rep != nil {
 		if asJSON {
 			enc := json.NewEncoder(stdout)

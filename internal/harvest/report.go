@@ -42,7 +42,10 @@ type Report struct {
 	QuotaRejections int64        `json:"quota_rejections"`
 	Watermark       time.Time    `json:"watermark"`
 	FullSweep       bool         `json:"full_sweep"`
-	Elapsed         Duration     `json:"elapsed"`
+	// Sweeps counts the sweeps completed (more than one with --follow);
+	// SubmissionsFound, Watermark and FullSweep cover all of them.
+	Sweeps  int      `json:"sweeps"`
+	Elapsed Duration `json:"elapsed"`
 
 	// Sweep is the searcher's own account of the sweep.
 	Sweep searcher.SweepResult `json:"-"`
@@ -53,6 +56,22 @@ type Duration time.Duration
 
 // MarshalText implements encoding.TextMarshaler.
 func (d Duration) MarshalText() ([]byte, error) { return []byte(time.Duration(d).String()), nil }
+
+// addSweep accounts for one more completed sweep of a --follow run: counts
+// add up, the first sweep says whether the run began with a full sweep, the
+// last one holds the watermark.
+func (r *Report) addSweep(res searcher.SweepResult) {
+	if r.Sweeps == 0 {
+		r.Sweep = res
+	} else {
+		r.Sweep.Found += res.Found
+		r.Sweep.Published += res.Published
+		r.Sweep.Restarts += res.Restarts
+		r.Sweep.Duration += res.Duration
+		r.Sweep.Watermark = res.Watermark
+	}
+	r.Sweeps++
+}
 
 func (r *Report) fill(s metrics.Snapshot, elapsed time.Duration) {
 	r.SubmissionsFound = r.Sweep.Found
@@ -77,7 +96,12 @@ func (r *Report) WriteText(w io.Writer) {
 	if r.FullSweep {
 		sweep = "full"
 	}
-	fmt.Fprintf(tw, "submissions found\t%d\t(%s sweep)\n", r.SubmissionsFound, sweep)
+	if r.Sweeps > 1 {
+		sweep = fmt.Sprintf("%d sweeps, the first %s", r.Sweeps, sweep)
+	} else {
+		sweep += " sweep"
+	}
+	fmt.Fprintf(tw, "submissions found\t%d\t(%s)\n", r.SubmissionsFound, sweep)
 	fmt.Fprintf(tw, "submissions scored\t%d\t\n", r.SubmissionsScored)
 	fmt.Fprintf(tw, "files qualified\t%d\t(per submission)\n", r.FilesQualified)
 	fmt.Fprintf(tw, "collected\t%d\t(%s written)\n", r.Collected, humanBytes(r.BytesWritten))

@@ -7,7 +7,6 @@
 package metrics
 
 import (
-	"runtime/debug"
 	"strconv"
 	"time"
 
@@ -16,6 +15,7 @@ import (
 	dto "github.com/prometheus/client_model/go"
 
 	"github.com/alharvest/alharvest/internal/failure"
+	"github.com/alharvest/alharvest/internal/version"
 	"github.com/alharvest/alharvest/internal/worker"
 )
 
@@ -55,6 +55,8 @@ type Metrics struct {
 	consumerAckPending *prometheus.GaugeVec
 	consumerRedeliv    *prometheus.GaugeVec
 	streamMessages     *prometheus.GaugeVec
+	streamOldestAge    *prometheus.GaugeVec
+	deduplicated       *prometheus.CounterVec
 }
 
 // New registers every metric on a fresh registry, with Go runtime and
@@ -86,6 +88,7 @@ func New() *Metrics {
 	m.received = counterVec("messages_received_total", "Messages delivered to a stage (redelivered=true for repeats).", "stage", "redelivered")
 	m.settled = counterVec("messages_settled_total", "Messages a stage finished with, by outcome (acked, retried, deferred, dead_lettered, handed_back) and failure kind.", "stage", "outcome", "kind")
 	m.inflight = gaugeVec("messages_in_flight", "Messages being handled now.", "stage")
+	m.deduplicated = counterVec("messages_deduplicated_total", "Outputs JetStream did not store because the stream had the same message ID within its duplicate window (a file shared by submissions scored within 2 min of each other, or re-published on purpose inside the window).", "stage", "subject")
 	m.halted = gaugeVec("stage_halted", "1 while a stage is paused because Assemblyline refuses its calls (credentials, daily quota).", "stage")
 
 	m.alRequests = counterVec("al_requests_total", "Assemblyline HTTP requests by endpoint and status code (0 = no response).", "endpoint", "code")
@@ -122,31 +125,15 @@ func New() *Metrics {
 	m.consumerAckPending = gaugeVec("consumer_ack_pending_messages", "Messages delivered to a consumer and not yet acknowledged.", "consumer")
 	m.consumerRedeliv = gaugeVec("consumer_redelivered_messages", "Messages of a consumer being redelivered.", "consumer")
 	m.streamMessages = gaugeVec("stream_messages", "Messages stored in a stream.", "stream")
+	m.streamOldestAge = gaugeVec("stream_oldest_message_age_seconds", "Age of the oldest message stored in a stream (0 when empty): how long the oldest work has waited.", "stream")
 
-	build := prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: namespace, Name: "build_info", Help: "Build information; always 1."}, []string{"version", "goversion"})
+	build := prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: namespace, Name: "build_info", Help: "Build information; always 1."}, []string{"version", "revision", "vcs_time", "goversion"})
 	r.MustRegister(build)
-	version, goVersion := BuildVersion()
-	build.WithLabelValues(version, goVersion).Set(1)
+	bi := version.Get()
+	build.WithLabelValues(bi.Version, bi.ShortRevision(), bi.Time, bi.Go).Set(1)
 
 	r.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
-}
-
-// BuildVersion returns the module version (or VCS revision) and Go version.
-func BuildVersion() (version, goVersion string) {
-	version, goVersion = "devel", "unknown"
-	if bi, ok := debug.ReadBuildInfo(); ok {
-		goVersion = bi.GoVersion
-		if bi.Main.Version != "" && bi.Main.Version != "(devel)" {
-			version = bi.Main.Version
-		}
-		for _, s := range bi.Settings {
-			if s.Key == "vcs.revision" && version == "devel" && len(s.Value) >= 12 {
-				version = s.Value[:12]
-			}
-		}
-	}
-	return version, goVersion
 }
 
 var _ worker.Observer = (*Metrics)(nil)

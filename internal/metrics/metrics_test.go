@@ -13,6 +13,7 @@ import (
 	dto "github.com/prometheus/client_model/go"
 
 	"github.com/alharvest/alharvest/internal/failure"
+	"github.com/alharvest/alharvest/internal/version"
 	"github.com/alharvest/alharvest/internal/webhook"
 	"github.com/alharvest/alharvest/internal/worker"
 )
@@ -290,6 +291,8 @@ func TestREADMEMetricsTable(t *testing.T) {
 	m.ConsumerState("scorer", 0, 0, 0)
 	m.StreamState("ALHARVEST_SIDS", 0)
 	m.WebhookRequest(webhook.OutcomeStored)
+	m.Deduplicated("scorer", "alharvest.files")
+	m.StreamAge("ALHARVEST_SIDS", 0, time.Time{}, time.Now())
 
 	families, err := m.Registry.Gather()
 	if err != nil {
@@ -309,8 +312,8 @@ func TestREADMEMetricsTable(t *testing.T) {
 	if v, ok := read(t, m, "alharvest_build_info", nil); ok || v != 0 {
 		t.Error("build_info has a series without its version labels")
 	}
-	version, goVersion := BuildVersion()
-	if v, _ := read(t, m, "alharvest_build_info", map[string]string{"version": version, "goversion": goVersion}); v != 1 {
-		t.Errorf("build_info{version=%q,goversion=%q} = %v, want 1", version, goVersion, v)
+	bi := version.Get()
+	if v, _ := read(t, m, "alharvest_build_info", map[string]string{"version": bi.Version, "revision": bi.ShortRevision(), "vcs_time": bi.Time, "goversion": bi.Go}); v != 1 {
+		t.Errorf("build_info{version=%q,goversion=%q} = %v, want 1", bi.Version, bi.Go, v)
 	}
 }

@@ -34,8 +34,10 @@ type Observer interface {
 type Config struct {
 	// Threshold is the minimum per-file score (SCORE_THRESHOLD).
 	Threshold int64
-	Logger    *slog.Logger
-	Observer  Observer
+	// Server names the Assemblyline server in each file's provenance.
+	Server   string
+	Logger   *slog.Logger
+	Observer Observer
 }
 
 // Scorer is the worker.Handler of the SIDs queue.
@@ -72,11 +74,18 @@ func (s *Scorer) Handle(ctx context.Context, req messages.SID, m *worker.Message
 
 	files := Qualifying(req.SID, sub.Results, s.cfg.Threshold)
 	out := make([]*nats.Msg, 0, len(files))
+	types := fileTypes(sub.Results)
 	for _, f := range files {
+		f.Provenance = messages.Provenance{Server: s.cfg.Server, Type: types[f.SHA256], Completed: sub.Completed}
 		msg, err := messages.NewFileMsg(f)
 		if err != nil {
 			// The client hands out only valid hashes; this guards against a bug.
 			return nil, failure.Wrap(failure.Invalid, fmt.Errorf("submission %s: %w", req.SID, err))
+		}
+		if who := m.Header.Get(messages.HeaderRecollect); who != "" {
+			// Asked for on purpose: must not vanish in the files
+			// stream's duplicate window.
+			messages.MarkRecollect(msg, who)
 		}
 		out = append(out, msg)
 	}
@@ -109,4 +118,16 @@ func FileScores(results []assemblyline.Result) map[string]int64 {
 		scores[r.SHA256] += r.Score
 	}
 	return scores
+}
+
+// fileTypes maps each file to the type its results report (the first one
+// that says, in result-key order).
+func fileTypes(results []assemblyline.Result) map[string]string {
+	types := make(map[string]string)
+	for _, r := range results {
+		if r.Type != "" && types[r.SHA256] == "" {
+			types[r.SHA256] = r.Type
+		}
+	}
+	return types
 }

@@ -179,9 +179,16 @@ func (s *Searcher) scope() Scope {
 
 // Run sweeps now and then every Interval until ctx ends. A failed sweep is
 // logged and retried at the next interval (sooner if it failed early).
-func (s *Searcher) Run(ctx context.Context) error {
+func (s *Searcher) Run(ctx context.Context) error { return s.RunEach(ctx, nil) }
+
+// RunEach is Run that also hands each sweep's result to each (when not
+// nil) before waiting for the next, so a caller can account for every sweep.
+func (s *Searcher) RunEach(ctx context.Context, each func(SweepResult, error)) error {
 	for {
 		res, err := s.Sweep(ctx)
+		if each != nil && ctx.Err() == nil {
+			each(res, err)
+		}
 		wait := s.cfg.Interval
 		switch {
 		case ctx.Err() != nil:

@@ -11,6 +11,7 @@ import (
 
 	"github.com/alharvest/alharvest/internal/config"
 	"github.com/alharvest/alharvest/internal/exitcode"
+	"github.com/alharvest/alharvest/internal/version"
 )
 
 // Main is the whole life of a stage binary: read the configuration (flags
@@ -18,6 +19,10 @@ import (
 // the stage until SIGINT/SIGTERM, shut down gracefully. extra declares
 // binary-specific flags. It returns the process exit code.
 func Main(binary string, args []string, extra func(*flag.FlagSet), run func(ctx context.Context, env *Env) error) int {
+	if version.IsFlag(args) {
+		fmt.Println(binary, version.Get())
+		return exitcode.OK
+	}
 	cfg, _, err := config.Load(binary, args, os.LookupEnv, extra)
 	if errors.Is(err, flag.ErrHelp) {
 		return exitcode.OK
@@ -38,7 +43,7 @@ func Main(binary string, args []string, extra func(*flag.FlagSet), run func(ctx 
 		return exitcode.Failed
 	}
 	defer env.Close()
-	env.Log.Info("starting", "config", Summary(cfg))
+	env.Log.Info("starting", "version", version.Get().String(), "config", Summary(cfg))
 
 	// The probes and gauges stop with the stage, not before it.
 	stopTelemetry := env.ServeTelemetry(ctx)

@@ -158,6 +158,7 @@ type StageOptions struct {
 func (e *Env) Scorer(ctx context.Context, o StageOptions) (*worker.Worker, error) {
 	s := scorer.New(e.AL, scorer.Config{
 		Threshold: e.Cfg.Threshold,
+		Server:    e.Cfg.AL.URL,
 		Logger:    e.Log.With("stage", messages.StageScorer),
 		Observer:  e.Metrics,
 	})
@@ -169,6 +170,7 @@ func (e *Env) Scorer(ctx context.Context, o StageOptions) (*worker.Worker, error
 func (e *Env) Downloader(ctx context.Context, o StageOptions) (*worker.Worker, error) {
 	d, err := downloader.New(e.AL, downloader.Config{
 		OutputDir: e.Cfg.OutputDir,
+		Metadata:  e.Cfg.OutputMetadata,
 		Logger:    e.Log.With("stage", messages.StageDownloader),
 		Observer:  e.Metrics,
 	})
@@ -289,7 +291,9 @@ func (e *Env) pollOnce(ctx context.Context) {
 	}
 	for _, s := range []string{messages.StreamSIDs, messages.StreamFiles, messages.StreamDLQ, messages.StreamCollected} {
 		if st, err := e.JS.Stream(ctx, s); err == nil {
-			e.Metrics.StreamState(s, st.CachedInfo().State.Msgs)
+			state := st.CachedInfo().State
+			e.Metrics.StreamState(s, state.Msgs)
+			e.Metrics.StreamAge(s, state.Msgs, state.FirstTime, time.Now())
 		}
 	}
 }

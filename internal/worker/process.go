@@ -43,7 +43,7 @@ func (w *Worker) process(ctx context.Context, m jetstream.Msg) {
 		return
 	}
 	if err == nil { // else a payload that cannot be decoded: dead-lettered below
-		err = w.run(ctx, m, j, log)
+		err = w.run(ctx, m, msg, j, log)
 	}
 
 	if err == nil {
@@ -79,7 +79,7 @@ func (w *Worker) process(ctx context.Context, m jetstream.Msg) {
 
 // run handles a decoded message, riding out a halt, and publishes its
 // outputs; the message's ack deadline is kept from passing meanwhile.
-func (w *Worker) run(ctx context.Context, m jetstream.Msg, j job, log *slog.Logger) error {
+func (w *Worker) run(ctx context.Context, m jetstream.Msg, in *Message, j job, log *slog.Logger) error {
 	stopBeat := w.heartbeat(m)
 	defer stopBeat()
 	outs, err := j.handle(ctx)
@@ -94,16 +94,22 @@ func (w *Worker) run(ctx context.Context, m jetstream.Msg, j job, log *slog.Logg
 	if err != nil {
 		return err
 	}
-	return w.publish(ctx, outs)
+	return w.publish(ctx, in, outs)
 }
 
-// publish sends the outputs and waits until JetStream stored every one.
-func (w *Worker) publish(ctx context.Context, outs []*nats.Msg) error {
+// publish sends the outputs of in and waits until JetStream stored every
+// one, saying which ones it dropped as duplicates.
+func (w *Worker) publish(ctx context.Context, in *Message, outs []*nats.Msg) error {
 	if len(outs) == 0 {
 		return nil
 	}
 	ctx, cancel := context.WithTimeout(ctx, w.cfg.PublishTimeout)
 	defer cancel()
-	_, err := broker.PublishAll(ctx, w.js, outs)
+	acks, err := broker.PublishAll(ctx, w.js, outs)
+	for i, ack := range acks {
+		if ack != nil && ack.Duplicate {
+			w.deduplicated(in, outs[i])
+		}
+	}
 	return err
 }

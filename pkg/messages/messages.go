@@ -27,6 +27,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"time"
 
 	"github.com/nats-io/nats.go"
 )
@@ -121,6 +122,7 @@ type File struct {
 	SID string `json:"sid"`
 	// Score is the file's summed score in that submission.
 	Score int64 `json:"score"`
+	Provenance
 }
 
 // Validate reports whether the message can be processed. Only the hash is
@@ -134,7 +136,7 @@ func (m File) Validate() error {
 			return err
 		}
 	}
-	return nil
+	return m.Provenance.validate()
 }
 
 // Collected announces a verified file in OUTPUT_DIR.
@@ -146,6 +148,10 @@ type Collected struct {
 	Size  int64  `json:"size"`
 	Score int64  `json:"score"`
 	SID   string `json:"sid"`
+	Provenance
+	// CollectedAt is when the downloader wrote the file (or, for a file
+	// already present, found it verified).
+	CollectedAt time.Time `json:"collected_at,omitzero"`
 }
 
 // Validate reports whether the event is well formed.
@@ -156,7 +162,7 @@ func (m Collected) Validate() error {
 	if m.Path == "" {
 		return invalid("collected event without a path")
 	}
-	return nil
+	return m.Provenance.validate()
 }
 
 // ValidateSID checks the Assemblyline SID format: 1 to 22 base62 characters.

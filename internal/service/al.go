@@ -1,0 +1,31 @@
+package service
+
+import (
+	"log/slog"
+
+	"github.com/alharvest/alharvest/internal/assemblyline"
+	"github.com/alharvest/alharvest/internal/config"
+	"github.com/alharvest/alharvest/internal/quota"
+)
+
+// ALClient builds an Assemblyline client from the configuration, for the
+// commands that call Assemblyline without the rest of a stage (check,
+// dry run). gate may be nil (no limit beyond the server's quota).
+func ALClient(cfg *config.Config, gate *quota.Limiter, log *slog.Logger) (*assemblyline.Client, error) {
+	c := assemblyline.Config{
+		BaseURL:            cfg.AL.URL,
+		User:               cfg.AL.User,
+		APIKey:             cfg.AL.APIKey,
+		InsecureSkipVerify: !cfg.AL.VerifyTLS,
+		CAFile:             cfg.AL.CAFile,
+		AllowPlainHTTP:     cfg.AL.AllowHTTP,
+		MaxRetries:         cfg.AL.MaxRetries,
+		MaxJSONBytes:       cfg.AL.MaxJSONBytes,
+		MaxDownloadBytes:   cfg.AL.MaxDownloadBytes,
+		Logger:             log,
+	}
+	if gate != nil {
+		c.Gate = gate
+	}
+	return assemblyline.New(c)
+}
