@@ -34,7 +34,7 @@ for arch in $ARCHES; do
 	done
 done
 # One SBOM for the release: the union of the modules the binaries link.
-go run ./cmd/sbom -version "$VERSION" "$DIST"/linux-*/* > "$DIST/sbom.cdx.json"
+go run ./cmd/sbom -release "$VERSION" "$DIST"/linux-*/* > "$DIST/sbom.cdx.json"
 (cd "$DIST" && find . -type f ! -name SHA256SUMS | sed 's|^\./||' | LC_ALL=C sort | xargs sha256sum > SHA256SUMS)
 echo "$DIST" >&2
 cat "$DIST/SHA256SUMS" >&2
