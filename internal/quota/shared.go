@@ -486,7 +486,7 @@ func (s *Shared) plan(now time.Time, force bool) (*Budget, bool) {
 	if me.Held < 0 {
 		me.Held = 0
 	}
-	if me.Expires-ms < (s.cfg.TTL*2/3).Milliseconds() {
+	if me.Expires-ms < (s.cfg.TTL * 2 / 3).Milliseconds() {
 		changed = true
 	}
 	if changed {
