@@ -299,7 +299,7 @@ func TestConcurrentCallsShareTheGate(t *testing.T) {
 // learningGate records what LearnQuota heard, and whether the matching
 // Release came after it.
 type learningGate struct {
-	countingGate
+	*countingGate
 	learnt       []int
 	beforeReject int
 }
@@ -316,7 +316,7 @@ func TestQuota503TellsTheGateTheQuota(t *testing.T) {
 	hs := newHarness(t, sequence(
 		env(http.StatusServiceUnavailable, "", "You've exceeded your maximum concurrent API calls quota of 7"),
 		okFull,
-	), func(c *Config) { c.Gate = gate })
+	), func(c *Config) { gate.countingGate = c.Gate.(*countingGate); c.Gate = gate })
 	if _, err := hs.c.SubmissionFull(context.Background(), testSID); err != nil {
 		t.Fatal(err)
 	}
