@@ -12,6 +12,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/alharvest/alharvest/internal/quota"
 	"github.com/alharvest/alharvest/internal/searcher"
 	"github.com/alharvest/alharvest/pkg/messages"
 )
@@ -27,6 +28,9 @@ type Status struct {
 	// DeadLetters counts dead letters per stage.
 	DeadLetters map[string]uint64 `json:"dead_letters"`
 	Searches    []SearchStatus    `json:"searches"`
+	// Budgets are the call budgets shared by the processes calling each
+	// Assemblyline user, with who holds their slots.
+	Budgets []quota.Snapshot `json:"quota_budgets"`
 }
 
 // StageStatus describes one consuming stage's queue.
@@ -109,6 +113,11 @@ func ReadStatus(ctx context.Context, js jetstream.JetStream) (*Status, error) {
 			return nil, fmt.Errorf("checkpoints: %w", err)
 		}
 		st.Searches = append(st.Searches, cps...)
+		bs, err := quota.ReadBudgets(ctx, kv)
+		if err != nil && !errors.Is(err, jetstream.ErrNoKeysFound) {
+			return nil, fmt.Errorf("quota budgets: %w", err)
+		}
+		st.Budgets = bs
 	}
 	return st, nil
 }
@@ -145,6 +154,19 @@ func (s *Status) WriteText(w io.Writer) {
 		}
 		fmt.Fprintf(w, "searcher (threshold %d%s): watermark %s; last sweep %s, found %d, published %d, took %s\n",
 			c.Threshold, filter, wm, c.LastSweep.Finished.Format(time.RFC3339), c.LastSweep.Found, c.LastSweep.Published, c.LastSweep.Duration)
+	}
+	for _, b := range s.Budgets {
+		fmt.Fprintf(w, "\nAssemblyline quota of %s on %s: %d (%s); shared budget %d, %d held\n", b.User, b.Server, b.Quota, b.Source, b.Size, b.Held)
+		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+		fmt.Fprintln(tw, "HOLDER\tSLOTS\tWANTS\tLEASE")
+		for _, h := range b.Holders {
+			lease := "until " + h.Expires.Format("15:04:05.000")
+			if h.Lapsed {
+				lease = "lapsed (slots reclaimed at the next change)"
+			}
+			fmt.Fprintf(tw, "%s\t%d\t%d\t%s\n", h.Name, h.Held, h.Want, lease)
+		}
+		tw.Flush()
 	}
 }
 

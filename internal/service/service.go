@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"strings"
 	"sync"
 	"time"
@@ -37,9 +38,12 @@ type Env struct {
 	Metrics *metrics.Metrics
 	AL      *assemblyline.Client
 	Gate    *quota.Limiter
-	NC      *nats.Conn
-	JS      jetstream.JetStream
-	Health  *Health
+	// Shared replaces Gate when separate processes share the user's quota
+	// through NATS (not in the one-command mode).
+	Shared *quota.Shared
+	NC     *nats.Conn
+	JS     jetstream.JetStream
+	Health *Health
 
 	mu      sync.Mutex
 	workers map[string]*worker.Worker
@@ -67,7 +71,24 @@ func Setup(ctx context.Context, binary string, cfg *config.Config, opts Options)
 	e := &Env{Binary: binary, Cfg: cfg, Log: log, Metrics: metrics.New(), workers: map[string]*worker.Worker{}}
 	e.Health = newHealth()
 
-	e.Gate = quota.New(quota.Config{Max: cfg.AL.MaxCalls, OnLimit: e.Metrics.ConcurrencyLimit})
+	var gate assemblyline.Gate
+	if opts.InProcess == nil && cfg.AL.SharedQuota {
+		e.Shared = quota.NewShared(quota.SharedConfig{
+			Server: cfg.AL.URL, User: cfg.AL.User, Name: holderName(binary), Quota: cfg.AL.Quota,
+			OnSize: e.Metrics.QuotaBudget, OnHeld: e.Metrics.QuotaHeld, OnWait: e.Metrics.QuotaWait,
+			Logger: log.With("component", "quota"),
+		})
+		gate = e.Shared
+	} else {
+		// One process alone (the one-command mode keeps every call in
+		// it): a local adaptive limit, nothing shared.
+		ceiling := cfg.AL.MaxCalls
+		if cfg.AL.Quota > 0 {
+			ceiling = cfg.AL.Quota
+		}
+		e.Gate = quota.New(quota.Config{Max: ceiling, OnLimit: e.Metrics.ConcurrencyLimit})
+		gate = e.Gate
+	}
 	al, err := assemblyline.New(assemblyline.Config{
 		BaseURL:            cfg.AL.URL,
 		User:               cfg.AL.User,
@@ -75,7 +96,7 @@ func Setup(ctx context.Context, binary string, cfg *config.Config, opts Options)
 		InsecureSkipVerify: !cfg.AL.VerifyTLS,
 		CAFile:             cfg.AL.CAFile,
 		AllowPlainHTTP:     cfg.AL.AllowHTTP,
-		Gate:               e.Gate,
+		Gate:               gate,
 		MaxRetries:         cfg.AL.MaxRetries,
 		MaxJSONBytes:       cfg.AL.MaxJSONBytes,
 		MaxDownloadBytes:   cfg.AL.MaxDownloadBytes,
@@ -113,7 +134,31 @@ func Setup(ctx context.Context, binary string, cfg *config.Config, opts Options)
 		nc.Close()
 		return nil, err
 	}
+	if e.Shared != nil {
+		if err := e.joinBudget(ctx); err != nil {
+			nc.Close()
+			return nil, err
+		}
+	}
 	return e, nil
+}
+
+// joinBudget takes part in the user's shared call budget. The lease
+// outlives ctx (a draining stage still calls Assemblyline); Close ends it.
+func (e *Env) joinBudget(ctx context.Context) error {
+	return broker.Retry(ctx, e.Log, "quota budget", func(ctx context.Context) error {
+		kv, err := e.JS.KeyValue(ctx, messages.BucketState)
+		if err != nil {
+			return err
+		}
+		return e.Shared.Start(context.WithoutCancel(ctx), kv)
+	})
+}
+
+// holderName tells processes apart in `alharvest status`.
+func holderName(binary string) string {
+	host, _ := os.Hostname()
+	return fmt.Sprintf("%s@%s:%d", binary, host, os.Getpid())
 }
 
 // Secrets lists the configured secrets, for log scrubbing and leak tests.
@@ -137,6 +182,9 @@ func Secrets(cfg *config.Config) []string {
 func (e *Env) Close() {
 	if e.NC == nil {
 		return
+	}
+	if e.Shared != nil {
+		e.Shared.Close() // hand the slots back now rather than at the lease's end
 	}
 	done := make(chan struct{})
 	e.NC.SetClosedHandler(func(*nats.Conn) { close(done) })
