@@ -2,6 +2,7 @@ package quota
 
 import (
 	"crypto/sha256"
+	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
 	"slices"
@@ -110,21 +111,35 @@ func (r *Budget) prune(now time.Time) bool {
 	return pruned
 }
 
+// ringSteps is how many rotate periods the last-round pointer takes to go
+// once round the ring of holders.
+const ringSteps = 16
+
 // targets shares Size among the holders by water-filling their wants: every
 // holder with demand gets a slot in turn until the slots or the demand run
 // out. When slots are fewer than the holders that want one, the last round
-// starts at a position that moves every rotate period, so each holder gets
-// its turn instead of the first ones by id keeping the slots for good.
-// Every process computes the same targets from the same record and clock.
+// goes to the holders next after a pointer on a ring (each holder sits at a
+// point given by a hash of its id) that advances every rotate period: each
+// holder gets its turn, and a holder joining, leaving or changing its want
+// moves one slot, not all of them. Every process computes the same targets
+// from the same record and clock.
 func (r *Budget) targets(now time.Time, rotate time.Duration) map[string]int {
 	ids := make([]string, 0, len(r.Holders))
 	for id := range r.Holders {
 		ids = append(ids, id)
 	}
-	sort.Strings(ids)
+	epoch := uint64(now.UnixNano() / int64(rotate))
+	pointer := uint32((epoch % ringSteps) * (1 << 32 / ringSteps))
+	// Clockwise from the pointer; ties (equal hashes) by id.
+	sort.Slice(ids, func(i, j int) bool {
+		di, dj := ringPos(ids[i])-pointer, ringPos(ids[j])-pointer
+		if di != dj {
+			return di < dj
+		}
+		return ids[i] < ids[j]
+	})
 	out := make(map[string]int, len(ids))
 	left := r.Size
-	epoch := int(now.UnixNano() / int64(rotate))
 	for left > 0 {
 		var cands []string
 		for _, id := range ids {
@@ -142,13 +157,18 @@ func (r *Budget) targets(now time.Time, rotate time.Duration) map[string]int {
 			left -= len(cands)
 			continue
 		}
-		off := epoch % len(cands)
-		for i := range left {
-			out[cands[(off+i)%len(cands)]]++
+		for _, id := range cands[:left] {
+			out[id]++
 		}
 		left = 0
 	}
 	return out
+}
+
+// ringPos places a holder on the ring.
+func ringPos(id string) uint32 {
+	sum := sha256.Sum256([]byte(id))
+	return binary.BigEndian.Uint32(sum[:4])
 }
 
 // Snapshot is a Budget as shown by `alharvest status`, holders sorted by name.

@@ -1,6 +1,7 @@
 package quota
 
 import (
+	"fmt"
 	"testing"
 	"time"
 )
@@ -18,9 +19,6 @@ func TestTargetsWaterFill(t *testing.T) {
 		{"idle holders leave everything to the busy one", 10, map[string]int{"a": 10, "b": 0, "c": 0}, 0, map[string]int{"a": 10}},
 		{"even split", 10, map[string]int{"a": 10, "b": 10}, 0, map[string]int{"a": 5, "b": 5}},
 		{"small demand is met first", 10, map[string]int{"a": 2, "b": 10, "c": 10}, 0, map[string]int{"a": 2, "b": 4, "c": 4}},
-		{"remainder goes round, epoch 0", 3, map[string]int{"a": 5, "b": 5, "c": 5, "d": 5}, 0, map[string]int{"a": 1, "b": 1, "c": 1}},
-		{"remainder goes round, epoch 1", 3, map[string]int{"a": 5, "b": 5, "c": 5, "d": 5}, 1, map[string]int{"b": 1, "c": 1, "d": 1}},
-		{"more holders than slots", 2, map[string]int{"a": 1, "b": 1, "c": 1, "d": 1}, 3, map[string]int{"d": 1, "a": 1}},
 		{"demand below size leaves slots free", 10, map[string]int{"a": 1, "b": 2}, 0, map[string]int{"a": 1, "b": 2}},
 	}
 	for _, tt := range tests {
@@ -41,6 +39,49 @@ func TestTargetsWaterFill(t *testing.T) {
 				t.Errorf("targets sum to %d > size %d", total, tt.size)
 			}
 		})
+	}
+}
+
+func TestTargetsRotateWhenSlotsAreFewerThanHolders(t *testing.T) {
+	rotate := 500 * time.Millisecond
+	r := &Budget{Size: 10, Holders: map[string]*Holder{}}
+	for i := range 20 {
+		r.Holders[fmt.Sprintf("holder-%02d", i)] = &Holder{Want: 10}
+	}
+	got := map[string]int{}
+	for epoch := range ringSteps {
+		tg := r.targets(time.Unix(0, int64(epoch)*int64(rotate)), rotate)
+		total := 0
+		for id, n := range tg {
+			if n > 1 {
+				t.Fatalf("epoch %d: %s gets %d slots while others get none", epoch, id, n)
+			}
+			total += n
+			got[id] += n
+		}
+		if total != 10 {
+			t.Fatalf("epoch %d: %d slots given, size 10", epoch, total)
+		}
+	}
+	for id := range r.Holders {
+		if got[id] == 0 {
+			t.Errorf("%s never got a turn in a full rotation", id)
+		}
+	}
+
+	// A holder dropping out moves at most one slot of the others.
+	now := time.Unix(0, 7*int64(rotate))
+	before := r.targets(now, rotate)
+	r.Holders["holder-03"].Want = 0
+	after := r.targets(now, rotate)
+	moved := 0
+	for id := range r.Holders {
+		if id != "holder-03" && after[id] != before[id] {
+			moved++
+		}
+	}
+	if moved > 1 {
+		t.Errorf("one holder going idle moved %d others' slots", moved)
 	}
 }
 

@@ -450,8 +450,22 @@ func (s *Shared) plan(now time.Time, force bool) (*Budget, bool) {
 		// after a lapse, which plan treats as a fresh start.
 		me.Held = min(me.Held, s.held)
 	}
+	// Publish the demand coarsely: a new demand at once, a change of its
+	// level once per rotation, its end after a short quiet spell. Every
+	// write wakes every process, so flapping wants would cost more than
+	// they are worth.
 	want := min(demand, r.Size)
-	if want != me.Want && (want == 0 || me.Want == 0 || now.Sub(s.lastWant) >= s.cfg.Rotate/5) {
+	var wantDue bool
+	switch {
+	case want == me.Want:
+	case me.Want == 0:
+		wantDue = true
+	case want == 0:
+		wantDue = now.Sub(s.lastWant) >= s.cfg.Rotate/10
+	default:
+		wantDue = now.Sub(s.lastWant) >= s.cfg.Rotate
+	}
+	if wantDue {
 		me.Want = want
 		s.lastWant = now
 		changed = true
@@ -470,15 +484,16 @@ func (s *Shared) plan(now time.Time, force bool) (*Budget, bool) {
 		me.Held += min(t-me.Held, free)
 		changed = true
 	}
-	if free = r.Size - r.held(); free > 0 && me.Want > me.Held {
-		// Borrow what nobody else is owed.
+	if free = r.Size - r.held(); free > 0 && want > me.Held {
+		// Borrow what nobody else is owed, up to our demand as it is now
+		// (the published one lags).
 		owed := 0
 		for id, h := range r.Holders {
 			if id != s.id && targets[id] > h.Held {
 				owed += targets[id] - h.Held
 			}
 		}
-		if extra := min(free-owed, me.Want-me.Held); extra > 0 {
+		if extra := min(free-owed, want-me.Held); extra > 0 {
 			me.Held += extra
 			changed = true
 		}
