@@ -165,6 +165,22 @@ func (r *Budget) targets(now time.Time, rotate time.Duration) map[string]int {
 	return out
 }
 
+// excess is how many of id's slots must go back: what it holds above its
+// target, as far as other holders are owed more than the free slots give.
+func (r *Budget) excess(id string, targets map[string]int) int {
+	me := r.Holders[id]
+	if me == nil || me.Held <= targets[id] {
+		return 0
+	}
+	owed := 0
+	for j, h := range r.Holders {
+		if j != id && targets[j] > h.Held {
+			owed += targets[j] - h.Held
+		}
+	}
+	return min(me.Held-targets[id], max(0, owed-(r.Size-r.held())))
+}
+
 // ringPos places a holder on the ring.
 func ringPos(id string) uint32 {
 	sum := sha256.Sum256([]byte(id))

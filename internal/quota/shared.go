@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"log/slog"
+	mrand "math/rand/v2"
 	"sync"
 	"time"
 
@@ -348,10 +349,20 @@ func (s *Shared) step(ctx context.Context, force bool) error {
 			s.apply(next)
 			return nil
 		}
-		if ctx.Err() != nil || attempt >= 8 {
+		if ctx.Err() != nil {
 			return err
 		}
-		// Most likely another process wrote first: read and decide again.
+		if !errors.Is(err, jetstream.ErrKeyRevisionMismatch) && attempt >= 3 {
+			return err
+		}
+		if attempt >= 100 {
+			return err
+		}
+		// Another process wrote first: read and decide again, after a
+		// short random pause once several of us keep colliding.
+		if attempt >= 2 {
+			time.Sleep(time.Duration(mrand.Int64N(int64(attempt) * int64(time.Millisecond))))
+		}
 		if err := s.refresh(ctx); err != nil {
 			return err
 		}
@@ -366,12 +377,10 @@ func (s *Shared) apply(r *Budget) {
 		held = h.Held
 	}
 	s.held = held
-	allowed := held
-	if t := r.targets(s.cfg.Now(), s.cfg.Rotate)[s.id]; t < allowed {
-		// Over our share: admit no new call beyond it while the ones
-		// under way finish and their slots are handed back.
-		allowed = t
-	}
+	// Over our share while others are owed slots the free ones cannot
+	// cover: admit no new call on what must go back, while the calls
+	// under way finish and the loop hands their slots back.
+	allowed := held - r.excess(s.id, r.targets(s.cfg.Now(), s.cfg.Rotate))
 	s.setAllowed(allowed, held)
 	if s.cfg.OnHeld != nil {
 		s.cfg.OnHeld(held)
@@ -418,6 +427,7 @@ func (s *Shared) plan(now time.Time, force bool) (*Budget, bool) {
 			r.Size--
 			r.Changed = ms
 			changed = true
+			s.log.Info("quota: refused within the budget, so another client uses this user; shrinking the budget", "size", r.Size, "quota", r.Quota)
 		}
 	}
 	if r.Size > r.Quota {
@@ -435,6 +445,7 @@ func (s *Shared) plan(now time.Time, force bool) (*Budget, bool) {
 			r.Size++
 			r.Changed = ms
 			changed = true
+			s.log.Info("quota: probing for a larger quota", "size", r.Size)
 		}
 	}
 
@@ -475,8 +486,8 @@ func (s *Shared) plan(now time.Time, force bool) (*Budget, bool) {
 	free := r.Size - r.held()
 	switch {
 	case me.Held > t:
-		// Give back what no call of ours uses any more.
-		if keep := max(t, inflight); keep < me.Held {
+		// Give back what we must and no call of ours uses any more.
+		if keep := max(me.Held-r.excess(s.id, targets), inflight); keep < me.Held {
 			me.Held = keep
 			changed = true
 		}
@@ -484,7 +495,7 @@ func (s *Shared) plan(now time.Time, force bool) (*Budget, bool) {
 		me.Held += min(t-me.Held, free)
 		changed = true
 	}
-	if free = r.Size - r.held(); free > 0 && want > me.Held {
+	if free = r.Size - r.held(); free > 0 && min(demand, r.Size) > me.Held {
 		// Borrow what nobody else is owed, up to our demand as it is now
 		// (the published one lags).
 		owed := 0
@@ -493,7 +504,7 @@ func (s *Shared) plan(now time.Time, force bool) (*Budget, bool) {
 				owed += targets[id] - h.Held
 			}
 		}
-		if extra := min(free-owed, want-me.Held); extra > 0 {
+		if extra := min(free-owed, min(demand, r.Size)-me.Held); extra > 0 {
 			me.Held += extra
 			changed = true
 		}
