@@ -181,6 +181,33 @@ func (r *Budget) excess(id string, targets map[string]int) int {
 	return min(me.Held-targets[id], max(0, owed-(r.Size-r.held())))
 }
 
+// give hands n of from's slots to the holders below their targets, the
+// furthest below first; from's own count is the caller's to lower.
+func (r *Budget) give(from string, n int, targets map[string]int) {
+	ids := make([]string, 0, len(r.Holders))
+	for id, h := range r.Holders {
+		if id != from && targets[id] > h.Held {
+			ids = append(ids, id)
+		}
+	}
+	sort.Slice(ids, func(i, j int) bool {
+		di, dj := targets[ids[i]]-r.Holders[ids[i]].Held, targets[ids[j]]-r.Holders[ids[j]].Held
+		if di != dj {
+			return di > dj
+		}
+		return ids[i] < ids[j]
+	})
+	for _, id := range ids {
+		if n == 0 {
+			return
+		}
+		h := r.Holders[id]
+		k := min(n, targets[id]-h.Held)
+		h.Held += k
+		n -= k
+	}
+}
+
 // ringPos places a holder on the ring.
 func ringPos(id string) uint32 {
 	sum := sha256.Sum256([]byte(id))

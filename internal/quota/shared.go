@@ -456,11 +456,6 @@ func (s *Shared) plan(now time.Time, force bool) (*Budget, bool) {
 		r.Holders[s.id] = me
 		changed = true
 	}
-	if me.Held != s.held {
-		// Our slots as we last wrote them; the record knows best only
-		// after a lapse, which plan treats as a fresh start.
-		me.Held = min(me.Held, s.held)
-	}
 	// Publish the demand coarsely: a new demand at once, a change of its
 	// level once per rotation, its end after a short quiet spell. Every
 	// write wakes every process, so flapping wants would cost more than
@@ -486,8 +481,11 @@ func (s *Shared) plan(now time.Time, force bool) (*Budget, bool) {
 	free := r.Size - r.held()
 	switch {
 	case me.Held > t:
-		// Give back what we must and no call of ours uses any more.
+		// Give back what we must and no call of ours uses any more,
+		// straight to the holders owed it: they start a call as soon as
+		// they see this write, without one of their own.
 		if keep := max(me.Held-r.excess(s.id, targets), inflight); keep < me.Held {
+			r.give(s.id, me.Held-keep, targets)
 			me.Held = keep
 			changed = true
 		}
