@@ -31,6 +31,10 @@ type SharedConfig struct {
 	// before it grows back by one; also the pace of probes while the quota
 	// is only assumed (default 5 s).
 	Regrow time.Duration
+	// Probe is how long the budget stays full, with the quota only
+	// assumed, before it grows by one call to find out whether the server
+	// allows more (default 30 s). The 503 that ends a probe names the quota.
+	Probe time.Duration
 	// OnSize, OnHeld and OnWait report the budget's size, the slots this
 	// process holds and each wait for a slot, for metrics. Optional.
 	OnSize, OnHeld func(int)
@@ -52,8 +56,9 @@ type Shared struct {
 	log *slog.Logger
 
 	mu       sync.Mutex
-	allowed  int // calls that may run at once now
-	heldNow  int // copy of held, for Release
+	allowed  int       // calls that may run at once now
+	heldNow  int       // copy of held, for Release
+	penalty  time.Time // one slot fewer than held until then, after a 503
 	inflight int
 	waiters  []chan struct{}
 	rejects  []int // quota 503s not yet handled: the N they named, 0 if none
@@ -84,6 +89,9 @@ func NewShared(cfg SharedConfig) *Shared {
 	}
 	if cfg.Regrow <= 0 {
 		cfg.Regrow = 5 * time.Second
+	}
+	if cfg.Probe <= 0 {
+		cfg.Probe = 30 * time.Second
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
@@ -183,6 +191,11 @@ func (s *Shared) Release(quotaRejected bool) {
 	if quotaRejected {
 		s.rejects = append(s.rejects, s.learnt)
 		s.learnt = 0
+		// The server is full whatever the record says: do not start the
+		// next call on this slot until the loop has dealt with it, or
+		// every waiter would collect a 503 of its own in turn.
+		s.allowed = max(0, s.allowed-1)
+		s.penalty = s.cfg.Now().Add(s.cfg.Rotate)
 	}
 	// Tell the loop when a slot can go back, a rejection needs handling
 	// or the demand fell to nothing; anything else waits for its tick.
@@ -228,6 +241,9 @@ func (s *Shared) wake() {
 
 func (s *Shared) setAllowed(n, held int) {
 	s.mu.Lock()
+	if n > 0 && s.cfg.Now().Before(s.penalty) {
+		n--
+	}
 	s.allowed, s.heldNow = n, held
 	s.wake()
 	s.mu.Unlock()
@@ -282,7 +298,7 @@ func (s *Shared) refresh(ctx context.Context) error {
 	switch {
 	case errors.Is(err, jetstream.ErrKeyNotFound):
 		r := &Budget{Server: s.cfg.Server, User: s.cfg.User, Quota: DefaultQuota, Source: SourceAssumed,
-			Size: DefaultQuota, Holders: map[string]*Holder{}}
+			Size: DefaultQuota, Changed: s.cfg.Now().UnixMilli(), Holders: map[string]*Holder{}}
 		if s.cfg.Quota > 0 {
 			r.Quota, r.Size, r.Source = s.cfg.Quota, s.cfg.Quota, SourceOverride
 		}
@@ -404,7 +420,6 @@ func (s *Shared) plan(now time.Time, force bool) (*Budget, bool) {
 	demand := s.inflight + len(s.waiters)
 	rejects := s.rejects
 	s.rejects = nil
-	inflight := s.inflight
 	s.mu.Unlock()
 
 	// The quota and the size.
@@ -433,20 +448,18 @@ func (s *Shared) plan(now time.Time, force bool) (*Budget, bool) {
 	if r.Size > r.Quota {
 		r.Size, changed = r.Quota, true
 	}
-	if ms-r.Changed >= s.cfg.Regrow.Milliseconds() {
-		switch {
-		case r.Size < r.Quota:
-			r.Size++
-			r.Changed = ms
-			changed = true
-		case r.Source == SourceAssumed && r.held() >= r.Size && demand > s.held:
-			// Nothing has named the quota and every slot is busy: try one more.
-			r.Quota++
-			r.Size++
-			r.Changed = ms
-			changed = true
-			s.log.Info("quota: probing for a larger quota", "size", r.Size)
-		}
+	switch {
+	case r.Size < r.Quota && ms-r.Changed >= s.cfg.Regrow.Milliseconds():
+		r.Size++
+		r.Changed = ms
+		changed = true
+	case r.Source == SourceAssumed && ms-r.Changed >= s.cfg.Probe.Milliseconds() && r.held() >= r.Size && demand > s.held:
+		// Nothing has named the quota and every slot is busy: try one more.
+		r.Quota++
+		r.Size++
+		r.Changed = ms
+		changed = true
+		s.log.Info("quota: probing for a larger quota", "size", r.Size)
 	}
 
 	// Our lease.
@@ -484,7 +497,16 @@ func (s *Shared) plan(now time.Time, force bool) (*Budget, bool) {
 		// Give back what we must and no call of ours uses any more,
 		// straight to the holders owed it: they start a call as soon as
 		// they see this write, without one of their own.
-		if keep := max(me.Held-r.excess(s.id, targets), inflight); keep < me.Held {
+		// Stop admitting calls on those slots before the write, not
+		// after it: a call started in between would run on a slot its
+		// new holder is already using.
+		s.mu.Lock()
+		keep := max(me.Held-r.excess(s.id, targets), s.inflight)
+		if keep < me.Held {
+			s.allowed = min(s.allowed, keep)
+		}
+		s.mu.Unlock()
+		if keep < me.Held {
 			r.give(s.id, me.Held-keep, targets)
 			me.Held = keep
 			changed = true
