@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"slices"
 	"sort"
+	"sync"
 	"time"
 )
 
@@ -131,8 +132,12 @@ func (r *Budget) targets(now time.Time, rotate time.Duration) map[string]int {
 	epoch := uint64(now.UnixNano() / int64(rotate))
 	pointer := uint32((epoch % ringSteps) * (1 << 32 / ringSteps))
 	// Clockwise from the pointer; ties (equal hashes) by id.
+	pos := make(map[string]uint32, len(ids))
+	for _, id := range ids {
+		pos[id] = ringPos(id) - pointer
+	}
 	sort.Slice(ids, func(i, j int) bool {
-		di, dj := ringPos(ids[i])-pointer, ringPos(ids[j])-pointer
+		di, dj := pos[ids[i]], pos[ids[j]]
 		if di != dj {
 			return di < dj
 		}
@@ -208,11 +213,27 @@ func (r *Budget) give(from string, n int, targets map[string]int) {
 	}
 }
 
-// ringPos places a holder on the ring.
+// ringPos places a holder on the ring. Positions are cached: targets runs
+// on every change of the record in every process.
 func ringPos(id string) uint32 {
+	ringMu.Lock()
+	defer ringMu.Unlock()
+	if p, ok := ringCache[id]; ok {
+		return p
+	}
+	if len(ringCache) > 4096 {
+		clear(ringCache) // ids of processes long gone
+	}
 	sum := sha256.Sum256([]byte(id))
-	return binary.BigEndian.Uint32(sum[:4])
+	p := binary.BigEndian.Uint32(sum[:4])
+	ringCache[id] = p
+	return p
 }
+
+var (
+	ringMu    sync.Mutex
+	ringCache = map[string]uint32{}
+)
 
 // Snapshot is a Budget as shown by `alharvest status`, holders sorted by name.
 type Snapshot struct {
