@@ -40,8 +40,8 @@
 //     process drops a lapsed lease, so a killed process's slots come back
 //     within the TTL. Close hands them back at once.
 //   - The quota is learnt: a "…quota of N" 503 sets it; until one arrives
-//     Assemblyline's default (10) is assumed, and a budget that stays full
-//     for 30 s grows by one call to find out if the server allows more (the
+//     Assemblyline's default (10) is assumed, and a full budget grows by one
+//     call at most every 30 s to find out if the server allows more (the
 //     503 that answers names the quota). AL_QUOTA overrides. A 503 while
 //     alharvest stays within the quota means another client uses the same
 //     user: the size shrinks by one per burst and grows back by one every
