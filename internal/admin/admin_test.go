@@ -15,6 +15,7 @@ import (
 
 	"github.com/alharvest/alharvest/internal/broker"
 	"github.com/alharvest/alharvest/internal/natstest"
+	"github.com/alharvest/alharvest/internal/quota"
 	"github.com/alharvest/alharvest/internal/searcher"
 	"github.com/alharvest/alharvest/internal/testenv"
 	"github.com/alharvest/alharvest/pkg/messages"
@@ -114,6 +115,47 @@ func TestReadStatus(t *testing.T) {
 	var text bytes.Buffer
 	st.WriteText(&text)
 	for _, want := range []string{"STAGE", "scorer", "downloader", "watermark 2026-11-01T12:00:00Z", "no replica has started yet"} {
+		if !strings.Contains(text.String(), want) {
+			t.Errorf("status text lacks %q:\n%s", want, text.String())
+		}
+	}
+}
+
+func TestStatusShowsTheSharedBudget(t *testing.T) {
+	srv := natstest.Start(t)
+	_, js := natstest.Connect(t, srv.URL)
+	natstest.Provision(t, js)
+	ctx := context.Background()
+	kv, err := js.KeyValue(ctx, messages.BucketState)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := quota.NewShared(quota.SharedConfig{Server: "https://al.example.org", User: "harvest", Name: "scorer@host:42", Quota: 8})
+	if err := g.Start(ctx, kv); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(g.Close)
+	for range 3 {
+		if err := g.Acquire(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	st, err := ReadStatus(ctx, js)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(st.Budgets) != 1 {
+		t.Fatalf("budgets %+v", st.Budgets)
+	}
+	b := st.Budgets[0]
+	if b.Quota != 8 || b.Source != quota.SourceOverride || b.Size != 8 || len(b.Holders) != 1 ||
+		b.Holders[0].Name != "scorer@host:42" || b.Holders[0].Held < 3 || b.Held != b.Holders[0].Held {
+		t.Errorf("budget %+v", b)
+	}
+	var text bytes.Buffer
+	st.WriteText(&text)
+	for _, want := range []string{"Assemblyline quota of harvest on https://al.example.org: 8 (override)", "HOLDER", "scorer@host:42"} {
 		if !strings.Contains(text.String(), want) {
 			t.Errorf("status text lacks %q:\n%s", want, text.String())
 		}

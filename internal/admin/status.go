@@ -13,6 +13,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/alharvest/alharvest/internal/exitcode"
+	"github.com/alharvest/alharvest/internal/quota"
 	"github.com/alharvest/alharvest/internal/searcher"
 	"github.com/alharvest/alharvest/internal/webhook"
 	"github.com/alharvest/alharvest/pkg/messages"
@@ -32,6 +33,9 @@ type Status struct {
 	// Webhook sums what Assemblyline's push delivered, when a receiver
 	// ever ran (nil otherwise).
 	Webhook *webhook.Totals `json:"webhook,omitempty"`
+	// Budgets are the call budgets shared by the processes calling each
+	// Assemblyline user, with who holds their slots.
+	Budgets []quota.Snapshot `json:"quota_budgets"`
 }
 
 // StageStatus describes one consuming stage's queue.
@@ -117,6 +121,11 @@ func ReadStatus(ctx context.Context, js jetstream.JetStream) (*Status, error) {
 		if t, ok, err := webhook.LoadTotals(ctx, kv); err == nil && ok {
 			st.Webhook = &t
 		}
+		bs, err := quota.ReadBudgets(ctx, kv)
+		if err != nil && !errors.Is(err, jetstream.ErrNoKeysFound) {
+			return nil, fmt.Errorf("quota budgets: %w", err)
+		}
+		st.Budgets = bs
 	}
 	return st, nil
 }
@@ -155,6 +164,19 @@ func (s *Status) WriteText(w io.Writer) {
 			c.Threshold, filter, wm, c.LastSweep.Finished.Format(time.RFC3339), c.LastSweep.Found, c.LastSweep.Published, c.LastSweep.Duration)
 	}
 	s.writeSources(w)
+	for _, b := range s.Budgets {
+		fmt.Fprintf(w, "\nAssemblyline quota of %s on %s: %d (%s); shared budget %d, %d held\n", b.User, b.Server, b.Quota, b.Source, b.Size, b.Held)
+		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+		fmt.Fprintln(tw, "HOLDER\tSLOTS\tWANTS\tLEASE")
+		for _, h := range b.Holders {
+			lease := "until " + h.Expires.Format("15:04:05.000")
+			if h.Lapsed {
+				lease = "lapsed (slots reclaimed at the next change)"
+			}
+			fmt.Fprintf(tw, "%s\t%d\t%d\t%s\n", h.Name, h.Held, h.Want, lease)
+		}
+		tw.Flush()
+	}
 }
 
 func statusCommand(ctx context.Context, args []string, stdout, stderr io.Writer) int {

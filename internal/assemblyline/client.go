@@ -120,6 +120,13 @@ type Gate interface {
 	Release(quotaRejected bool)
 }
 
+// QuotaLearner is a Gate that wants the quota a concurrent-quota 503 names
+// ("…quota of N"). The client calls LearnQuota just before the Release of
+// that call.
+type QuotaLearner interface {
+	LearnQuota(n int)
+}
+
 // Client calls one Assemblyline server. It is safe for concurrent use.
 type Client struct {
 	base         string // scheme://host[:port][/prefix], without a trailing slash

@@ -13,6 +13,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -292,5 +293,36 @@ func TestConcurrentCallsShareTheGate(t *testing.T) {
 	}
 	if p := peak.Load(); p > 3 || hs.gate.max > 3 {
 		t.Errorf("%d calls at once at the server, %d in the gate; the gate allows 3", p, hs.gate.max)
+	}
+}
+
+// learningGate records what LearnQuota heard, and whether the matching
+// Release came after it.
+type learningGate struct {
+	*countingGate
+	learnt       []int
+	beforeReject int
+}
+
+func (g *learningGate) LearnQuota(n int) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.learnt = append(g.learnt, n)
+	g.beforeReject = g.rej
+}
+
+func TestQuota503TellsTheGateTheQuota(t *testing.T) {
+	gate := &learningGate{}
+	hs := newHarness(t, sequence(
+		env(http.StatusServiceUnavailable, "", "You've exceeded your maximum concurrent API calls quota of 7"),
+		okFull,
+	), func(c *Config) { gate.countingGate = c.Gate.(*countingGate); c.Gate = gate })
+	if _, err := hs.c.SubmissionFull(context.Background(), testSID); err != nil {
+		t.Fatal(err)
+	}
+	gate.mu.Lock()
+	defer gate.mu.Unlock()
+	if !slices.Equal(gate.learnt, []int{7}) || gate.rej != 1 || gate.beforeReject != 0 {
+		t.Errorf("learnt %v, rejections %d (learnt before rejection %d): want [7] then one rejected Release", gate.learnt, gate.rej, gate.beforeReject)
 	}
 }

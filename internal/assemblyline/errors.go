@@ -129,6 +129,28 @@ func quotaRejected(err error) bool {
 	return errors.As(err, &ae) && ae.Kind == failure.QuotaConcurrent
 }
 
+// QuotaOf returns the N of a concurrent-quota refusal ("You've exceeded
+// your maximum concurrent API calls quota of N"), or 0 when err is not one
+// or does not name it (a proxy's 429).
+func QuotaOf(err error) int {
+	var ae *APIError
+	if !errors.As(err, &ae) || ae.Kind != failure.QuotaConcurrent {
+		return 0
+	}
+	_, rest, ok := strings.Cut(strings.ToLower(ae.Message), "quota of ")
+	if !ok {
+		return 0
+	}
+	n := 0
+	for _, r := range rest {
+		if r < '0' || r > '9' || n > 1<<20 {
+			break
+		}
+		n = n*10 + int(r-'0')
+	}
+	return n
+}
+
 // transportError classifies a failure to get any response. parent is the
 // caller's context, attempt the per-attempt one the stall watchdog cancels.
 func (c *Client) transportError(parent, attempt context.Context, op string, err error) error {

@@ -3,6 +3,7 @@ package assemblyline
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -448,5 +449,26 @@ func TestConnectionsAreReused(t *testing.T) {
 	}
 	if n := conns.Load(); n != 1 {
 		t.Errorf("9 sequential calls opened %d connections, want 1", n)
+	}
+}
+
+func TestQuotaOf(t *testing.T) {
+	tests := []struct {
+		name string
+		err  error
+		want int
+	}{
+		{"assemblyline's message", &APIError{Op: "search", Status: 503, Message: "You've exceeded your maximum concurrent API calls quota of 10", Kind: failure.QuotaConcurrent}, 10},
+		{"wrapped, other number", fmt.Errorf("scoring: %w", &APIError{Status: 503, Message: "You've exceeded your maximum concurrent API calls quota of 25", Kind: failure.QuotaConcurrent}), 25},
+		{"a proxy's 429 names nothing", &APIError{Status: 429, Message: "Too Many Requests", Kind: failure.QuotaConcurrent}, 0},
+		{"the daily quota is not the concurrent one", &APIError{Status: 503, Message: "You've exceeded your daily maximum API calls quota of 1000", Kind: failure.QuotaDaily}, 0},
+		{"not an API error", errors.New("quota of 10"), 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := QuotaOf(tt.err); got != tt.want {
+				t.Errorf("QuotaOf = %d, want %d", got, tt.want)
+			}
+		})
 	}
 }

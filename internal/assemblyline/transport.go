@@ -189,6 +189,11 @@ func (x *exchange) finish(err error) {
 	}
 	x.finished = true
 	q := quotaRejected(err)
+	if n := QuotaOf(err); n > 0 && x.holding {
+		if ql, ok := x.c.gate.(QuotaLearner); ok {
+			ql.LearnQuota(n)
+		}
+	}
 	x.release(q)
 	if x.resp != nil {
 		if err == nil {

@@ -33,15 +33,15 @@ import (
 // Modes of running the pipeline.
 const (
 	ModeOne   = "one"   // alharvest, one process with embedded JetStream
-	ModeMulti = "multi" // nats-server + searcher + 2 scorers + 2 downloaders
+	ModeMulti = "multi" // nats-server + searcher + 2 scorers + 2 downloaders; "multi-N[-aimd]": N + N
 	ModeNaive = "naive" // the exercise's sequential solution, ported to Go
 )
 
 // threshold is the SCORE_THRESHOLD every mode collects at.
 const threshold = 7000
 
-// Replicas of each service in multi mode.
-const scorers, downloaders = 2, 2
+// Replicas of each consuming stage in multi mode; multi-N modes choose their own.
+const scorers = 2
 
 // Options configure one measurement.
 type Options struct {
@@ -144,15 +144,25 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	switch o.Mode {
 	case ModeOne:
 		wall, err = runSingle(dir, "alharvest", filepath.Join(o.Bin, "alharvest"), []string{"--no-progress"}, env, res)
-	case ModeMulti, ModeSearcher:
-		wall, err = runMulti(ctx, dir, o, env, res)
+	case ModeSearcher:
+		wall, err = runMulti(ctx, dir, o, env, res, 0)
+	case ModeMulti:
+		wall, err = runMulti(ctx, dir, o, env, res, scorers)
 	case ModeNaive:
 		var self string
 		if self, err = os.Executable(); err == nil {
 			wall, err = runSingle(dir, "naive", self, []string{"naive"}, env, res)
 		}
 	default:
-		err = fmt.Errorf("unknown mode %q", o.Mode)
+		n, aimd, ok := parseReplicas(o.Mode)
+		if !ok {
+			err = fmt.Errorf("unknown mode %q", o.Mode)
+			break
+		}
+		if aimd {
+			env = append(env, "AL_SHARED_QUOTA=false")
+		}
+		wall, err = runMulti(ctx, dir, o, env, res, n)
 	}
 	if err != nil {
 		return nil, err
@@ -223,7 +233,25 @@ func runSingle(dir, name, bin string, args, env []string, res *Result) (time.Dur
 	return wall, nil
 }
 
-func runMulti(ctx context.Context, dir string, o Options, env []string, res *Result) (time.Duration, error) {
+// parseReplicas reads a mode "multi-N" (N scorers and N downloaders
+// sharing the user's budget) or "multi-N-aimd" (the same, each process
+// adapting alone, as before the shared budget).
+func parseReplicas(mode string) (n int, aimd bool, ok bool) {
+	rest, ok := strings.CutPrefix(mode, ModeMulti+"-")
+	if !ok {
+		return 0, false, false
+	}
+	rest, aimd = strings.CutSuffix(rest, "-aimd")
+	n, err := strconv.Atoi(rest)
+	if err != nil || n < 1 || n > 64 {
+		return 0, false, false
+	}
+	return n, aimd, true
+}
+
+// runMulti runs nats-server, the searcher and replicas scorers and as many
+// downloaders (none: the searcher alone).
+func runMulti(ctx context.Context, dir string, o Options, env []string, res *Result, replicas int) (time.Duration, error) {
 	// -p -1: nats-server picks a free port and logs it once it listens.
 	ns, err := startProc(dir, "nats-server", filepath.Join(o.Bin, "nats-server"),
 		[]string{"-js", "-a", "127.0.0.1", "-p", "-1", "-sd", filepath.Join(dir, "nats")}, nil)
@@ -248,10 +276,7 @@ func runMulti(ctx context.Context, dir string, o Options, env []string, res *Res
 	}
 
 	start := time.Now()
-	nScorers, nDownloaders := scorers, downloaders
-	if o.Mode == ModeSearcher {
-		nScorers, nDownloaders = 0, 0
-	}
+	nScorers, nDownloaders := replicas, replicas
 	var stages []*proc
 	for i := range nScorers {
 		p, err := startProc(dir, fmt.Sprintf("scorer-%d", i+1), filepath.Join(o.Bin, "scorer"), nil, env)

@@ -29,6 +29,15 @@ var Workloads = map[string]Workload{
 			"-quota", "10", "-cart-no-compression", "-prehash"},
 		Modes: []string{ModeOne, ModeMulti, ModeNaive},
 	},
+	"replicas": {
+		Name: "replicas",
+		About: "scaling against one quota: 1000 matching submissions, ~3 qualifying files each (half shared), 50 ms/page, 30 ms/full, 20 ms + 50 MB/s per download, quota 10; " +
+			"N scorers + N downloaders sharing the budget (multi-N) or each adapting alone (multi-N-aimd)",
+		Sim: []string{"-submissions", "1000", "-match-fraction", "1", "-qualifying-per-match", "3", "-shared-fraction", "0.5",
+			"-search-latency", "50ms", "-full-latency", "30ms", "-download-latency", "20ms", "-download-rate", "52428800",
+			"-quota", "10", "-cart-no-compression", "-prehash"},
+		Modes: []string{"multi-2-aimd", "multi-2", "multi-5-aimd", "multi-5", "multi-10-aimd", "multi-10"},
+	},
 	"overhead": {
 		Name:  "overhead",
 		About: "overhead-bound: no latency, no quota, 6000 submissions (all matching), small files: what alharvest itself costs per submission",

@@ -72,6 +72,12 @@ type AL struct {
 	AllowHTTP  bool
 	MaxCalls   int
 	MaxRetries int
+	// Quota overrides the per-user concurrent-call quota alharvest learns
+	// from Assemblyline's 503s (0 = learn it).
+	Quota int
+	// SharedQuota makes every process calling the same user share one
+	// budget through NATS; false leaves each process to adapt alone.
+	SharedQuota bool
 	// MaxJSONBytes and MaxDownloadBytes bound what alharvest reads from one
 	// answer, so a broken or hostile server cannot exhaust memory or disk.
 	MaxJSONBytes     int64
@@ -152,7 +158,9 @@ func alGroup(l *loader, c *Config) {
 	l.boolean(&c.AL.VerifyTLS, "AL_VERIFY", true, "verify Assemblyline's TLS certificate")
 	l.str(&c.AL.CAFile, "AL_CA_FILE", "", "extra CA bundle (PEM) to trust for Assemblyline", false)
 	l.boolean(&c.AL.AllowHTTP, "AL_ALLOW_HTTP", false, "allow sending the API key over plain http:// to a non-loopback host")
-	l.integer(&c.AL.MaxCalls, "AL_MAX_CALLS", 10, "ceiling on this process's concurrent Assemblyline calls; below it the process adapts to the per-user quota it shares with every other process")
+	l.integer(&c.AL.MaxCalls, "AL_MAX_CALLS", 10, "ceiling on this process's concurrent Assemblyline calls in the one-command mode or with AL_SHARED_QUOTA=false, where the process adapts alone below it")
+	l.integer(&c.AL.Quota, "AL_QUOTA", 0, "the user's concurrent-call quota, overriding what alharvest learns from Assemblyline's 503s (0 = learn it)")
+	l.boolean(&c.AL.SharedQuota, "AL_SHARED_QUOTA", true, "share one call budget per Assemblyline user with every process through NATS (false: each process adapts alone)")
 	l.integer(&c.AL.MaxRetries, "AL_MAX_RETRIES", 6, "in-process retries of one Assemblyline call on transient errors")
 	l.int64(&c.AL.MaxJSONBytes, "AL_MAX_JSON_BYTES", 64<<20, "largest JSON answer read from Assemblyline (bytes)")
 	l.int64(&c.AL.MaxDownloadBytes, "AL_MAX_DOWNLOAD_BYTES", 16<<30, "largest cART download accepted (bytes; 0 = no limit)")
@@ -179,6 +187,8 @@ func alGroup(l *loader, c *Config) {
 			return errors.New("AL_APIKEY (or AL_APIKEY_FILE) is required")
 		case !strings.Contains(c.AL.APIKey, ":"):
 			return errors.New("AL_APIKEY must look like <key_name>:<password>")
+		case c.AL.Quota < 0:
+			return errors.New("AL_QUOTA must not be negative (0 = learn it from Assemblyline)")
 		case c.AL.MaxCalls < 1:
 			return errors.New("AL_MAX_CALLS must be at least 1")
 		case c.AL.MaxJSONBytes < 1<<20:

@@ -34,6 +34,9 @@ type Metrics struct {
 	alDuration *prometheus.HistogramVec
 	quota503   prometheus.Counter
 	gateLimit  prometheus.Gauge
+	budgetSize prometheus.Gauge
+	slotsHeld  prometheus.Gauge
+	slotWait   prometheus.Histogram
 
 	searchPages     prometheus.Counter
 	searchFound     prometheus.Counter
@@ -100,6 +103,14 @@ func New() *Metrics {
 	r.MustRegister(m.alDuration)
 	m.quota503 = counter("al_quota_rejections_total", "Calls refused by Assemblyline's concurrent-call quota (HTTP 503).")
 	m.gateLimit = gauge("al_concurrency_limit", "Current limit on concurrent Assemblyline calls from this process (adapts to quota rejections).")
+	m.budgetSize = gauge("al_quota_budget", "Size of the call budget every process shares for this Assemblyline user: the quota, less what other tools on the user were seen to use (0 when the process adapts alone).")
+	m.slotsHeld = gauge("al_quota_slots_held", "Slots of the shared budget this process holds.")
+	m.slotWait = prometheus.NewHistogram(prometheus.HistogramOpts{
+		Namespace: namespace, Name: "al_quota_slot_wait_seconds",
+		Help:    "Waits of a call for a slot of the shared budget (count = calls that had to wait).",
+		Buckets: prometheus.ExponentialBuckets(0.001, 3, 10),
+	})
+	r.MustRegister(m.slotWait)
 
 	m.searchPages = counter("search_pages_total", "Deep-paging pages read.")
 	m.searchFound = counter("search_sids_found_total", "SIDs returned by submission searches.")
@@ -177,6 +188,15 @@ func (m *Metrics) ALRequest(endpoint string, code int, d time.Duration, quotaRej
 
 // ConcurrencyLimit records the adaptive limit on Assemblyline calls.
 func (m *Metrics) ConcurrencyLimit(n int) { m.gateLimit.Set(float64(n)) }
+
+// QuotaBudget records the shared budget's size.
+func (m *Metrics) QuotaBudget(n int) { m.budgetSize.Set(float64(n)) }
+
+// QuotaHeld records the slots of the shared budget this process holds.
+func (m *Metrics) QuotaHeld(n int) { m.slotsHeld.Set(float64(n)) }
+
+// QuotaWait records one call's wait for a slot of the shared budget.
+func (m *Metrics) QuotaWait(d time.Duration) { m.slotWait.Observe(d.Seconds()) }
 
 // Page implements searcher.Observer.
 func (m *Metrics) Page(items int) {

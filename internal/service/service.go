@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"strings"
 	"sync"
 	"time"
@@ -35,9 +36,13 @@ type Env struct {
 	Log     *slog.Logger
 	Metrics *metrics.Metrics
 	AL      *assemblyline.Client
-	NC      *nats.Conn
-	JS      jetstream.JetStream
-	Health  *Health
+	// Shared is the quota budget this process shares through NATS with
+	// every process calling the same Assemblyline user (nil in the
+	// one-command mode, which keeps a local limit).
+	Shared *quota.Shared
+	NC     *nats.Conn
+	JS     jetstream.JetStream
+	Health *Health
 }
 
 // Options adjust Setup for the one-command mode.
@@ -62,7 +67,23 @@ func Setup(ctx context.Context, binary string, cfg *config.Config, opts Options)
 	e := &Env{Cfg: cfg, Log: log, Metrics: metrics.New()}
 	e.Health = newHealth()
 
-	limiter := quota.New(quota.Config{Max: cfg.AL.MaxCalls, OnLimit: e.Metrics.ConcurrencyLimit})
+	var gate assemblyline.Gate
+	if opts.InProcess == nil && cfg.AL.SharedQuota {
+		e.Shared = quota.NewShared(quota.SharedConfig{
+			Server: cfg.AL.URL, User: cfg.AL.User, Name: holderName(binary), Quota: cfg.AL.Quota,
+			OnSize: e.Metrics.QuotaBudget, OnHeld: e.Metrics.QuotaHeld, OnWait: e.Metrics.QuotaWait,
+			Logger: log.With("component", "quota"),
+		})
+		gate = e.Shared
+	} else {
+		// One process alone (the one-command mode keeps every call in
+		// it): a local adaptive limit, nothing shared.
+		ceiling := cfg.AL.MaxCalls
+		if cfg.AL.Quota > 0 {
+			ceiling = cfg.AL.Quota
+		}
+		gate = quota.New(quota.Config{Max: ceiling, OnLimit: e.Metrics.ConcurrencyLimit})
+	}
 	al, err := assemblyline.New(assemblyline.Config{
 		BaseURL:            cfg.AL.URL,
 		User:               cfg.AL.User,
@@ -70,7 +91,7 @@ func Setup(ctx context.Context, binary string, cfg *config.Config, opts Options)
 		InsecureSkipVerify: !cfg.AL.VerifyTLS,
 		CAFile:             cfg.AL.CAFile,
 		AllowPlainHTTP:     cfg.AL.AllowHTTP,
-		Gate:               limiter,
+		Gate:               gate,
 		MaxRetries:         cfg.AL.MaxRetries,
 		MaxJSONBytes:       cfg.AL.MaxJSONBytes,
 		MaxDownloadBytes:   cfg.AL.MaxDownloadBytes,
@@ -110,7 +131,31 @@ func Setup(ctx context.Context, binary string, cfg *config.Config, opts Options)
 		nc.Close()
 		return nil, err
 	}
+	if e.Shared != nil {
+		if err := e.joinBudget(ctx); err != nil {
+			nc.Close()
+			return nil, err
+		}
+	}
 	return e, nil
+}
+
+// joinBudget takes part in the user's shared call budget. The lease
+// outlives ctx (a draining stage still calls Assemblyline); Close ends it.
+func (e *Env) joinBudget(ctx context.Context) error {
+	return broker.Retry(ctx, e.Log, "quota budget", func(ctx context.Context) error {
+		kv, err := e.JS.KeyValue(ctx, messages.BucketState)
+		if err != nil {
+			return err
+		}
+		return e.Shared.Start(context.WithoutCancel(ctx), kv)
+	})
+}
+
+// holderName tells processes apart in `alharvest status`.
+func holderName(binary string) string {
+	host, _ := os.Hostname()
+	return fmt.Sprintf("%s@%s:%d", binary, host, os.Getpid())
 }
 
 // Secrets lists the configured secrets, for log scrubbing and leak tests.
@@ -134,6 +179,9 @@ func Secrets(cfg *config.Config) []string {
 func (e *Env) Close() {
 	if e.NC == nil {
 		return
+	}
+	if e.Shared != nil {
+		e.Shared.Close() // hand the slots back now rather than at the lease's end
 	}
 	done := make(chan struct{})
 	e.NC.SetClosedHandler(func(*nats.Conn) { close(done) })
