@@ -11,7 +11,7 @@
 #   ALHARVEST_IMAGE=alharvest:<version>
 # Progress goes to stderr. Needs go, git (for the version) and docker.
 # The version is `git describe --tags --always --dirty`; the binaries carry it
-# too (go build -buildvcs: build_info{version=...} on /metrics).
+# too (linked in: build_info{version=...} on /metrics).
 set -eu
 cd "$(dirname "$0")/.."
 
@@ -33,7 +33,8 @@ export CGO_ENABLED=0 GOOS=linux GOFLAGS=
 log "building the alharvest binaries ($version)"
 mkdir -p "$ctx/a/bin" "$ctx/a/rootfs/etc/ssl/certs" "$ctx/a/rootfs/tmp" \
          "$ctx/a/owned/data" "$ctx/a/owned/collected"
-go build -buildvcs=true -trimpath -ldflags "-s -w" -o "$ctx/a/bin/" ./cmd/...
+go build -trimpath -ldflags "-s -w -X github.com/alharvest/alharvest/internal/metrics.linkedVersion=$version" \
+  -o "$ctx/a/bin/" ./cmd/...
 printf 'root:x:0:0:root:/root:/sbin/nologin\nnonroot:x:65532:65532:nonroot:/home/nonroot:/sbin/nologin\n' >"$ctx/a/rootfs/etc/passwd"
 printf 'root:x:0:\nnonroot:x:65532:\n' >"$ctx/a/rootfs/etc/group"
 for ca in /etc/ssl/certs/ca-certificates.crt /etc/pki/tls/certs/ca-bundle.crt; do

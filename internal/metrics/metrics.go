@@ -123,11 +123,21 @@ func New() *Metrics {
 	return m
 }
 
-// BuildVersion returns the module version (or VCS revision) and Go version.
+// linkedVersion is set at link time by deploy/images.sh and the Dockerfile
+// (-ldflags "-X github.com/alharvest/alharvest/internal/metrics.linkedVersion=..."):
+// images are built without VCS information (no .git in the build context;
+// none in git worktrees), so build info alone says "devel".
+var linkedVersion string
+
+// BuildVersion returns the version given at link time, else the module
+// version (or VCS revision), and the Go version.
 func BuildVersion() (version, goVersion string) {
 	version, goVersion = "devel", "unknown"
 	if bi, ok := debug.ReadBuildInfo(); ok {
 		goVersion = bi.GoVersion
+		if linkedVersion != "" {
+			return linkedVersion, goVersion
+		}
 		if bi.Main.Version != "" && bi.Main.Version != "(devel)" {
 			version = bi.Main.Version
 		}
