@@ -694,7 +694,7 @@ func checkNATS(t *testing.T, p *types.Project, sc scenario) {
 	for _, n := range nodes {
 		s := p.Services[n]
 		if !strings.Contains(s.Image, "alpine") {
-			t.Errorf("%s: image %q: want an -alpine tag (the scratch image has no wget for the healthcheck)", n, s.Image)
+			t.Errorf("%s: image %q: want an -alpine tag (the official scratch image has no wget for the healthcheck; deploy/images.sh's has a probe)", n, s.Image)
 		}
 		a := natsArgs(t, n, s.Command)
 		if a["js"] != "true" || a["sd"] != "/data" {
