@@ -395,6 +395,18 @@ func (p *project) alsimDownloads() int64 {
 	return st.Calls["download"]["200"]
 }
 
+// lastWrite is when the newest file of OUTPUT_DIR was written.
+func (p *project) lastWrite() time.Time {
+	entries, _ := os.ReadDir(p.out)
+	var last time.Time
+	for _, e := range entries {
+		if fi, err := e.Info(); err == nil && fi.ModTime().After(last) {
+			last = fi.ModTime()
+		}
+	}
+	return last
+}
+
 func (p *project) collectedCount() int {
 	entries, _ := os.ReadDir(p.out)
 	n := 0
@@ -447,20 +459,16 @@ func (st status) idle() (bool, string) {
 // waitCollected waits until OUTPUT_DIR holds as many files as alsim
 // expects and the work queues are empty, then checks the set is exact and
 // the DLQ holds only the uncollectable files.
-func (p *project) waitCollected(timeout time.Duration) time.Time {
+func (p *project) waitCollected(timeout time.Duration) {
 	p.t.Helper()
 	want, uncollectable := p.expected()
 	if len(want) == 0 {
 		p.t.Fatal("alsim expects nothing: the scenario tests nothing")
 	}
-	var done time.Time
-	waitFor(p.t, fmt.Sprintf("%d files and empty queues", len(want)), 4*time.Minute, func() (bool, string) {
+	waitFor(p.t, fmt.Sprintf("%d files and empty queues", len(want)), timeout, func() (bool, string) {
 		n := p.collectedCount()
 		if n < len(want) {
 			return false, fmt.Sprintf("%d of %d files", n, len(want))
-		}
-		if done.IsZero() {
-			done = time.Now()
 		}
 		st, err := p.status()
 		if err != nil {
@@ -483,7 +491,6 @@ func (p *project) waitCollected(timeout time.Duration) time.Time {
 	if dead != uint64(len(uncollectable)) {
 		p.t.Errorf("dead letters %v, want exactly the %d uncollectable files", st.DeadLetters, len(uncollectable))
 	}
-	return done
 }
 
 // metric sums the samples of a metric whose labels contain every one of match.

@@ -12,6 +12,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
 	"github.com/alharvest/alharvest/pkg/messages"
 )
 
@@ -26,15 +29,30 @@ var slow = map[string]string{"ALSIM_DOWNLOAD_LATENCY": "400ms"}
 // its collected events name files a consumer can open.
 func TestDemo(t *testing.T) {
 	t.Parallel()
-	p := newProject(t, options{alsim: map[string]string{"ALSIM_FAULT_MISSING_BLOBS": "2"}})
+	// The demo's server config plus a user that may only feed SIDs, as
+	// the README tells operators to add one.
+	conf, err := os.ReadFile(filepath.Join(repoRoot(t), "deploy", "nats-server.conf"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	feederConf := filepath.Join(t.TempDir(), "nats-server.conf")
+	withFeeder := strings.Replace(string(conf), "  users = [\n", "  users = [\n"+feederUser+"\n", 1)
+	if withFeeder == string(conf) {
+		t.Fatal("no users list in deploy/nats-server.conf")
+	}
+	if err := os.WriteFile(feederConf, []byte(withFeeder), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	p := newProject(t, options{alsim: map[string]string{"ALSIM_FAULT_MISSING_BLOBS": "2"},
+		env: map[string]string{"NATS_CONFIG_SECRET_FILE": feederConf}})
 	start := time.Now()
 	p.compose("--profile", "demo", "up", "-d")
 	p.waitHealthy(2*time.Minute, pipeline...)
 	healthy := time.Since(start)
-	done := p.waitCollected(3 * time.Minute)
+	p.waitCollected(3 * time.Minute)
 	want, uncollectable := p.expected()
-	t.Logf("demo: %d files (+%d uncollectable) collected %v after `up` (healthy after %v)",
-		len(want), len(uncollectable), done.Sub(start).Round(100*time.Millisecond), healthy.Round(100*time.Millisecond))
+	t.Logf("demo: %d files (+%d uncollectable), the last one written %v after `up` began (all healthy after %v)",
+		len(want), len(uncollectable), p.lastWrite().Sub(start).Round(100*time.Millisecond), healthy.Round(100*time.Millisecond))
 	if len(uncollectable) != 2 {
 		t.Errorf("alsim reports %d uncollectable files, want the 2 missing blobs", len(uncollectable))
 	}
@@ -66,6 +84,8 @@ func TestDemo(t *testing.T) {
 		t.Errorf("the event's file is not in OUTPUT_HOST_DIR: %v", err)
 	}
 
+	checkFeeder(t, p, ev.SID)
+
 	// The binaries say which build they are.
 	dl := p.one("downloader")
 	url := "http://" + dl.ip() + ":9103/metrics"
@@ -76,6 +96,43 @@ func TestDemo(t *testing.T) {
 		t.Errorf("image revision label %q, want the git commit", v)
 	}
 	p.noRestarts(pipeline...)
+}
+
+const feederUser = `    { user: feeder, password: "feeder-pass",
+      permissions: { publish: { allow: ["alharvest.sids"] }, subscribe: { allow: ["_INBOX.>"] } } }`
+
+// checkFeeder: the publish-only user can feed a SID (here a duplicate of
+// one already queued, which JetStream drops) and nothing else.
+func checkFeeder(t *testing.T, p *project, sid string) {
+	nc, err := nats.Connect("nats://"+p.one("nats").ip()+":4222", nats.UserInfo("feeder", "feeder-pass"),
+		nats.ErrorHandler(func(*nats.Conn, *nats.Subscription, error) {}))
+	if err != nil {
+		t.Fatalf("feeder: %v", err)
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	ack, err := js.PublishMsg(ctx, &nats.Msg{Subject: messages.SubjectSIDs, Data: []byte(`{"sid":"` + sid + `"}`),
+		Header: nats.Header{"Nats-Msg-Id": []string{sid}}})
+	if err != nil {
+		t.Errorf("feeder cannot publish a SID: %v", err)
+	} else if ack.Stream != messages.StreamSIDs {
+		t.Errorf("feeder's SID went to %s", ack.Stream)
+	}
+	if err := nc.Publish(messages.SubjectFiles, []byte("{}")); err == nil {
+		nc.Flush()
+	}
+	time.Sleep(200 * time.Millisecond)
+	if err := nc.LastError(); err == nil || !strings.Contains(strings.ToLower(err.Error()), "permissions violation") {
+		t.Errorf("feeder published to %s: last error %v, want a permissions violation", messages.SubjectFiles, err)
+	}
+	if _, err := nats.Connect("nats://" + p.one("nats").ip() + ":4222"); err == nil {
+		t.Errorf("NATS accepts a client without credentials")
+	}
 }
 
 // TestScale: three scorers and three downloaders share the work; every
@@ -115,13 +172,23 @@ func TestScale(t *testing.T) {
 // stop_grace_period, nothing lost, nothing dead-lettered.
 func TestRollingReplace(t *testing.T) {
 	t.Parallel()
-	p := newProject(t, options{alsim: map[string]string{"ALSIM_DOWNLOAD_LATENCY": "400ms", "ALSIM_FULL_LATENCY": "100ms"},
-		env: map[string]string{"DOWNLOADER_CONCURRENCY": "2", "SCORER_CONCURRENCY": "2"}})
+	// About 45 s of scoring and 50 s of downloads, so both stages have
+	// work queued when they are replaced.
+	p := newProject(t, options{alsim: map[string]string{"ALSIM_DOWNLOAD_LATENCY": "400ms", "ALSIM_FULL_LATENCY": "500ms"},
+		env: map[string]string{"DOWNLOADER_CONCURRENCY": "1", "SCORER_CONCURRENCY": "1"}})
 	p.compose("--profile", "demo", "up", "-d")
 	p.waitHealthy(2*time.Minute, pipeline...)
 	want, _ := p.expected()
-	waitFor(t, "the first files", time.Minute, func() (bool, string) { return p.collectedCount() >= len(want)/5, "" })
-	for _, stage := range []string{"downloader", "scorer"} {
+	waitFor(t, "the first files", time.Minute, func() (bool, string) { return p.collectedCount() >= 5, "" })
+	// The scorer first: its queue empties sooner.
+	for i, stage := range []string{"scorer", "downloader"} {
+		st, err := p.status()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if q := st.Stages[i]; q.Stage != stage || q.Queued+q.Pending+uint64(q.InFlight) == 0 {
+			t.Errorf("nothing queued for the %s when it is replaced: %+v", stage, q)
+		}
 		old := p.one(stage)
 		logs := followLogs(t, old.ID)
 		start := time.Now()
@@ -134,9 +201,6 @@ func TestRollingReplace(t *testing.T) {
 		if out := logs(); !strings.Contains(out, `"msg":"stopped"`) {
 			t.Errorf("the old %s did not stop gracefully; its last logs:\n%s", stage, tail(out, 10))
 		}
-	}
-	if n := p.collectedCount(); n >= len(want) {
-		t.Logf("warning: every file was collected before the scorer was replaced")
 	}
 	p.waitCollected(3 * time.Minute)
 }
@@ -159,8 +223,10 @@ func TestKillStage(t *testing.T) {
 	// Docker does not restart a container killed by hand; bring them back
 	// as an operator (or an orchestrator) would.
 	time.Sleep(2 * time.Second)
+	killed := time.Now()
 	p.compose("--profile", "demo", "up", "-d", "--no-deps", "downloader", "scorer")
 	p.waitCollected(3 * time.Minute)
+	t.Logf("every file collected %v after the kill", p.lastWrite().Sub(killed).Round(100*time.Millisecond))
 }
 
 // followLogs captures a container's logs until it is removed.
