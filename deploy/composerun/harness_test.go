@@ -25,7 +25,25 @@ import (
 	"github.com/alharvest/alharvest/internal/alsim/alsimtest"
 )
 
-const threshold = "7000"
+const (
+	threshold       = "7000"
+	testImagePrefix = "alharvest-composerun/"
+)
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if len(imageEnv) > 0 {
+		args := []string{"rmi", "-f"}
+		for _, kv := range imageEnv {
+			_, v, _ := strings.Cut(kv, "=")
+			args = append(args, v)
+		}
+		if out, err := exec.Command("docker", args...).CombinedOutput(); err != nil {
+			fmt.Fprintf(os.Stderr, "removing the test images: %v\n%s", err, out)
+		}
+	}
+	os.Exit(code)
+}
 
 var (
 	envOnce    sync.Once
@@ -88,6 +106,9 @@ func images(t *testing.T) []string {
 	imagesOnce.Do(func() {
 		start := time.Now()
 		cmd := exec.Command("sh", filepath.Join(repoRoot(t), "deploy", "images.sh"))
+		// Names of their own, removed by TestMain: test runs leave no
+		// images behind and never replace an operator's.
+		cmd.Env = append(os.Environ(), "ALHARVEST_IMAGE_NAME="+testImagePrefix+"alharvest", "NATS_IMAGE_NAME="+testImagePrefix+"nats")
 		var stderr bytes.Buffer
 		cmd.Stderr = &stderr
 		out, err := cmd.Output()
