@@ -52,6 +52,11 @@ func (p *project) leader(via, stream string) string {
 	return nodeService(leader)
 }
 
+// maxUnready bounds how long a stage may be unready while two of three
+// nodes serve: the client notices a silent link after 2 pings 5 s apart
+// (internal/broker), the streams elect a new leader in a few seconds.
+const maxUnready = 20 * time.Second
+
 // readiness samples every stage's /readyz once a second until stop is
 // called, and returns each stage's longest unready spell and why.
 func (p *project) readiness() (stop func() map[string]string) {
@@ -115,6 +120,9 @@ func (p *project) readiness() (stop func() map[string]string) {
 		for _, pr := range probes {
 			if d := longest[pr.name]; d > 0 {
 				out[pr.name] = fmt.Sprintf("unready up to %v (%s)", d, why[pr.name])
+				if d > maxUnready {
+					p.t.Errorf("%s: unready for %v (%s), longer than a lost link takes to notice and a leader to move (%v)", pr.name, d, why[pr.name], maxUnready)
+				}
 			}
 		}
 		return out
