@@ -4,7 +4,10 @@
 # alsim, ...) in /usr/local/bin. The default entrypoint is the one-command run;
 # docker-compose.yml picks a binary per service with `entrypoint:`.
 #
-#   docker build -t alharvest:local .
+#   docker build -t alharvest:local --build-arg VERSION=$(git describe --tags --always --dirty) --build-arg REVISION=$(git rev-parse HEAD) .
+#
+# Without a registry (no golang or distroless image to pull), use
+# deploy/images.sh instead: same image, from binaries built on the host.
 #   docker run --rm -e AL_URL=... -e AL_USER=... -e AL_APIKEY=... -v "$PWD/collected:/collected" alharvest:local
 
 ARG GO_IMAGE=golang:1.26-bookworm
@@ -17,9 +20,13 @@ COPY go.mod go.sum ./
 RUN --mount=type=cache,target=/go/pkg/mod \
     go mod download
 COPY . .
+# The version --version, the "starting" line and build_info report; .git is
+# not in the context, so it is linked in.
+ARG VERSION=devel
+ARG REVISION=
 RUN --mount=type=cache,target=/go/pkg/mod \
     --mount=type=cache,target=/root/.cache/go-build \
-    go build -trimpath -ldflags "-s -w" -o /out/ ./cmd/...
+    go build -trimpath -ldflags "-s -w -X github.com/alharvest/alharvest/internal/version.Version=${VERSION} -X github.com/alharvest/alharvest/internal/version.Revision=${REVISION}" -o /out/ ./cmd/...
 # Writable directories for the non-root user (uid/gid 65532 in distroless).
 RUN mkdir -p /rootfs/data /rootfs/collected
 

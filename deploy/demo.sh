@@ -4,6 +4,7 @@
 # alsim's expected set, and checks it is exactly that set.
 #
 #   deploy/demo.sh            # then: docker compose --profile demo down -v
+#   eval "$(deploy/images.sh)"; deploy/demo.sh    # without a registry
 #
 # Needs Docker with the compose plugin (or docker-compose) and curl.
 set -eu
@@ -18,7 +19,13 @@ out="${OUTPUT_HOST_DIR:-./collected}"
 alsim="http://127.0.0.1:${ALSIM_HOST_PORT:-8980}"
 threshold="${SCORE_THRESHOLD:-7000}"
 
-$compose --profile demo up -d --build
+# Images from deploy/images.sh (ALHARVEST_IMAGE set) are used as they are;
+# otherwise Compose builds from the Dockerfile, which needs a registry.
+if [ -n "${ALHARVEST_IMAGE:-}" ]; then
+  $compose --profile demo up -d
+else
+  $compose --profile demo up -d --build
+fi
 
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT

@@ -20,19 +20,21 @@ import (
 
 	"github.com/compose-spec/compose-go/v2/cli"
 	"github.com/compose-spec/compose-go/v2/types"
+	"github.com/nats-io/nkeys"
 
 	"github.com/alharvest/alharvest/internal/alsim"
 	"github.com/alharvest/alharvest/internal/config"
 )
 
 const (
-	baseFile    = "docker-compose.yml"
-	clusterFile = "docker-compose.cluster.yml"
-	envExample  = "deploy/env.example"
-	demoKeyFile = "deploy/demo-apikey"
-	binDir      = "/usr/local/bin/"
-	secretsDir  = "/run/secrets/"
-	natsPort    = "4222"
+	baseFile     = "docker-compose.yml"
+	clusterFile  = "docker-compose.cluster.yml"
+	envExample   = "deploy/env.example"
+	demoKeyFile  = "deploy/demo-apikey"
+	demoNATSConf = "deploy/nats-server.conf"
+	binDir       = "/usr/local/bin/"
+	secretsDir   = "/run/secrets/"
+	natsPort     = "4222"
 )
 
 // stages are the compose services that run a stage binary of the same name;
@@ -64,7 +66,27 @@ func scenarios(t *testing.T) []scenario {
 	if err := os.WriteFile(token, []byte("prod-webhook-token\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	real := map[string]string{"AL_APIKEY_SECRET_FILE": key, "WEBHOOK_TOKEN_SECRET_FILE": token}
+	// A real deployment's own NATS key pair, as env.example asks for.
+	kp, err := nkeys.CreateUser()
+	if err != nil {
+		t.Fatal(err)
+	}
+	seed, _ := kp.Seed()
+	pub, _ := kp.PublicKey()
+	natsKey := filepath.Join(t.TempDir(), "nats.nk")
+	natsConf := filepath.Join(t.TempDir(), "nats-server.conf")
+	demoConf, err := os.ReadFile(filepath.Join(repoRoot(t), demoNATSConf))
+	if err != nil {
+		t.Fatal(err)
+	}
+	conf := regexp.MustCompile(`nkey: U[A-Z0-9]+`).ReplaceAllString(string(demoConf), "nkey: "+pub)
+	if err := os.WriteFile(natsKey, append(seed, '\n'), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(natsConf, []byte(conf), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	real := map[string]string{"AL_APIKEY_SECRET_FILE": key, "NATS_NKEY_SECRET_FILE": natsKey, "NATS_CONFIG_SECRET_FILE": natsConf, "WEBHOOK_TOKEN_SECRET_FILE": token}
 	return []scenario{
 		{
 			name: "demo", files: []string{baseFile}, profiles: []string{"demo"}, demo: true,
@@ -80,7 +102,7 @@ func scenarios(t *testing.T) []scenario {
 		},
 		{
 			name: "real deployment, own uid", files: []string{baseFile}, envFiles: []string{envExample},
-			env:       map[string]string{"AL_APIKEY_SECRET_FILE": key, "WEBHOOK_TOKEN_SECRET_FILE": token, "ALHARVEST_UID": "1000", "ALHARVEST_GID": "1000", "AL_URL": "https://al.corp:8443"},
+			env:       map[string]string{"AL_APIKEY_SECRET_FILE": key, "NATS_NKEY_SECRET_FILE": natsKey, "NATS_CONFIG_SECRET_FILE": natsConf, "WEBHOOK_TOKEN_SECRET_FILE": token, "ALHARVEST_UID": "1000", "ALHARVEST_GID": "1000", "AL_URL": "https://al.corp:8443"},
 			wantALURL: "https://al.corp:8443", wantUser: "1000:1000",
 		},
 		{
@@ -207,6 +229,8 @@ func TestCompose(t *testing.T) {
 			t.Run("secret", func(t *testing.T) { checkSecret(t, p, sc) })
 			t.Run("environment", func(t *testing.T) { checkEnvironment(t, p, sc) })
 			t.Run("nats", func(t *testing.T) { checkNATS(t, p, sc) })
+			t.Run("nats auth", func(t *testing.T) { checkNATSAuth(t, p, sc) })
+			t.Run("hardening", func(t *testing.T) { checkHardening(t, p, sc) })
 			if sc.demo {
 				t.Run("alsim", func(t *testing.T) { checkAlsim(t, p) })
 			}
@@ -539,10 +563,10 @@ func checkEnvironment(t *testing.T, p *types.Project, sc scenario) {
 		env := envOf(s)
 		known := varsOf(name)
 
-		// Only variables the binary reads: anything else is a typo or a
-		// setting that silently does nothing.
+		// Only variables the binary (or the Go runtime) reads: anything
+		// else is a typo or a setting that silently does nothing.
 		for k := range s.Environment {
-			if _, ok := known[k]; !ok {
+			if _, ok := known[k]; !ok && !runtimeVars[k] {
 				t.Errorf("%s sets %s, which %s does not read", name, k, name)
 			}
 		}
@@ -618,6 +642,9 @@ func checkEnvironment(t *testing.T, p *types.Project, sc scenario) {
 	}
 }
 
+// runtimeVars are read by the Go runtime of every binary, not by config.
+var runtimeVars = map[string]bool{"GOMEMLIMIT": true, "GOMAXPROCS": true, "GOGC": true}
+
 // extraFlags declares the flags a binary adds to its configuration.
 func extraFlags(binary string) func(*flag.FlagSet) {
 	if binary == config.Searcher {
@@ -671,7 +698,7 @@ func checkNATS(t *testing.T, p *types.Project, sc scenario) {
 	for _, n := range nodes {
 		s := p.Services[n]
 		if !strings.Contains(s.Image, "alpine") {
-			t.Errorf("%s: image %q: want an -alpine tag (the scratch image has no wget for the healthcheck)", n, s.Image)
+			t.Errorf("%s: image %q: want an -alpine tag (the official scratch image has no wget for the healthcheck; deploy/images.sh's has a probe)", n, s.Image)
 		}
 		a := natsArgs(t, n, s.Command)
 		if a["js"] != "true" || a["sd"] != "/data" {

@@ -111,7 +111,7 @@ func TestDockerfile(t *testing.T) {
 	for _, in := range build {
 		buildText.WriteString(in.cmd + " " + in.args + "\n")
 	}
-	for _, want := range []string{"CGO_ENABLED=0", "go build", "-trimpath", `-ldflags "-s -w"`, "./cmd/...", "-o /out/"} {
+	for _, want := range []string{"CGO_ENABLED=0", "go build", "-trimpath", `-X github.com/alharvest/alharvest/internal/version.Version=${VERSION}`, "./cmd/...", "-o /out/"} {
 		if !strings.Contains(buildText.String(), want) {
 			t.Errorf("build stage lacks %q", want)
 		}

@@ -17,6 +17,13 @@ import (
 // or "devel".
 var Version string
 
+// Revision is the VCS revision, set at link time where the build has no VCS
+// data of its own (a container build context without .git, a git
+// worktree): deploy/images.sh and the Dockerfile pass
+// -X github.com/alharvest/alharvest/internal/version.Revision=<commit>.
+// Build information, when present, wins.
+var Revision string
+
 // Info identifies a build.
 type Info struct {
 	Version  string `json:"version"`
@@ -38,7 +45,7 @@ func Get() Info {
 }
 
 func from(bi *debug.BuildInfo, linked string) Info {
-	i := Info{Version: linked, Go: "unknown"}
+	i := Info{Version: linked, Revision: Revision, Go: "unknown"}
 	if bi == nil {
 		if i.Version == "" {
 			i.Version = "devel"
