@@ -9,8 +9,9 @@ import (
 	"log/slog"
 	"time"
 
-	"github.com/alharvest/alharvest/internal/failure"
 	"github.com/cenkalti/backoff/v4"
+
+	"github.com/alharvest/alharvest/internal/failure"
 )
 
 // retry runs attempt until it succeeds, fails in a way failure.Retryable
