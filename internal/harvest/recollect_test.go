@@ -12,7 +12,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -22,18 +21,6 @@ import (
 	"github.com/alharvest/alharvest/internal/testenv"
 	"github.com/alharvest/alharvest/pkg/messages"
 )
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
 
 // metric reads one sample from a /metrics page (0 when absent).
 func metric(t *testing.T, url, series string) float64 {
@@ -66,7 +53,7 @@ func TestRecollect(t *testing.T) {
 	httpAddr := "127.0.0.1:" + strconv.Itoa(testenv.FreePort(t))
 	env["HTTP_ADDR"] = httpAddr
 	cfg := loadConfig(t, env)
-	logs := &syncBuffer{}
+	logs := &testenv.Buffer{}
 	log := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	listen := "127.0.0.1:" + strconv.Itoa(testenv.FreePort(t))
 

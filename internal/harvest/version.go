@@ -1,7 +1,6 @@
 package harvest
 
 import (
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -24,9 +23,7 @@ func versionCommand(args []string, stdout, stderr io.Writer) int {
 	}
 	info := version.Get()
 	if *asJSON {
-		enc := json.NewEncoder(stdout)
-		enc.SetIndent("", "  ")
-		_ = enc.Encode(info)
+		writeJSON(stdout, info)
 		return exitcode.OK
 	}
 	fmt.Fprintln(stdout, "alharvest", info)
