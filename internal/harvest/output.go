@@ -25,12 +25,11 @@ func loadConfig(name, binary string, args []string, stderr io.Writer, extra func
 		fs.SetOutput(stderr)
 		extra(fs)
 	})
-	if errors.Is(err, flag.ErrHelp) {
-		return nil, fs, exitcode.OK, false
-	}
 	if err != nil {
-		fmt.Fprintf(stderr, "%s: %v\n", name, err)
-		return nil, fs, exitcode.Usage, false
+		if !errors.Is(err, flag.ErrHelp) {
+			fmt.Fprintf(stderr, "%s: %v\n", name, err)
+		}
+		return nil, fs, exitcode.FromFlags(err), false
 	}
 	return cfg, fs, 0, true
 }

@@ -1,7 +1,6 @@
 package harvest
 
 import (
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -16,10 +15,7 @@ func versionCommand(args []string, stdout, stderr io.Writer) int {
 	fs.SetOutput(stderr)
 	asJSON := fs.Bool("json", false, "print the build information as JSON")
 	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return exitcode.OK
-		}
-		return exitcode.Usage
+		return exitcode.FromFlags(err)
 	}
 	info := version.Get()
 	if *asJSON {
