@@ -47,7 +47,6 @@ func TestSeparateSearcherReceivesWebhooks(t *testing.T) {
 			s := newStack(t, alsim.Config{Seed: 21, Submissions: 200, LateArrivals: 20, ArrivalWindow: 5 * time.Second},
 				"SEARCH_INTERVAL="+tt.interval, "WEBHOOK_TOKEN_FILE="+tokenFile)
 			want := s.sim.Expected(7000)
-			arrivals := s.sim.Arrivals(7000)
 
 			// HTTP_ADDR and WEBHOOK_ADDR differ per process: set them on
 			// each process's own command line.
@@ -66,12 +65,7 @@ func TestSeparateSearcherReceivesWebhooks(t *testing.T) {
 			pushed := make(chan struct{})
 			go func() { p.Run(ctx); close(pushed) }()
 
-			var last time.Time
-			for _, at := range arrivals {
-				if at.After(last) {
-					last = at
-				}
-			}
+			last := alsimtest.LastArrival(s.sim, 7000)
 			if !testenv.Eventually(t, time.Minute, "every expected file", func() bool { return s.countOutput() >= len(want) }) {
 				return
 			}

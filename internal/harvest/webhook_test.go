@@ -71,13 +71,7 @@ func TestFollowCollectsPushedLateArrivals(t *testing.T) {
 			go func() { p.Run(ctx); close(pushed) }()
 
 			want := sim.Expected(7000)
-			arrivals := sim.Arrivals(7000)
-			var lastArrival time.Time
-			for _, at := range arrivals {
-				if at.After(lastArrival) {
-					lastArrival = at
-				}
-			}
+			lastArrival := alsimtest.LastArrival(sim, 7000)
 			testenv.Eventually(t, time.Minute, "every expected file", func() bool { return countCarts(out) >= len(want) })
 			collectedAt := time.Now()
 			<-pushed

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/alharvest/alharvest/internal/alsim"
 	"github.com/alharvest/alharvest/internal/cart"
@@ -95,4 +96,17 @@ func Matching(c *alsim.Corpus, threshold int64) (all, normal int) {
 		}
 	}
 	return all, normal
+}
+
+// LastArrival is when the last file qualifying at threshold becomes
+// collectable (alsim's Arrivals), the moment a real-time run's lag is
+// measured from.
+func LastArrival(sim *alsim.Server, threshold int64) time.Time {
+	var last time.Time
+	for _, at := range sim.Arrivals(threshold) {
+		if at.After(last) {
+			last = at
+		}
+	}
+	return last
 }
