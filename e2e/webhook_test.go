@@ -1,18 +1,17 @@
 package e2e
 
 import (
-	"bufio"
 	"context"
 	"net"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"testing"
 	"time"
 
 	"github.com/alharvest/alharvest/internal/alsim"
+	"github.com/alharvest/alharvest/internal/alsim/alsimtest"
+	"github.com/alharvest/alharvest/internal/metrics"
 	"github.com/alharvest/alharvest/internal/testenv"
 )
 
@@ -41,20 +40,19 @@ func TestSeparateSearcherReceivesWebhooks(t *testing.T) {
 				t.Fatal(err)
 			}
 			hookAddr := "127.0.0.1:" + strconv.Itoa(testenv.FreePort(t))
-			metrics := map[string]string{}
+			addrs := map[string]string{}
 			for _, n := range []string{"searcher", "scorer", "downloader"} {
-				metrics[n] = "127.0.0.1:" + strconv.Itoa(testenv.FreePort(t))
+				addrs[n] = "127.0.0.1:" + strconv.Itoa(testenv.FreePort(t))
 			}
 			s := newStack(t, alsim.Config{Seed: 21, Submissions: 200, LateArrivals: 20, ArrivalWindow: 5 * time.Second},
 				"SEARCH_INTERVAL="+tt.interval, "WEBHOOK_TOKEN_FILE="+tokenFile)
 			want := s.sim.Expected(7000)
-			arrivals := s.sim.Arrivals(7000)
 
 			// HTTP_ADDR and WEBHOOK_ADDR differ per process: set them on
 			// each process's own command line.
-			s.start("scorer", "--http-addr", metrics["scorer"])
-			s.start("downloader", "--http-addr", metrics["downloader"])
-			searcher := s.start("searcher", "--http-addr", metrics["searcher"], "--webhook-addr", hookAddr)
+			s.start("scorer", "--http-addr", addrs["scorer"])
+			s.start("downloader", "--http-addr", addrs["downloader"])
+			searcher := s.start("searcher", "--http-addr", addrs["searcher"], "--webhook-addr", hookAddr)
 			waitTCP(t, hookAddr, searcher)
 
 			p, err := s.sim.NewPusher(alsim.WebhookConfig{URL: "http://" + hookAddr + "/webhooks/assemblyline",
@@ -67,12 +65,7 @@ func TestSeparateSearcherReceivesWebhooks(t *testing.T) {
 			pushed := make(chan struct{})
 			go func() { p.Run(ctx); close(pushed) }()
 
-			var last time.Time
-			for _, at := range arrivals {
-				if at.After(last) {
-					last = at
-				}
-			}
+			last := alsimtest.LastArrival(s.sim, 7000)
 			if !testenv.Eventually(t, time.Minute, "every expected file", func() bool { return s.countOutput() >= len(want) }) {
 				return
 			}
@@ -80,21 +73,13 @@ func TestSeparateSearcherReceivesWebhooks(t *testing.T) {
 			<-pushed
 			s.checkOutput(want)
 
-			matching, normal := 0, 0
-			for i := range s.sim.Corpus().Len() {
-				if sub := s.sim.Corpus().Submission(i); sub.MaxScore >= 7000 && !sub.Completed.IsZero() {
-					matching++
-					if sub.Kind == alsim.Normal {
-						normal++
-					}
-				}
-			}
+			matching, normal := alsimtest.Matching(s.sim.Corpus(), 7000)
 			var sm, sc, dm map[string]float64
 			testenv.Eventually(t, 30*time.Second, "every matching SID scored", func() bool {
-				sc = scrape(t, metrics["scorer"])
+				sc = scrape(t, addrs["scorer"])
 				return int(sc["alharvest_scorer_submissions_scored_total"]) >= matching
 			})
-			sm, dm = scrape(t, metrics["searcher"]), scrape(t, metrics["downloader"])
+			sm, dm = scrape(t, addrs["searcher"]), scrape(t, addrs["downloader"])
 			st := p.Stats()
 			webhook, sweep := sm[`alharvest_sids_found_total{source="webhook"}`], sm[`alharvest_sids_found_total{source="sweep"}`]
 			if int(webhook+sweep) != matching {
@@ -153,24 +138,9 @@ func waitTCP(t *testing.T, addr string, p *proc) {
 // scrape reads a process's Prometheus metrics, series -> value.
 func scrape(t *testing.T, addr string) map[string]float64 {
 	t.Helper()
-	resp, err := http.Get("http://" + addr + "/metrics")
+	m, err := metrics.Scrape("http://" + addr + "/metrics")
 	if err != nil {
 		t.Errorf("metrics of %s: %v", addr, err)
-		return nil
 	}
-	defer resp.Body.Close()
-	out := map[string]float64{}
-	sc := bufio.NewScanner(resp.Body)
-	for sc.Scan() {
-		line := sc.Text()
-		if strings.HasPrefix(line, "#") {
-			continue
-		}
-		if i := strings.LastIndexByte(line, ' '); i > 0 {
-			if v, err := strconv.ParseFloat(line[i+1:], 64); err == nil {
-				out[line[:i]] = v
-			}
-		}
-	}
-	return out
+	return m
 }

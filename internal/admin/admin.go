@@ -107,12 +107,11 @@ func common(name string, args []string, stderr io.Writer, extra func(fs *flag.Fl
 	if fs != nil {
 		fs.SetOutput(stderr)
 	}
-	if errors.Is(err, flag.ErrHelp) {
-		return nil, nil, false, exitcode.OK
-	}
 	if err != nil {
-		fmt.Fprintf(stderr, "alharvest %s: %v\n", name, err)
-		return nil, nil, false, exitcode.Usage
+		if !errors.Is(err, flag.ErrHelp) {
+			fmt.Fprintf(stderr, "alharvest %s: %v\n", name, err)
+		}
+		return nil, nil, false, exitcode.FromFlags(err)
 	}
 	explicit := os.Getenv("NATS_URL") != ""
 	fs.Visit(func(f *flag.Flag) {

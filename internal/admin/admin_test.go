@@ -61,9 +61,7 @@ func TestHealthcheck(t *testing.T) {
 }
 
 func TestReadStatus(t *testing.T) {
-	srv := natstest.Start(t)
-	_, js := natstest.Connect(t, srv.URL)
-	natstest.Provision(t, js)
+	js := natstest.Provisioned(t)
 	ctx := context.Background()
 	if _, err := broker.Consumer(ctx, js, messages.StreamSIDs, messages.ConsumerScorer, broker.ConsumerConfig{}, nil); err != nil {
 		t.Fatal(err)
@@ -79,10 +77,7 @@ func TestReadStatus(t *testing.T) {
 	if _, err := js.PublishMsg(ctx, dl); err != nil {
 		t.Fatal(err)
 	}
-	kv, err := js.KeyValue(ctx, messages.BucketState)
-	if err != nil {
-		t.Fatal(err)
-	}
+	kv := natstest.StateBucket(t, js)
 	wm := time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC)
 	cp, _ := json.Marshal(searcher.Checkpoint{Scope: searcher.Scope{Threshold: 7000}, Watermark: wm, LastSweep: searcher.LastSweep{Found: 5, Published: 4}})
 	if _, err := kv.Put(ctx, searcher.CheckpointKey(searcher.Scope{Threshold: 7000, Filter: ""}), cp); err != nil {
@@ -122,14 +117,9 @@ func TestReadStatus(t *testing.T) {
 }
 
 func TestStatusShowsTheSharedBudget(t *testing.T) {
-	srv := natstest.Start(t)
-	_, js := natstest.Connect(t, srv.URL)
-	natstest.Provision(t, js)
+	js := natstest.Provisioned(t)
 	ctx := context.Background()
-	kv, err := js.KeyValue(ctx, messages.BucketState)
-	if err != nil {
-		t.Fatal(err)
-	}
+	kv := natstest.StateBucket(t, js)
 	g := quota.NewShared(quota.SharedConfig{Server: "https://al.example.org", User: "harvest", Name: "scorer@host:42", Quota: 8})
 	if err := g.Start(ctx, kv); err != nil {
 		t.Fatal(err)

@@ -10,20 +10,14 @@ import (
 	"github.com/alharvest/alharvest/internal/natstest"
 	"github.com/alharvest/alharvest/internal/searcher"
 	"github.com/alharvest/alharvest/internal/webhook"
-	"github.com/alharvest/alharvest/pkg/messages"
 )
 
 // TestStatusShowsBothSources: once a webhook receiver counted, status
 // shows what the push and the sweeps queued first; before, nothing.
 func TestStatusShowsBothSources(t *testing.T) {
-	srv := natstest.Start(t)
-	_, js := natstest.Connect(t, srv.URL)
-	natstest.Provision(t, js)
+	js := natstest.Provisioned(t)
 	ctx := context.Background()
-	kv, err := js.KeyValue(ctx, messages.BucketState)
-	if err != nil {
-		t.Fatal(err)
-	}
+	kv := natstest.StateBucket(t, js)
 	for i, sc := range []searcher.Scope{{Threshold: 7000}, {Threshold: 7000, Filter: "params.submitter:feeds"}} {
 		cp, _ := json.Marshal(searcher.Checkpoint{Scope: sc, PublishedTotal: int64(10 * (i + 1))})
 		if _, err := kv.Put(ctx, searcher.CheckpointKey(sc), cp); err != nil {

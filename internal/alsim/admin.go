@@ -65,15 +65,25 @@ func writeJSON(w http.ResponseWriter, v any) {
 	w.Write(append(b, '\n'))
 }
 
+// thresholdParam reads the ?threshold= of an admin request, the design
+// threshold by default; on a bad value it answers 400 and reports false.
+func (s *Server) thresholdParam(w http.ResponseWriter, r *http.Request) (int64, bool) {
+	v := r.URL.Query().Get("threshold")
+	if v == "" {
+		return s.cfg.DesignThreshold, true
+	}
+	n, err := strconv.ParseInt(v, 10, 64)
+	if err != nil {
+		http.Error(w, "threshold must be an integer", http.StatusBadRequest)
+		return 0, false
+	}
+	return n, true
+}
+
 func (s *Server) adminList(w http.ResponseWriter, r *http.Request, list func(int64) []string) {
-	t := s.cfg.DesignThreshold
-	if v := r.URL.Query().Get("threshold"); v != "" {
-		n, err := strconv.ParseInt(v, 10, 64)
-		if err != nil {
-			http.Error(w, "threshold must be an integer", http.StatusBadRequest)
-			return
-		}
-		t = n
+	t, ok := s.thresholdParam(w, r)
+	if !ok {
+		return
 	}
 	var b bytes.Buffer
 	for _, h := range list(t) {

@@ -126,6 +126,14 @@ func (s *Server) wait(ctx context.Context, d time.Duration) bool {
 		s.jitterMu.Unlock()
 		d = time.Duration(float64(d) * (1 + j*(2*u-1)))
 	}
+	return sleepCtx(ctx, d)
+}
+
+// sleepCtx sleeps for d or until ctx ends; it reports whether it slept fully.
+// The worker has its own: the simulator stands in for Assemblyline and
+// depends on no part of the pipeline, and a package for one helper would be
+// a util package.
+func sleepCtx(ctx context.Context, d time.Duration) bool {
 	t := time.NewTimer(d)
 	defer t.Stop()
 	select {

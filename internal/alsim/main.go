@@ -2,7 +2,6 @@ package alsim
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -57,10 +56,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, lookup fu
 		return exitcode.Usage
 	}
 	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return exitcode.OK
-		}
-		return exitcode.Usage
+		return exitcode.FromFlags(err)
 	}
 	cfg := config()
 

@@ -10,6 +10,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/alharvest/alharvest/internal/testenv"
 )
 
 func TestWebhookFlagErrors(t *testing.T) {
@@ -51,7 +53,7 @@ func TestServePushesLateArrivals(t *testing.T) {
 	t.Cleanup(hook.Close)
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
-	var out, errb syncBuffer
+	var out, errb testenv.Buffer
 	done := make(chan int, 1)
 	go func() {
 		done <- run(ctx, []string{"-addr", "127.0.0.1:0", "-submissions", "40", "-late-arrivals", "5", "-arrival-window", "500ms",

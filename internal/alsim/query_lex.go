@@ -71,6 +71,23 @@ func isSpecial(c byte) bool {
 	return strings.IndexByte(" \t\n\r()[]{}\":^~\\/", c) >= 0
 }
 
+// operators, punctuation and keywords map the text of a token to its kind.
+var (
+	operators   = map[string]tkind{"&&": tAnd, "||": tOr}
+	punctuation = map[byte]tkind{'!': tNot, '+': tPlus, '-': tMinus, '(': tLParen, ')': tRParen, ':': tColon}
+	keywords    = map[string]tkind{"AND": tAnd, "OR": tOr, "NOT": tNot}
+)
+
+// number consumes the digits and dots of a boost or fuzziness and returns
+// them.
+func (p *qparser) number() string {
+	n := p.pos
+	for p.pos < len(p.src) && (p.src[p.pos] >= '0' && p.src[p.pos] <= '9' || p.src[p.pos] == '.') {
+		p.pos++
+	}
+	return p.src[n:p.pos]
+}
+
 func (p *qparser) lex() token {
 	s := p.src
 	for p.pos < len(s) && isSpace(s[p.pos]) {
@@ -85,38 +102,18 @@ func (p *qparser) lex() token {
 	if p.pos+1 < len(s) {
 		two = s[p.pos : p.pos+2]
 	}
+	if k, ok := operators[two]; ok {
+		p.pos += 2
+		return token{kind: k, text: two, pos: start}
+	}
+	if k, ok := punctuation[c]; ok {
+		p.pos++
+		return token{kind: k, text: string(c), pos: start}
+	}
 	switch {
-	case two == "&&":
-		p.pos += 2
-		return token{kind: tAnd, text: "&&", pos: start}
-	case two == "||":
-		p.pos += 2
-		return token{kind: tOr, text: "||", pos: start}
-	case c == '!':
-		p.pos++
-		return token{kind: tNot, text: "!", pos: start}
-	case c == '+':
-		p.pos++
-		return token{kind: tPlus, text: "+", pos: start}
-	case c == '-':
-		p.pos++
-		return token{kind: tMinus, text: "-", pos: start}
-	case c == '(':
-		p.pos++
-		return token{kind: tLParen, text: "(", pos: start}
-	case c == ')':
-		p.pos++
-		return token{kind: tRParen, text: ")", pos: start}
-	case c == ':':
-		p.pos++
-		return token{kind: tColon, text: ":", pos: start}
 	case c == '^':
 		p.pos++
-		n := p.pos
-		for p.pos < len(s) && (s[p.pos] >= '0' && s[p.pos] <= '9' || s[p.pos] == '.') {
-			p.pos++
-		}
-		return token{kind: tCaret, text: s[n:p.pos], pos: start}
+		return token{kind: tCaret, text: p.number(), pos: start}
 	case c == '"':
 		text, ok := p.lexQuoted()
 		if !ok {
@@ -157,22 +154,13 @@ func (p *qparser) lex() token {
 		return token{kind: tEOF, text: string(c), pos: -1}
 	}
 	text := b.String()
-	if !wild {
-		switch text {
-		case "AND":
-			return token{kind: tAnd, text: text, pos: start}
-		case "OR":
-			return token{kind: tOr, text: text, pos: start}
-		case "NOT":
-			return token{kind: tNot, text: text, pos: start}
-		}
+	if k, ok := keywords[text]; ok && !wild {
+		return token{kind: k, text: text, pos: start}
 	}
 	// A ~ fuzziness suffix is accepted and ignored.
 	if p.pos < len(s) && s[p.pos] == '~' {
 		p.pos++
-		for p.pos < len(s) && (s[p.pos] >= '0' && s[p.pos] <= '9' || s[p.pos] == '.') {
-			p.pos++
-		}
+		p.number()
 	}
 	return token{kind: tTerm, text: text, wild: wild, pos: start}
 }

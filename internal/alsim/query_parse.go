@@ -75,35 +75,33 @@ func (p *qparser) parseQuery(defField string) (query, error) {
 	return &boolQuery{clauses}, nil
 }
 
+// parseGroup parses a parenthesised query after its "(", up to its ")" and
+// any boost.
+func (p *qparser) parseGroup(defField string) (query, error) {
+	q, err := p.parseQuery(defField)
+	if err != nil {
+		return nil, err
+	}
+	if p.next().kind != tRParen {
+		return nil, p.errorf("missing )")
+	}
+	p.skipBoost()
+	return q, nil
+}
+
 func (p *qparser) parseClause(defField string) (query, error) {
 	t := p.next()
 	fieldName := defField
 	switch t.kind {
 	case tLParen:
-		q, err := p.parseQuery(defField)
-		if err != nil {
-			return nil, err
-		}
-		if p.next().kind != tRParen {
-			return nil, p.errorf("missing )")
-		}
-		p.skipBoost()
-		return q, nil
+		return p.parseGroup(defField)
 	case tTerm:
 		if p.peek().kind == tColon {
 			p.next()
 			fieldName = t.text
 			t = p.next()
 			if t.kind == tLParen {
-				q, err := p.parseQuery(fieldName)
-				if err != nil {
-					return nil, err
-				}
-				if p.next().kind != tRParen {
-					return nil, p.errorf("missing )")
-				}
-				p.skipBoost()
-				return q, nil
+				return p.parseGroup(fieldName)
 			}
 		}
 	}

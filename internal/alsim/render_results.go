@@ -44,25 +44,13 @@ func (r *fullRenderer) result(rk resKey) {
 	if res.empty {
 		// create_empty_result_from_key: synthesized now, version from the key.
 		now := r.o.nowUS
-		w.obj()
-		w.knull("archive_ts")
-		w.kstr("classification", classification)
-		w.ktime("created", now)
-		w.kbool("drop_file", false)
-		w.ktime("expiry_ts", now+ttlDays*day)
+		r.openResult(now)
 		w.kbool("from_archive", false)
 		w.kbool("partial", false)
 		w.key("response")
 		w.obj()
 		w.kraw("extracted", "[]")
-		w.key("milestones")
-		w.obj()
-		w.ktime("service_completed", now)
-		w.ktime("service_started", now)
-		w.end()
-		w.knull("service_context")
-		w.knull("service_debug_info")
-		w.kstr("service_name", svc.name)
+		r.milestones(svc, now, now)
 		w.knull("service_tool_version")
 		w.kstr("service_version", versionKey(svc.version))
 		w.kraw("supplementary", "[]")
@@ -75,12 +63,7 @@ func (r *fullRenderer) result(rk resKey) {
 		return
 	}
 	created := r.resultTime(rk.k)
-	w.obj()
-	w.knull("archive_ts")
-	w.kstr("classification", classification)
-	w.ktime("created", created)
-	w.kbool("drop_file", false)
-	w.ktime("expiry_ts", created+ttlDays*day)
+	r.openResult(created)
 	w.kbool("partial", false)
 	w.key("response")
 	w.obj()
@@ -101,14 +84,7 @@ func (r *fullRenderer) result(rk resKey) {
 		}
 	}
 	w.endArr()
-	w.key("milestones")
-	w.obj()
-	w.ktime("service_completed", created-500e3)
-	w.ktime("service_started", created-4e6-int64(rk.k)*137e3)
-	w.end()
-	w.knull("service_context")
-	w.knull("service_debug_info")
-	w.kstr("service_name", svc.name)
+	r.milestones(svc, created-4e6-int64(rk.k)*137e3, created-500e3)
 	if svc.tool == "" {
 		w.knull("service_tool_version")
 	} else {
@@ -127,6 +103,32 @@ func (r *fullRenderer) result(rk resKey) {
 	w.kint("size", c.sizes[f.file])
 	w.kstr("type", fileTypes[c.ftypes[f.file]].typ)
 	w.end()
+}
+
+// openResult opens a result document with the keys every result starts
+// with, stored or synthesized.
+func (r *fullRenderer) openResult(created int64) {
+	w := r.w
+	w.obj()
+	w.knull("archive_ts")
+	w.kstr("classification", classification)
+	w.ktime("created", created)
+	w.kbool("drop_file", false)
+	w.ktime("expiry_ts", created+ttlDays*day)
+}
+
+// milestones writes the response's milestones and the service keys that
+// follow them, the same in every result.
+func (r *fullRenderer) milestones(svc *service, started, completed int64) {
+	w := r.w
+	w.key("milestones")
+	w.obj()
+	w.ktime("service_completed", completed)
+	w.ktime("service_started", started)
+	w.end()
+	w.knull("service_context")
+	w.knull("service_debug_info")
+	w.kstr("service_name", svc.name)
 }
 
 // sections splits a result score into one or two heuristic sections whose

@@ -12,7 +12,6 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -176,14 +175,8 @@ func (p *Pusher) Run(ctx context.Context) {
 			continue
 		}
 		drop := rng.Float64() < p.cfg.Drop
-		if wait := time.Until(c.start.Add(ev.at)); wait > 0 {
-			t := time.NewTimer(wait)
-			select {
-			case <-ctx.Done():
-				t.Stop()
-				return
-			case <-t.C:
-			}
+		if wait := time.Until(c.start.Add(ev.at)); wait > 0 && !sleepCtx(ctx, wait) {
+			return
 		}
 		p.due.Add(1)
 		if drop {
@@ -207,15 +200,9 @@ func (p *Pusher) push(ctx context.Context, sub int) {
 	body := p.s.corpus.webhookBody(sub)
 	backoff := 0.0
 	for try := 0; try < p.cfg.Retries; try++ {
-		if backoff > 0 {
-			t := time.NewTimer(time.Duration(backoff * float64(time.Second)))
-			select {
-			case <-ctx.Done():
-				t.Stop()
-				p.failed.Add(1)
-				return
-			case <-t.C:
-			}
+		if backoff > 0 && !sleepCtx(ctx, time.Duration(backoff*float64(time.Second))) {
+			p.failed.Add(1)
+			return
 		}
 		p.attempts.Add(1)
 		err := p.try(ctx, body)
@@ -336,14 +323,9 @@ func (s *Server) Arrivals(threshold int64) map[string]time.Time {
 // serveArrivals answers GET /_alsim/arrivals?threshold=T with one
 // "<sha256> <unix nanoseconds>" line per expected file.
 func (s *Server) serveArrivals(w http.ResponseWriter, r *http.Request) {
-	t := s.cfg.DesignThreshold
-	if v := r.URL.Query().Get("threshold"); v != "" {
-		n, err := strconv.ParseInt(v, 10, 64)
-		if err != nil {
-			http.Error(w, "threshold must be an integer", http.StatusBadRequest)
-			return
-		}
-		t = n
+	t, ok := s.thresholdParam(w, r)
+	if !ok {
+		return
 	}
 	var b bytes.Buffer
 	for h, at := range s.Arrivals(t) {

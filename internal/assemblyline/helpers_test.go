@@ -15,6 +15,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/alharvest/alharvest/internal/testenv"
 )
 
 // The credentials every test uses. The password is long and recognisable so
@@ -140,24 +142,6 @@ func (g *countingGate) snapshot() (inflight, acquired, released, rejected int) {
 	return g.inflight, g.acquired, g.released, g.rej
 }
 
-// syncBuffer is a bytes.Buffer safe for the concurrent writes of slog.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // harness is an httptest server and a client pointed at it, with every
 // observable output captured.
 type harness struct {
@@ -166,7 +150,7 @@ type harness struct {
 	c        *Client
 	cfg      Config
 	gate     *countingGate
-	logs     *syncBuffer
+	logs     *testenv.Buffer
 	requests atomic.Int32
 	mu       sync.Mutex
 	calls    []Call
@@ -178,7 +162,7 @@ type harness struct {
 // every request must carry, and a client for it. mods adjust the Config.
 func newHarness(t *testing.T, h reply, mods ...func(*Config)) *harness {
 	t.Helper()
-	hs := &harness{t: t, gate: &countingGate{}, logs: &syncBuffer{}}
+	hs := &harness{t: t, gate: &countingGate{}, logs: &testenv.Buffer{}}
 	hs.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		hs.requests.Add(1)
 		body, _ := io.ReadAll(r.Body)

@@ -14,9 +14,7 @@ import (
 )
 
 func TestPublishAll(t *testing.T) {
-	srv := natstest.Start(t)
-	_, js := natstest.Connect(t, srv.URL)
-	natstest.Provision(t, js)
+	js := natstest.Provisioned(t)
 
 	sid := func(id string) *nats.Msg {
 		m, err := messages.NewSIDMsg(id, "test")

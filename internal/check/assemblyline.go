@@ -14,6 +14,7 @@ import (
 
 	"github.com/alharvest/alharvest/internal/config"
 	"github.com/alharvest/alharvest/internal/failure"
+	"github.com/alharvest/alharvest/internal/netaddr"
 	"github.com/alharvest/alharvest/internal/service"
 )
 
@@ -29,7 +30,7 @@ func checkAssemblyline(ctx context.Context, cfg *config.Config, o Options) []Res
 			"set AL_USER and AL_APIKEY (<key_name>:<password>, or AL_APIKEY_FILE)")}
 	}
 	u, _ := url.Parse(cfg.AL.URL)
-	if u != nil && u.Scheme == "http" && !loopback(u.Hostname()) {
+	if u != nil && u.Scheme == "http" && !netaddr.IsLoopback(u.Hostname()) {
 		out = append(out, warn(areaAL, "tls", "plain http: the API key crosses the network readable",
 			"use https:// unless the server is on this host"))
 	}
@@ -108,12 +109,4 @@ func probeFailure(cfg *config.Config, err error) Result {
 		return fail(areaAL, "reachable", msg, "the server is too slow to answer: check its load and the network")
 	}
 	return fail(areaAL, "reachable", msg, "AL_URL does not answer like Assemblyline: check the URL (a proxy page?) and the server's health")
-}
-
-func loopback(host string) bool {
-	if host == "localhost" {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
 }

@@ -15,6 +15,7 @@ import (
 
 	"github.com/alharvest/alharvest/internal/admin"
 	"github.com/alharvest/alharvest/internal/broker"
+	"github.com/alharvest/alharvest/internal/bytesize"
 	"github.com/alharvest/alharvest/internal/config"
 	"github.com/alharvest/alharvest/pkg/messages"
 )
@@ -55,7 +56,7 @@ func checkNATS(ctx context.Context, cfg *config.Config, o Options) []Result {
 			"enable JetStream on the server (nats-server -js) and for this account"))
 	}
 	out = append(out, ok(areaNATS, "jetstream", fmt.Sprintf("enabled: %d streams, %d consumers, %s stored",
-		ai.Streams, ai.Consumers, humanBytes(int64(ai.Store)))))
+		ai.Streams, ai.Consumers, bytesize.Format(int64(ai.Store)))))
 
 	want := broker.Topology{Replicas: cfg.NATS.Replicas}
 	for _, sc := range want.Streams() {
@@ -125,19 +126,6 @@ func checkStream(ctx context.Context, js jetstream.JetStream, want jetstream.Str
 			"set NATS_REPLICAS to the stream's replicas, or change them with nats stream edit")
 	}
 	return ok(areaNATS, name, fmt.Sprintf("%d messages", info.State.Msgs))
-}
-
-func humanBytes(n int64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	div, exp := int64(unit), 0
-	for m := n / unit; m >= unit; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
 }
 
 // dialAny opens (and closes) a TCP connection to the first server of a

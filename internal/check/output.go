@@ -8,6 +8,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/alharvest/alharvest/internal/bytesize"
 	"github.com/alharvest/alharvest/internal/config"
 )
 
@@ -71,7 +72,7 @@ func checkOutput(cfg *config.Config) []Result {
 		return append(out, warn(areaOutput, "free space", errText(err), "check the file system holding OUTPUT_DIR"))
 	}
 	free := int64(st.Bavail) * int64(st.Bsize)
-	d := humanBytes(free) + " free"
+	d := bytesize.Format(free) + " free"
 	switch {
 	case free < failFree:
 		out = append(out, fail(areaOutput, "free space", d, "free space or move OUTPUT_DIR: a full disk halts the downloader"))

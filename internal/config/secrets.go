@@ -23,16 +23,26 @@ func (l *loader) secretFile(p *string, env, fileEnv string) {
 		if *p != "" {
 			return fmt.Errorf("set %s or %s, not both", env, fileEnv)
 		}
-		b, err := os.ReadFile(path)
-		if err != nil {
-			// The path is not secret; the content never appears.
-			return fmt.Errorf("%s: %w", fileEnv, err)
-		}
-		if *p = strings.TrimSpace(string(b)); *p == "" {
-			return fmt.Errorf("%s: %s is empty", fileEnv, path)
-		}
-		return nil
+		var err error
+		*p, err = readSecretFile(fileEnv, path)
+		return err
 	})
+}
+
+// readSecretFile reads the secret in the file at path, which fileEnv named,
+// without its surrounding white space (a trailing newline). An empty file is
+// an error: it is a mistake, never a wish for no secret.
+func readSecretFile(fileEnv, path string) (string, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		// The path is not secret; the content never appears.
+		return "", fmt.Errorf("%s: %w", fileEnv, err)
+	}
+	s := strings.TrimSpace(string(b))
+	if s == "" {
+		return "", fmt.Errorf("%s: %s is empty", fileEnv, path)
+	}
+	return s, nil
 }
 
 // commandLineSecrets returns a warning for every secret given as a flag:

@@ -1,12 +1,11 @@
 package config
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
-	"os"
-	"strings"
+
+	"github.com/alharvest/alharvest/internal/netaddr"
 )
 
 // Webhook configures the Assemblyline webhook receiver (searcher and
@@ -44,12 +43,9 @@ func webhookGroup(l *loader, c *Config) {
 			if f.path == "" {
 				continue
 			}
-			b, err := os.ReadFile(f.path)
-			if err != nil {
-				return fmt.Errorf("%s: %w", f.env, err)
-			}
-			if *f.dst = strings.TrimSpace(string(b)); *f.dst == "" {
-				return fmt.Errorf("%s: file is empty", f.env)
+			var err error
+			if *f.dst, err = readSecretFile(f.env, f.path); err != nil {
+				return err
 			}
 		}
 		switch {
@@ -61,37 +57,16 @@ func webhookGroup(l *loader, c *Config) {
 			return nil
 		case !w.AllowNoAuth:
 			return errors.New("WEBHOOK_ADDR needs WEBHOOK_USER + WEBHOOK_PASSWORD_FILE or WEBHOOK_TOKEN_FILE (or, on loopback only, WEBHOOK_ALLOW_NO_AUTH=true)")
-		case !loopbackAddr(w.Addr):
+		case !loopbackOnly(w.Addr):
 			return fmt.Errorf("WEBHOOK_ALLOW_NO_AUTH needs WEBHOOK_ADDR on loopback only (e.g. 127.0.0.1:9180), not %q", w.Addr)
 		}
 		return nil
 	})
 }
 
-// loopbackAddr reports whether host:port listens on loopback only; an
-// empty host means every interface.
-func loopbackAddr(addr string) bool {
+// loopbackOnly reports whether the listen address host:port takes only local
+// connections; an empty host means every interface.
+func loopbackOnly(addr string) bool {
 	host, _, err := net.SplitHostPort(addr)
-	if err != nil || host == "" {
-		return false
-	}
-	if host == "localhost" {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
+	return err == nil && netaddr.IsLoopback(host)
 }
-
-type webhookView Webhook
-
-func (w Webhook) view() webhookView {
-	v := webhookView(w)
-	v.Password, v.Token = redactSecret(v.Password), redactSecret(v.Token)
-	return v
-}
-
-// Format prints Webhook as fmt would with any verb, password and token redacted.
-func (w Webhook) Format(f fmt.State, verb rune) { fmt.Fprintf(f, fmt.FormatString(f, verb), w.view()) }
-
-// MarshalJSON encodes Webhook with password and token redacted.
-func (w Webhook) MarshalJSON() ([]byte, error) { return json.Marshal(w.view()) }

@@ -42,9 +42,7 @@ var letters = []deadLetter{
 // above in its DLQ.
 func setup(t *testing.T) jetstream.JetStream {
 	t.Helper()
-	srv := natstest.Start(t)
-	_, js := natstest.Connect(t, srv.URL)
-	natstest.Provision(t, js)
+	js := natstest.Provisioned(t)
 	ctx := context.Background()
 	for _, l := range letters {
 		m := nats.NewMsg(messages.DLQSubject(l.stage))

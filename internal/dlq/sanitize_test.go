@@ -19,9 +19,7 @@ import (
 // system, or quoting hostile server text) are listed with every control and
 // format character shown as an escape, in the struct and in its JSON.
 func TestListStripsTerminalEscapes(t *testing.T) {
-	srv := natstest.Start(t)
-	_, js := natstest.Connect(t, srv.URL)
-	natstest.Provision(t, js)
+	js := natstest.Provisioned(t)
 	ctx := context.Background()
 
 	tests := []struct {

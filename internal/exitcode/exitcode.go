@@ -4,6 +4,11 @@
 // on it. The README documents them; keep both in step.
 package exitcode
 
+import (
+	"errors"
+	"flag"
+)
+
 const (
 	// OK: the command did what it was asked; for an alharvest run,
 	// everything qualifying was collected. Also asking for -h.
@@ -19,3 +24,13 @@ const (
 	// (listed in its report and by `alharvest dlq list`).
 	DeadLettered = 3
 )
+
+// FromFlags is the exit code of a command whose flags or configuration did
+// not parse (err != nil): OK when it was -h (the usage is printed, which is
+// what was asked for), Usage otherwise.
+func FromFlags(err error) int {
+	if errors.Is(err, flag.ErrHelp) {
+		return OK
+	}
+	return Usage
+}

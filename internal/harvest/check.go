@@ -3,12 +3,8 @@ package harvest
 import (
 	"bytes"
 	"context"
-	"encoding/json"
-	"errors"
 	"flag"
-	"fmt"
 	"io"
-	"os"
 
 	"github.com/alharvest/alharvest/internal/check"
 	"github.com/alharvest/alharvest/internal/config"
@@ -21,29 +17,18 @@ import (
 // fails, 1 when one does, 2 on bad configuration.
 func checkCommand(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	var asJSON bool
-	cfg, fs, err := config.Load(config.Alharvest, args, os.LookupEnv, func(fs *flag.FlagSet) {
-		fs.SetOutput(stderr)
+	cfg, fs, code, ok := loadConfig("alharvest check", config.Alharvest, args, stderr, func(fs *flag.FlagSet) {
 		fs.BoolVar(&asJSON, "json", false, "print the checks as JSON")
 	})
-	if errors.Is(err, flag.ErrHelp) {
-		return exitcode.OK
-	}
-	if err != nil {
-		fmt.Fprintf(stderr, "alharvest check: %v\n", err)
-		return exitcode.Usage
+	if !ok {
+		return code
 	}
 	rep := check.Run(ctx, cfg, check.Options{
 		NATSExplicit: cfg.Explicit("NATS_URL"),
 		Settings:     check.Settings(config.Alharvest, fs, cfg),
 	})
 	var buf bytes.Buffer
-	if asJSON {
-		enc := json.NewEncoder(&buf)
-		enc.SetIndent("", "  ")
-		_ = enc.Encode(rep)
-	} else {
-		rep.WriteText(&buf)
-	}
+	writeResult(&buf, asJSON, rep)
 	// The configuration is printed redacted and errors never quote a key;
 	// scrubbing the whole text once more costs nothing.
 	io.WriteString(stdout, logging.Scrub(buf.String(), service.Secrets(cfg)...))

@@ -53,10 +53,7 @@ func demoCommand(ctx context.Context, args []string, stdout io.Writer, stderr *o
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return exitcode.OK
-		}
-		return exitcode.Usage
+		return exitcode.FromFlags(err)
 	}
 	fail := func(err error) int {
 		fmt.Fprintf(stderr, "alharvest demo: %v\n", err)

@@ -2,7 +2,6 @@ package harvest
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
@@ -31,12 +30,6 @@ func dryRunCommand(ctx context.Context, cfg *config.Config, asJSON bool, log *sl
 		fmt.Fprintf(stderr, "alharvest: dry run: %v\n", logging.Scrub(err.Error(), service.Secrets(cfg)...))
 		return exitcode.Failed
 	}
-	if asJSON {
-		enc := json.NewEncoder(stdout)
-		enc.SetIndent("", "  ")
-		_ = enc.Encode(res)
-	} else {
-		res.WriteText(stdout)
-	}
+	writeResult(stdout, asJSON, res)
 	return exitcode.OK
 }

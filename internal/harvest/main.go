@@ -2,7 +2,6 @@ package harvest
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -50,21 +49,16 @@ func Main(args []string, stdout io.Writer, stderr *os.File) int {
 		follow, asJSON, noProgress, dryRun bool
 		listen                             string
 	)
-	cfg, _, err := config.Load(config.Alharvest, args, os.LookupEnv, func(fs *flag.FlagSet) {
+	cfg, _, code, ok := loadConfig("alharvest", config.Alharvest, args, stderr, func(fs *flag.FlagSet) {
 		fs.BoolVar(&follow, "follow", false, "keep running as a service: sweep every SEARCH_INTERVAL until interrupted")
 		fs.StringVar(&listen, "listen", "", "also serve NATS on this address (e.g. 127.0.0.1:4222) so other processes can publish SIDs")
 		fs.BoolVar(&asJSON, "json", false, "print the report as JSON")
 		fs.BoolVar(&noProgress, "no-progress", false, "no live status line on a terminal")
 		fs.BoolVar(&dryRun, "dry-run", false, "sweep and score only: list each qualifying sha256 with its score, SIDs and whether it is present; download and write nothing")
-		fs.SetOutput(stderr)
 		fs.Usage = func() { usage(fs) }
 	})
-	if errors.Is(err, flag.ErrHelp) {
-		return exitcode.OK
-	}
-	if err != nil {
-		fmt.Fprintf(stderr, "alharvest: %v\n", err)
-		return exitcode.Usage
+	if !ok {
+		return code
 	}
 
 	terminal := term.IsTerminal(int(stderr.Fd()))
@@ -100,13 +94,7 @@ func Main(args []string, stdout io.Writer, stderr *os.File) int {
 	}
 	rep, err := Run(ctx, Options{Config: cfg, Follow: follow, Listen: listen, Logger: log, Progress: prog, ProgressWidth: width})
 	if rep != nil {
-		if asJSON {
-			enc := json.NewEncoder(stdout)
-			enc.SetIndent("", "  ")
-			_ = enc.Encode(rep)
-		} else {
-			rep.WriteText(stdout)
-		}
+		writeResult(stdout, asJSON, rep)
 	}
 	switch {
 	case err != nil && !(follow && errors.Is(err, context.Canceled)):

@@ -7,6 +7,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/alharvest/alharvest/internal/bytesize"
 	"github.com/alharvest/alharvest/internal/metrics"
 	"github.com/alharvest/alharvest/pkg/messages"
 )
@@ -66,9 +67,9 @@ func progressLines(s metrics.Snapshot, queued map[string]uint64, swept bool) []s
 	qs, qf := queued[messages.StreamSIDs], queued[messages.StreamFiles]
 	return []string{
 		fmt.Sprintf("%s %d sids · scored %d (%d queued) · qualified %d · collected %d, present %d (%d queued) · %s · dead %d",
-			search, s.SIDsFound, s.Scored, qs, s.Qualified, s.CollectedNew, s.Present, qf, humanBytes(s.DownloadBytes), s.DeadLettered),
+			search, s.SIDsFound, s.Scored, qs, s.Qualified, s.CollectedNew, s.Present, qf, bytesize.Format(s.DownloadBytes), s.DeadLettered),
 		fmt.Sprintf("%s %d · scored %d+%dq · qual %d · got %d+%d present, %dq · %s · dead %d",
-			search, s.SIDsFound, s.Scored, qs, s.Qualified, s.CollectedNew, s.Present, qf, humanBytes(s.DownloadBytes), s.DeadLettered),
+			search, s.SIDsFound, s.Scored, qs, s.Qualified, s.CollectedNew, s.Present, qf, bytesize.Format(s.DownloadBytes), s.DeadLettered),
 		fmt.Sprintf("scored %d/%d · got %d+%d · dead %d", s.Scored, s.SIDsFound, s.CollectedNew, s.Present, s.DeadLettered),
 		fmt.Sprintf("got %d · dead %d", s.CollectedNew+s.Present, s.DeadLettered),
 	}

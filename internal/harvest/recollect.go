@@ -2,12 +2,9 @@ package harvest
 
 import (
 	"context"
-	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
-	"os"
 
 	"github.com/alharvest/alharvest/internal/admin"
 	"github.com/alharvest/alharvest/internal/config"
@@ -19,8 +16,7 @@ import (
 // recollectCommand is `alharvest recollect [flags] SID|SHA256...`.
 func recollectCommand(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	var asJSON bool
-	cfg, fs, err := config.Load(config.Admin, args, os.LookupEnv, func(fs *flag.FlagSet) {
-		fs.SetOutput(stderr)
+	cfg, fs, code, ok := loadConfig("alharvest recollect", config.Admin, args, stderr, func(fs *flag.FlagSet) {
 		fs.BoolVar(&asJSON, "json", false, "print what was queued as JSON")
 		fs.Usage = func() {
 			fmt.Fprint(fs.Output(), "Usage: alharvest recollect [flags] SID|SHA256...\n\n"+
@@ -31,12 +27,8 @@ func recollectCommand(ctx context.Context, args []string, stdout, stderr io.Writ
 			fs.PrintDefaults()
 		}
 	})
-	if errors.Is(err, flag.ErrHelp) {
-		return exitcode.OK
-	}
-	if err != nil {
-		fmt.Fprintf(stderr, "alharvest recollect: %v\n", err)
-		return exitcode.Usage
+	if !ok {
+		return code
 	}
 	if fs.NArg() == 0 {
 		fs.Usage()
@@ -57,9 +49,7 @@ func recollectCommand(ctx context.Context, args []string, stdout, stderr io.Writ
 	defer conn.Close()
 	queued, err := admin.Recollect(ctx, conn.JS, fs.Args(), "alharvest recollect")
 	if asJSON {
-		enc := json.NewEncoder(stdout)
-		enc.SetIndent("", "  ")
-		_ = enc.Encode(queued)
+		writeJSON(stdout, queued)
 	} else {
 		for _, q := range queued {
 			fmt.Fprintf(stdout, "queued %s %s (%s #%d) via %s\n", q.Kind, q.ID, q.Stream, q.Seq, conn.Where)

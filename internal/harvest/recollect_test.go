@@ -5,52 +5,27 @@ import (
 	"context"
 	"io"
 	"log/slog"
-	"net/http"
 	"os"
 	"path/filepath"
-	"regexp"
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/alharvest/alharvest/internal/alsim"
 	"github.com/alharvest/alharvest/internal/alsim/alsimtest"
 	"github.com/alharvest/alharvest/internal/harvest"
+	"github.com/alharvest/alharvest/internal/metrics"
 	"github.com/alharvest/alharvest/internal/testenv"
 	"github.com/alharvest/alharvest/pkg/messages"
 )
 
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
-
 // metric reads one sample from a /metrics page (0 when absent).
 func metric(t *testing.T, url, series string) float64 {
 	t.Helper()
-	resp, err := http.Get(url)
-	if err != nil {
-		return 0
-	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(resp.Body)
-	re := regexp.MustCompile("(?m)^" + regexp.QuoteMeta(series) + ` (\S+)$`)
-	m := re.FindSubmatch(body)
-	if m == nil {
-		return 0
-	}
-	v, _ := strconv.ParseFloat(string(m[1]), 64)
-	return v
+	m, _ := metrics.Scrape(url)
+	return m[series]
 }
 
 // TestRecollect replays the operator's story from the issue: a collected
@@ -66,7 +41,7 @@ func TestRecollect(t *testing.T) {
 	httpAddr := "127.0.0.1:" + strconv.Itoa(testenv.FreePort(t))
 	env["HTTP_ADDR"] = httpAddr
 	cfg := loadConfig(t, env)
-	logs := &syncBuffer{}
+	logs := &testenv.Buffer{}
 	log := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	listen := "127.0.0.1:" + strconv.Itoa(testenv.FreePort(t))
 

@@ -10,6 +10,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/alharvest/alharvest/internal/bytesize"
 	"github.com/alharvest/alharvest/internal/dlq"
 	"github.com/alharvest/alharvest/internal/metrics"
 	"github.com/alharvest/alharvest/internal/searcher"
@@ -104,7 +105,7 @@ func (r *Report) WriteText(w io.Writer) {
 	fmt.Fprintf(tw, "submissions found\t%d\t(%s)\n", r.SubmissionsFound, sweep)
 	fmt.Fprintf(tw, "submissions scored\t%d\t\n", r.SubmissionsScored)
 	fmt.Fprintf(tw, "files qualified\t%d\t(per submission)\n", r.FilesQualified)
-	fmt.Fprintf(tw, "collected\t%d\t(%s written)\n", r.Collected, humanBytes(r.BytesWritten))
+	fmt.Fprintf(tw, "collected\t%d\t(%s written)\n", r.Collected, bytesize.Format(r.BytesWritten))
 	fmt.Fprintf(tw, "already present\t%d\t\n", r.AlreadyPresent)
 	fmt.Fprintf(tw, "dead-lettered\t%d\t\n", r.DeadLettered)
 	fmt.Fprintf(tw, "assemblyline calls\t%d\t(%d quota rejections, %d retries)\n", r.ALCalls, r.QuotaRejections, r.Retries)
@@ -126,17 +127,4 @@ func readDLQ(ctx context.Context, js jetstream.JetStream, after uint64) ([]dlq.L
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	return dlq.List(ctx, js, dlq.Filter{FromSeq: after + 1})
-}
-
-func humanBytes(n int64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	div, exp := int64(unit), 0
-	for m := n / unit; m >= unit; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
 }

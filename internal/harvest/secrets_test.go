@@ -15,7 +15,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -77,24 +76,6 @@ func assertNoLeak(t *testing.T, where, s string) {
 		from, to := max(0, i-200), min(len(s), i+200)
 		t.Errorf("%s leaks the API key (%s): …%s…", where, l, s[from:to])
 	}
-}
-
-// lockedBuffer is a log destination that can be read while the run writes.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }
 
 // leakEnv is baseEnv with the recognisable key, debug logs, and retries
@@ -176,7 +157,7 @@ func TestSecretsNeverLeakAcrossARun(t *testing.T) {
 			if len(secrets) < 2 {
 				t.Fatalf("service.Secrets = %d entries, want the key and its password", len(secrets))
 			}
-			logs := &lockedBuffer{}
+			logs := &testenv.Buffer{}
 			log := lg.new(secrets, logs)
 
 			ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
@@ -368,7 +349,7 @@ func TestWrongKeyFailsWithoutEchoingIt(t *testing.T) {
 	_, simURL := alsimtest.Serve(t, alsim.Config{Seed: 5, Submissions: 40, APIKey: leakKeyName + ":the-key-the-server-knows-0123456789"})
 	out, data := t.TempDir(), t.TempDir()
 	cfg := loadConfig(t, leakEnv(simURL, out, data))
-	logs := &lockedBuffer{}
+	logs := &testenv.Buffer{}
 	log := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)

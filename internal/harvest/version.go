@@ -1,8 +1,6 @@
 package harvest
 
 import (
-	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -17,16 +15,11 @@ func versionCommand(args []string, stdout, stderr io.Writer) int {
 	fs.SetOutput(stderr)
 	asJSON := fs.Bool("json", false, "print the build information as JSON")
 	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return exitcode.OK
-		}
-		return exitcode.Usage
+		return exitcode.FromFlags(err)
 	}
 	info := version.Get()
 	if *asJSON {
-		enc := json.NewEncoder(stdout)
-		enc.SetIndent("", "  ")
-		_ = enc.Encode(info)
+		writeJSON(stdout, info)
 		return exitcode.OK
 	}
 	fmt.Fprintln(stdout, "alharvest", info)

@@ -1,10 +1,8 @@
 package harvest_test
 
 import (
-	"bufio"
 	"context"
 	"net"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -15,6 +13,7 @@ import (
 	"github.com/alharvest/alharvest/internal/alsim"
 	"github.com/alharvest/alharvest/internal/alsim/alsimtest"
 	"github.com/alharvest/alharvest/internal/harvest"
+	"github.com/alharvest/alharvest/internal/metrics"
 	"github.com/alharvest/alharvest/internal/testenv"
 )
 
@@ -72,17 +71,8 @@ func TestFollowCollectsPushedLateArrivals(t *testing.T) {
 			go func() { p.Run(ctx); close(pushed) }()
 
 			want := sim.Expected(7000)
-			arrivals := sim.Arrivals(7000)
-			var lastArrival time.Time
-			for _, at := range arrivals {
-				if at.After(lastArrival) {
-					lastArrival = at
-				}
-			}
-			deadline := time.Now().Add(time.Minute)
-			for countCarts(out) < len(want) && time.Now().Before(deadline) {
-				time.Sleep(20 * time.Millisecond)
-			}
+			lastArrival := alsimtest.LastArrival(sim, 7000)
+			testenv.Eventually(t, time.Minute, "every expected file", func() bool { return countCarts(out) >= len(want) })
 			collectedAt := time.Now()
 			<-pushed
 			alsimtest.CheckCollected(t, out, want)
@@ -91,23 +81,14 @@ func TestFollowCollectsPushedLateArrivals(t *testing.T) {
 				t.FailNow()
 			}
 			st := p.Stats()
-			matching, normal := 0, 0
-			for i := range sim.Corpus().Len() {
-				if s := sim.Corpus().Submission(i); s.MaxScore >= 7000 && !s.Completed.IsZero() {
-					matching++
-					if s.Kind == alsim.Normal {
-						normal++
-					}
-				}
-			}
+			matching, normal := alsimtest.Matching(sim.Corpus(), 7000)
 			// A submission whose files all came from others may still be
 			// in the queue: wait for every SID to be scored.
 			var m map[string]float64
-			for end := time.Now().Add(30 * time.Second); time.Now().Before(end); time.Sleep(50 * time.Millisecond) {
-				if m = scrape(t, metricsAddr); int(m[`alharvest_scorer_submissions_scored_total`]) >= matching {
-					break
-				}
-			}
+			testenv.Eventually(t, 30*time.Second, "every matching SID scored", func() bool {
+				m = scrape(t, metricsAddr)
+				return int(m[`alharvest_scorer_submissions_scored_total`]) >= matching
+			})
 			webhook, sweep := m[`alharvest_sids_found_total{source="webhook"}`], m[`alharvest_sids_found_total{source="sweep"}`]
 			if int(webhook+sweep) != matching {
 				t.Errorf("SIDs queued: %v by the webhook + %v by sweeps, want exactly the %d matching submissions", webhook, sweep, matching)
@@ -179,25 +160,9 @@ func waitListening(t *testing.T, addr string) {
 // scrape reads the Prometheus metrics of an HTTP_ADDR, series -> value.
 func scrape(t *testing.T, addr string) map[string]float64 {
 	t.Helper()
-	resp, err := http.Get("http://" + addr + "/metrics")
+	m, err := metrics.Scrape("http://" + addr + "/metrics")
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer resp.Body.Close()
-	out := map[string]float64{}
-	sc := bufio.NewScanner(resp.Body)
-	for sc.Scan() {
-		line := sc.Text()
-		if strings.HasPrefix(line, "#") {
-			continue
-		}
-		i := strings.LastIndexByte(line, ' ')
-		if i < 0 {
-			continue
-		}
-		if v, err := strconv.ParseFloat(line[i+1:], 64); err == nil {
-			out[line[:i]] = v
-		}
-	}
-	return out
+	return m
 }

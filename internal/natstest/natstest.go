@@ -22,6 +22,7 @@ import (
 
 	"github.com/alharvest/alharvest/internal/broker"
 	"github.com/alharvest/alharvest/internal/testenv"
+	"github.com/alharvest/alharvest/pkg/messages"
 )
 
 // Server is an in-process JetStream server listening on a random loopback port.
@@ -75,6 +76,27 @@ func Connect(t testing.TB, url string) (*nats.Conn, jetstream.JetStream) {
 		t.Fatal(err)
 	}
 	return nc, js
+}
+
+// Provisioned starts a server with alharvest's streams and bucket laid out
+// and returns a JetStream handle on it: what most tests need, when they
+// need neither the server's URL nor the connection.
+func Provisioned(t testing.TB) jetstream.JetStream {
+	t.Helper()
+	srv := Start(t)
+	_, js := Connect(t, srv.URL)
+	Provision(t, js)
+	return js
+}
+
+// StateBucket returns the ALHARVEST_STATE bucket of a provisioned js.
+func StateBucket(t testing.TB, js jetstream.JetStream) jetstream.KeyValue {
+	t.Helper()
+	kv, err := js.KeyValue(context.Background(), messages.BucketState)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return kv
 }
 
 // Provision lays out alharvest's streams and bucket on js.

@@ -3,7 +3,6 @@ package sbom
 import (
 	"bytes"
 	"debug/buildinfo"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -33,10 +32,7 @@ func Main(args []string, stdout, stderr io.Writer) int {
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return exitcode.OK
-		}
-		return exitcode.Usage
+		return exitcode.FromFlags(err)
 	}
 	fail := func(err error) int {
 		fmt.Fprintln(stderr, "sbom:", err)

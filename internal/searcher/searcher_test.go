@@ -36,13 +36,8 @@ type env struct {
 
 func newEnv(t *testing.T) *env {
 	t.Helper()
-	srv := natstest.Start(t)
-	_, js := natstest.Connect(t, srv.URL)
-	natstest.Provision(t, js)
-	kv, err := js.KeyValue(context.Background(), messages.BucketState)
-	if err != nil {
-		t.Fatal(err)
-	}
+	js := natstest.Provisioned(t)
+	kv := natstest.StateBucket(t, js)
 	return &env{t: t, js: js, kv: kv}
 }
 

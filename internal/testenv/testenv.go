@@ -1,7 +1,8 @@
 // Package testenv gives tests what they need from the machine they run on
 // beyond a NATS server (see natstest): a free port to hand to a process,
-// and a way to wait for something that happens in another goroutine or
-// process. Import it from tests only.
+// a way to wait for something that happens in another goroutine or
+// process, and a buffer to read its output from meanwhile. Import it from
+// tests only.
 package testenv
 
 import (

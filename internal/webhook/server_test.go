@@ -58,9 +58,7 @@ func selfSigned(t *testing.T) (certFile, keyFile string, pool *x509.CertPool) {
 }
 
 func TestListenServesTLS(t *testing.T) {
-	srv := natstest.Start(t)
-	_, js := natstest.Connect(t, srv.URL)
-	natstest.Provision(t, js)
+	js := natstest.Provisioned(t)
 	certFile, keyFile, pool := selfSigned(t)
 	rcv := webhook.New(js, webhook.Config{Threshold: 7000, Auth: webhook.Auth{Token: token}})
 	s, err := webhook.Listen("127.0.0.1:0", certFile, keyFile, rcv, nil)

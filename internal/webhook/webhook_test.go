@@ -232,14 +232,9 @@ func TestReceiverWithoutAuth(t *testing.T) {
 }
 
 func TestTallyAddsUp(t *testing.T) {
-	srv := natstest.Start(t)
-	_, js := natstest.Connect(t, srv.URL)
-	natstest.Provision(t, js)
+	js := natstest.Provisioned(t)
 	ctx := context.Background()
-	kv, err := js.KeyValue(ctx, messages.BucketState)
-	if err != nil {
-		t.Fatal(err)
-	}
+	kv := natstest.StateBucket(t, js)
 	// Two replicas count concurrently; the bucket holds the sum.
 	a, b := webhook.NewTally(kv, nil), webhook.NewTally(kv, nil)
 	for range 5 {
@@ -285,9 +280,7 @@ func TestDecode(t *testing.T) {
 // TestReceiverNeverLogsCredentials: neither the configured secrets nor
 // what a caller presented reach the logs, whatever the outcome.
 func TestReceiverNeverLogsCredentials(t *testing.T) {
-	srv := natstest.Start(t)
-	_, js := natstest.Connect(t, srv.URL)
-	natstest.Provision(t, js)
+	js := natstest.Provisioned(t)
 	var logs strings.Builder
 	var mu sync.Mutex
 	log := slog.New(slog.NewJSONHandler(writerFunc(func(p []byte) (int, error) {

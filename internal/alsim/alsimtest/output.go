@@ -6,7 +6,9 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/alharvest/alharvest/internal/alsim"
 	"github.com/alharvest/alharvest/internal/cart"
 	"github.com/alharvest/alharvest/pkg/messages"
 )
@@ -78,4 +80,33 @@ func firstFew(s []string) []string {
 		return s[:5]
 	}
 	return s
+}
+
+// Matching counts the submissions a run at threshold must queue, each
+// exactly once, by the time every one has completed: those with a file
+// scoring at or above threshold that complete at all. normal is how many of
+// them were complete from the start, for a sweep to find without a push.
+func Matching(c *alsim.Corpus, threshold int64) (all, normal int) {
+	for i := range c.Len() {
+		if s := c.Submission(i); s.MaxScore >= threshold && !s.Completed.IsZero() {
+			all++
+			if s.Kind == alsim.Normal {
+				normal++
+			}
+		}
+	}
+	return all, normal
+}
+
+// LastArrival is when the last file qualifying at threshold becomes
+// collectable (alsim's Arrivals), the moment a real-time run's lag is
+// measured from.
+func LastArrival(sim *alsim.Server, threshold int64) time.Time {
+	var last time.Time
+	for _, at := range sim.Arrivals(threshold) {
+		if at.After(last) {
+			last = at
+		}
+	}
+	return last
 }
