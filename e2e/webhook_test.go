@@ -121,18 +121,18 @@ func TestSeparateSearcherReceivesWebhooks(t *testing.T) {
 
 func waitTCP(t *testing.T, addr string, p *proc) {
 	t.Helper()
-	deadline := time.Now().Add(time.Minute)
-	for time.Now().Before(deadline) {
-		if c, err := net.DialTimeout("tcp", addr, 200*time.Millisecond); err == nil {
-			c.Close()
-			return
-		}
+	if !testenv.Eventually(t, time.Minute, p.name+" to listen on "+addr, func() bool {
 		if !p.running() {
 			t.Fatalf("%s exited: %v", p.name, p.err)
 		}
-		time.Sleep(20 * time.Millisecond)
+		c, err := net.DialTimeout("tcp", addr, 200*time.Millisecond)
+		if err == nil {
+			c.Close()
+		}
+		return err == nil
+	}) {
+		t.FailNow()
 	}
-	t.Fatalf("nothing listens on %s", addr)
 }
 
 // scrape reads a process's Prometheus metrics, series -> value.

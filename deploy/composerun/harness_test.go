@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -23,6 +22,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/alharvest/alharvest/internal/alsim/alsimtest"
+	"github.com/alharvest/alharvest/internal/testenv"
 )
 
 const (
@@ -163,16 +163,6 @@ type project struct {
 	out   string // OUTPUT_HOST_DIR
 }
 
-func freePort(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return strconv.Itoa(l.Addr().(*net.TCPAddr).Port)
-}
-
 func newProject(t *testing.T, o options) *project {
 	t.Helper()
 	needDocker(t)
@@ -198,9 +188,9 @@ func newProject(t *testing.T, o options) *project {
 	}
 	env := map[string]string{
 		"OUTPUT_HOST_DIR":        p.out,
-		"NATS_HOST_PORT":         freePort(t),
-		"NATS_MONITOR_HOST_PORT": freePort(t),
-		"ALSIM_HOST_PORT":        freePort(t),
+		"NATS_HOST_PORT":         strconv.Itoa(testenv.FreePort(t)),
+		"NATS_MONITOR_HOST_PORT": strconv.Itoa(testenv.FreePort(t)),
+		"ALSIM_HOST_PORT":        strconv.Itoa(testenv.FreePort(t)),
 		"ALSIM_SUBMISSIONS":      "300",
 		"SEARCH_INTERVAL":        "15s",
 		"COMPOSE_HTTP_TIMEOUT":   "120",
@@ -333,20 +323,13 @@ func (p *project) one(service string) container {
 // waitFor polls cond until it holds or timeout passes.
 func waitFor(t *testing.T, what string, timeout time.Duration, cond func() (bool, string)) {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
 	last := ""
-	for {
+	if !testenv.Eventually(t, timeout, what, func() bool {
 		ok, state := cond()
-		if ok {
-			return
-		}
-		if state != last {
-			last = state
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s; last: %s", timeout, what, last)
-		}
-		time.Sleep(time.Second)
+		last = state
+		return ok
+	}) {
+		t.Fatalf("last state: %s", last)
 	}
 }
 

@@ -15,7 +15,10 @@ import (
 // OUTPUT_DIR and DATA_DIR, hardened like the compose stages.
 func TestOneCommand(t *testing.T) {
 	t.Parallel()
-	p := newProject(t, options{alsim: map[string]string{"ALSIM_FAULT_MISSING_BLOBS": "1"}})
+	// No late arrivals: a one-shot run collects what has completed when it
+	// sweeps, and the demo profile's alsim would otherwise complete (and
+	// push) 100 more submissions over the next two minutes.
+	p := newProject(t, options{alsim: map[string]string{"ALSIM_FAULT_MISSING_BLOBS": "1", "ALSIM_LATE_ARRIVALS": "0"}})
 	p.compose("--profile", "demo", "up", "-d", "--no-deps", "alsim")
 	p.waitHealthy(time.Minute, "alsim")
 	want, uncollectable := p.expected()

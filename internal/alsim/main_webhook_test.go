@@ -60,16 +60,11 @@ func TestServePushesLateArrivals(t *testing.T) {
 			"-webhook-header", "Authorization: Bearer tok", "-webhook-method", "PUT"}, &out, &errb,
 			envMap(map[string]string{"ALSIM_WEBHOOK_URL": hook.URL + "/webhooks/assemblyline"}))
 	}()
-	deadline := time.Now().Add(10 * time.Second)
-	for time.Now().Before(deadline) {
+	testenv.Eventually(t, 10*time.Second, "5 pushes", func() bool {
 		mu.Lock()
-		n := len(got)
-		mu.Unlock()
-		if n >= 5 {
-			break
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		defer mu.Unlock()
+		return len(got) >= 5
+	})
 	mu.Lock()
 	n := len(got)
 	mu.Unlock()

@@ -10,6 +10,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/alharvest/alharvest/internal/testenv"
 )
 
 // serveForTest runs Serve on a loopback port until the test ends.
@@ -93,7 +95,7 @@ func TestOutageModes(t *testing.T) {
 			if err := s.SetOutage(OutageOff, 0); err != nil {
 				t.Fatal(err)
 			}
-			waitFor(t, func() bool { st, _, _, err := apiCall(t, base, s); return err == nil && st == 200 })
+			testenv.Eventually(t, 5*time.Second, "alsim to answer as the outage mode says", func() bool { st, _, _, err := apiCall(t, base, s); return err == nil && st == 200 })
 		})
 	}
 }
@@ -128,7 +130,7 @@ func TestOutageRefuseResetsOpenConnections(t *testing.T) {
 		t.Errorf("refused = %d, want the open connection counted", got)
 	}
 	s.SetOutage(OutageOff, 0)
-	waitFor(t, func() bool { return get() == nil })
+	testenv.Eventually(t, 5*time.Second, "alsim to answer as the outage mode says", func() bool { return get() == nil })
 }
 
 // TestOutageAdminEndpoint: POST /_alsim/outage switches modes with a
@@ -166,7 +168,7 @@ func TestOutageAdminEndpoint(t *testing.T) {
 	if got.Mode != OutageHTML404 || got.Until.IsZero() || got.Answered != 1 {
 		t.Errorf("GET /_alsim/outage = %+v", got)
 	}
-	waitFor(t, func() bool { st, _, _, err := apiCall(t, base, s); return err == nil && st == 200 })
+	testenv.Eventually(t, 5*time.Second, "alsim to answer as the outage mode says", func() bool { st, _, _, err := apiCall(t, base, s); return err == nil && st == 200 })
 
 	if st, body := post("mode=refuse&for=300ms"); st != 200 {
 		t.Fatalf("POST refuse = %d %s", st, body)
@@ -174,7 +176,7 @@ func TestOutageAdminEndpoint(t *testing.T) {
 	if _, _, _, err := apiCall(t, base, s); !errors.Is(err, syscall.ECONNREFUSED) {
 		t.Errorf("during refuse: err = %v, want connection refused", err)
 	}
-	waitFor(t, func() bool { st, _, _, err := apiCall(t, base, s); return err == nil && st == 200 })
+	testenv.Eventually(t, 5*time.Second, "alsim to answer as the outage mode says", func() bool { st, _, _, err := apiCall(t, base, s); return err == nil && st == 200 })
 	if st, _ := post("mode=off"); st != 200 {
 		t.Errorf("POST off = %d", st)
 	}
@@ -184,21 +186,9 @@ func TestOutageAdminEndpoint(t *testing.T) {
 // After and ends after For.
 func TestOutageScheduledByConfig(t *testing.T) {
 	s, base := serveForTest(t, Config{Submissions: 20, Outage: Outage{Mode: OutageHTML502, After: 50 * time.Millisecond, For: 300 * time.Millisecond}})
-	waitFor(t, func() bool { st, _, _, _ := apiCall(t, base, s); return st == 502 })
-	waitFor(t, func() bool { st, _, _, _ := apiCall(t, base, s); return st == 200 })
+	testenv.Eventually(t, 5*time.Second, "alsim to answer as the outage mode says", func() bool { st, _, _, _ := apiCall(t, base, s); return st == 502 })
+	testenv.Eventually(t, 5*time.Second, "alsim to answer as the outage mode says", func() bool { st, _, _, _ := apiCall(t, base, s); return st == 200 })
 	if err := (Config{Outage: Outage{Mode: "down"}}).Validate(); err == nil {
 		t.Error("an unknown outage mode was accepted")
-	}
-}
-
-// waitFor polls cond for up to 5 s.
-func waitFor(t *testing.T, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatal("condition not met within 5 s")
-		}
-		time.Sleep(20 * time.Millisecond)
 	}
 }

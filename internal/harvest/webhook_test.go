@@ -146,15 +146,15 @@ func countCarts(dir string) int {
 
 func waitListening(t *testing.T, addr string) {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for time.Now().Before(deadline) {
-		if c, err := net.DialTimeout("tcp", addr, 200*time.Millisecond); err == nil {
+	if !testenv.Eventually(t, 30*time.Second, "something to listen on "+addr, func() bool {
+		c, err := net.DialTimeout("tcp", addr, 200*time.Millisecond)
+		if err == nil {
 			c.Close()
-			return
 		}
-		time.Sleep(20 * time.Millisecond)
+		return err == nil
+	}) {
+		t.FailNow()
 	}
-	t.Fatalf("nothing listens on %s", addr)
 }
 
 // scrape reads the Prometheus metrics of an HTTP_ADDR, series -> value.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -151,11 +152,10 @@ func TestProbesFollowTheProcess(t *testing.T) {
 		t.Run(st.name, func(t *testing.T) {
 			st.do(t)
 			var got readyz
-			for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
-				if got = getReadyz(t, probes.URL); got.matches(st.want) {
-					break
-				}
-			}
+			testenv.Eventually(t, 20*time.Second, "/readyz to say "+fmt.Sprint(st.want), func() bool {
+				got = getReadyz(t, probes.URL)
+				return got.matches(st.want)
+			})
 			if !got.matches(st.want) {
 				t.Fatalf("/readyz: %d %+v, want problems %q", got.status, got, st.want)
 			}
