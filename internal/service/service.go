@@ -209,9 +209,18 @@ func stageWorker[T any](ctx context.Context, e *Env, stage, stream, durable stri
 		Logger:      e.Log,
 		Observer:    e.Metrics,
 		Rebind:      rebind,
+		Probe:       e.probeAssemblyline,
 	})
 	e.Health.addConsumer(stage, cons, w)
 	return w, nil
+}
+
+// probeAssemblyline is the stages' cheap call while Assemblyline may be
+// away: the document of a submission that cannot exist. Any answer in
+// Assemblyline's envelope, the expected 404 among them, says it is back.
+func (e *Env) probeAssemblyline(ctx context.Context) error {
+	_, err := e.AL.SubmissionFull(ctx, "alharvestProbe")
+	return err
 }
 
 // Searcher builds the searcher.

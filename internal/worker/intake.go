@@ -38,8 +38,16 @@ func (w *Worker) dispatch(ctx context.Context, jobs chan<- jetstream.Msg) {
 			w.handBackUnhandled(ctx, m)
 		}
 		w.rebindIfGone(ctx, err)
+		if errors.Is(err, errPaused) {
+			// Pull nothing while halted or paused: a buffered message's ack
+			// deadline would run out unseen.
+			_ = w.latch.wait(ctx)
+		}
 	}
 }
+
+// errPaused ends a pump when the stage halts or pauses.
+var errPaused = errors.New("stage halted or paused")
 
 // rebindIfGone recreates the consumer when err says it no longer exists.
 func (w *Worker) rebindIfGone(ctx context.Context, err error) {
@@ -59,8 +67,8 @@ func (w *Worker) rebindIfGone(ctx context.Context, err error) {
 // iterator breaks; it returns the error that broke it.
 func (w *Worker) pump(ctx context.Context, it jetstream.MessagesContext, jobs chan<- jetstream.Msg) error {
 	for {
-		if err := w.latch.wait(ctx); err != nil {
-			return err
+		if w.latch.isSet() {
+			return errPaused
 		}
 		m, err := it.Next(jetstream.NextContext(ctx))
 		if err != nil {
@@ -87,6 +95,11 @@ func (w *Worker) pump(ctx context.Context, it jetstream.MessagesContext, jobs ch
 		}
 		select {
 		case jobs <- m:
+		case <-w.latch.trippedCh():
+			// Every handler is busy and the stage just stopped: this one
+			// goes back without spending an attempt.
+			w.handBackUnhandled(ctx, m)
+			return errPaused
 		case <-ctx.Done():
 			w.handBackUnhandled(ctx, m)
 			return ctx.Err()

@@ -83,13 +83,21 @@ func (w *Worker) run(ctx context.Context, m jetstream.Msg, j job, log *slog.Logg
 	stopBeat := w.heartbeat(m)
 	defer stopBeat()
 	outs, err := j.handle(ctx)
-	for err != nil && failure.ActionFor(err) == failure.Halt {
-		if outs, err = w.halt(ctx, j, err, log); err == nil {
+	for err != nil && ctx.Err() == nil {
+		if failure.ActionFor(err) == failure.Halt {
+			if outs, err = w.halt(ctx, j, err, log); err == nil || w.cfg.FailFast {
+				break
+			}
+			continue
+		}
+		if w.cfg.Probe == nil || !failure.ServerSuspect(err) {
 			break
 		}
-		if w.cfg.FailFast || ctx.Err() != nil {
-			break
+		// Perhaps the server is away rather than this message failing.
+		if err = w.pause(ctx, err, log); err != nil {
+			break // the message's own failure, or shutdown
 		}
+		outs, err = j.handle(ctx)
 	}
 	if err != nil {
 		return err

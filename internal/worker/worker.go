@@ -69,8 +69,12 @@ func New[T any](js jetstream.JetStream, consumer jetstream.Consumer, h Handler[T
 	}
 }
 
-// Halted reports whether the stage is paused by a Halt failure.
+// Halted reports whether the stage is halted by a Halt failure or paused
+// because the server is away.
 func (w *Worker) Halted() bool { return w.latch.isSet() }
+
+// HaltReason says why the stage is halted or paused, or "" when it is not.
+func (w *Worker) HaltReason() string { return w.latch.why() }
 
 // Run consumes until ctx is cancelled, then shuts down gracefully and returns
 // nil; in FailFast mode it returns a *HaltError when the stage cannot go on.

@@ -682,3 +682,110 @@ func TestDeletedConsumerIsRecreated(t *testing.T) {
 	})
 
 }
+
+// awayServer is a stand-in for Assemblyline as the worker sees it: up or
+// away, with a probe like the stages' cheap call.
+type awayServer struct{ up atomic.Bool }
+
+func (s *awayServer) call() error {
+	if !s.up.Load() {
+		return failure.Errorf(failure.Unavailable, "dial tcp 127.0.0.1:1: connect: connection refused")
+	}
+	return nil
+}
+
+func TestServerAwayPausesWithoutSpendingAttempts(t *testing.T) {
+	for _, failFast := range []bool{false, true} {
+		t.Run(fmt.Sprintf("failfast=%t", failFast), func(t *testing.T) {
+			f := newFixture(t, 5*time.Second)
+			var srv awayServer
+			var mu sync.Mutex
+			attempts := map[string]int{} // attempt number of each successful handling
+			var failed atomic.Int32
+			h := worker.HandlerFunc(func(ctx context.Context, m *worker.Message) ([]*nats.Msg, error) {
+				if err := srv.call(); err != nil {
+					failed.Add(1)
+					return nil, err
+				}
+				mu.Lock()
+				attempts[string(m.Data)] = m.Attempt
+				mu.Unlock()
+				return nil, nil
+			})
+			w := worker.New(f.js, f.cons, h, worker.Config{
+				Stage:       messages.StageScorer,
+				Concurrency: 2,
+				MaxAttempts: 2,
+				RetryDelay:  func(int) time.Duration { return 20 * time.Millisecond },
+				PauseProbe:  func(int) time.Duration { return 100 * time.Millisecond },
+				Probe:       func(context.Context) error { return srv.call() },
+				FailFast:    failFast,
+				Grace:       2 * time.Second,
+				Logger:      quietLog(),
+			})
+			ctx, cancel := context.WithCancel(context.Background())
+			errc := make(chan error, 1)
+			go func() { errc <- w.Run(ctx) }()
+			t.Cleanup(func() { cancel(); <-errc })
+
+			for i := range 6 {
+				f.publishSID("s" + strconv.Itoa(i))
+			}
+			testenv.Eventually(t, 5*time.Second, "stage paused", func() bool {
+				return w.Halted() && strings.Contains(w.HaltReason(), "assemblyline is away")
+			})
+			// Far longer than MaxAttempts retries at 20 ms would take.
+			time.Sleep(time.Second)
+			if n := len(f.dlq()); n != 0 {
+				t.Fatalf("%d dead letters while the server was away", n)
+			}
+			if n := failed.Load(); n > 2 {
+				t.Errorf("%d handler calls while paused; want at most one per handler (the probe decides)", n)
+			}
+			select {
+			case err := <-errc:
+				t.Fatalf("Run returned %v while the server was away; it must pause", err)
+			default:
+			}
+
+			srv.up.Store(true)
+			testenv.Eventually(t, 10*time.Second, "queue drained", func() bool { return f.streamMsgs(messages.StreamSIDs) == 0 })
+			if w.Halted() || w.HaltReason() != "" {
+				t.Errorf("still halted after the server came back: %q", w.HaltReason())
+			}
+			if n := len(f.dlq()); n != 0 {
+				t.Errorf("%d dead letters", n)
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			if len(attempts) != 6 {
+				t.Errorf("%d messages handled, want 6", len(attempts))
+			}
+			for sid, a := range attempts {
+				if a != 1 {
+					t.Errorf("%s handled at attempt %d; the pause must not spend attempts", sid, a)
+				}
+			}
+		})
+	}
+}
+
+func TestServerUpMeansTheFailureIsTheMessages(t *testing.T) {
+	f := newFixture(t, 5*time.Second)
+	var probes atomic.Int32
+	f.run(worker.HandlerFunc(func(ctx context.Context, m *worker.Message) ([]*nats.Msg, error) {
+		return nil, failure.Errorf(failure.Unavailable, "malformed document for this submission")
+	}), worker.Config{
+		MaxAttempts: 3,
+		Probe:       func(context.Context) error { probes.Add(1); return nil },
+	})
+	f.publishSID("abc")
+	testenv.Eventually(t, 10*time.Second, "dead-lettered", func() bool { return len(f.dlq()) == 1 })
+	reason := f.dlq()[0].Header.Get(messages.HeaderReason)
+	if !strings.Contains(reason, "gave up after 3 attempts") {
+		t.Errorf("reason %q", reason)
+	}
+	if n := probes.Load(); n != 3 {
+		t.Errorf("%d probes, want one per failed attempt (3)", n)
+	}
+}
