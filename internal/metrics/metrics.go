@@ -30,6 +30,7 @@ type Metrics struct {
 	settled    *prometheus.CounterVec
 	inflight   *prometheus.GaugeVec
 	halted     *prometheus.GaugeVec
+	restarts   *prometheus.CounterVec
 	alRequests *prometheus.CounterVec
 	alDuration *prometheus.HistogramVec
 	quota503   prometheus.Counter
@@ -86,6 +87,7 @@ func New() *Metrics {
 	m.inflight = gaugeVec("messages_in_flight", "Messages being handled now.", "stage")
 	m.halted = gaugeVec("stage_halted", "1 while a stage is halted because Assemblyline refuses its calls (credentials, daily quota) or paused because Assemblyline is away.", "stage")
 
+	m.restarts = counterVec("consumer_restarts_total", "Pulls a stage re-created because they delivered nothing while its consumer had work waiting.", "stage")
 	m.alRequests = counterVec("al_requests_total", "Assemblyline HTTP requests by endpoint and status code (0 = no response).", "endpoint", "code")
 	m.alDuration = prometheus.NewHistogramVec(prometheus.HistogramOpts{
 		Namespace: namespace, Name: "al_request_duration_seconds",
@@ -170,6 +172,9 @@ func (m *Metrics) Halted(stage string, halted bool) {
 	}
 	m.halted.WithLabelValues(stage).Set(v)
 }
+
+// ConsumerRestarted counts a pull the worker re-created after it went silent.
+func (m *Metrics) ConsumerRestarted(stage string) { m.restarts.WithLabelValues(stage).Inc() }
 
 // ALRequest records one Assemblyline HTTP attempt.
 func (m *Metrics) ALRequest(endpoint string, code int, d time.Duration, quotaRejected bool) {

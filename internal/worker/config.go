@@ -47,6 +47,12 @@ type Config struct {
 	// PauseProbe gives the delay between probes while the server is away
 	// (default: exponential from 1 s to 15 s; a probe is one small call).
 	PauseProbe func(probe int) time.Duration
+	// StallAfter bounds how long intake may wait for a message while its
+	// consumer has undelivered work (NumPending) and room to deliver it
+	// (NumAckPending below MaxAckPending) before the pull is re-created: a
+	// pull subscription that lost messages (a slow consumer after a
+	// reconnect) can otherwise sit idle for good (default 30 s).
+	StallAfter time.Duration
 	// FailFast makes Run return as soon as a handler reports a Halt failure
 	// (bad credentials, daily quota), instead of pausing and probing. The
 	// one-command run uses it; services do not. It does not apply to a
@@ -91,6 +97,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.PauseProbe == nil {
 		c.PauseProbe = Backoff(time.Second, 15*time.Second)
+	}
+	if c.StallAfter <= 0 {
+		c.StallAfter = 30 * time.Second
 	}
 	if c.Grace <= 0 {
 		c.Grace = 20 * time.Second

@@ -3,6 +3,7 @@ package worker
 import (
 	"context"
 	"errors"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -26,7 +27,13 @@ func (w *Worker) dispatch(ctx context.Context, jobs chan<- jetstream.Msg) {
 		}
 		failures = 0
 		retry.Reset()
-		err = w.pump(ctx, it, jobs)
+		var waiting atomic.Int64 // since when pump waits in Next (UnixNano); 0 when not
+		wctx, stopWatch := context.WithCancel(ctx)
+		watched := make(chan struct{})
+		go func() { defer close(watched); w.watch(wctx, it, &waiting) }()
+		err = w.pump(ctx, it, jobs, &waiting)
+		stopWatch()
+		<-watched
 		// Hand back what the client had already buffered, so another replica
 		// can take it now rather than after its ack deadline.
 		it.Drain()
@@ -65,12 +72,14 @@ func (w *Worker) rebindIfGone(ctx context.Context, err error) {
 
 // pump moves messages from one iterator to the handlers until ctx ends or the
 // iterator breaks; it returns the error that broke it.
-func (w *Worker) pump(ctx context.Context, it jetstream.MessagesContext, jobs chan<- jetstream.Msg) error {
+func (w *Worker) pump(ctx context.Context, it jetstream.MessagesContext, jobs chan<- jetstream.Msg, waiting *atomic.Int64) error {
 	for {
 		if w.latch.isSet() {
 			return errPaused
 		}
+		waiting.Store(time.Now().UnixNano())
 		m, err := it.Next(jetstream.NextContext(ctx))
+		waiting.Store(0)
 		if err != nil {
 			if ctx.Err() != nil {
 				return ctx.Err()
@@ -104,6 +113,43 @@ func (w *Worker) pump(ctx context.Context, it jetstream.MessagesContext, jobs ch
 			w.handBackUnhandled(ctx, m)
 			return ctx.Err()
 		}
+	}
+}
+
+// watch is intake's watchdog: it stops it, so that dispatch pulls anew,
+// when pump has waited StallAfter for a message while the consumer has
+// undelivered work and room to deliver it. A pull subscription that lost
+// its messages (a slow consumer right after a reconnect) otherwise takes
+// nothing, for good, while the queue fills.
+func (w *Worker) watch(ctx context.Context, it jetstream.MessagesContext, waiting *atomic.Int64) {
+	t := time.NewTicker(max(w.cfg.StallAfter/4, 10*time.Millisecond))
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		since := waiting.Load()
+		if since == 0 || time.Since(time.Unix(0, since)) < w.cfg.StallAfter {
+			continue
+		}
+		ictx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		info, err := w.consumer.Info(ictx)
+		cancel()
+		if err != nil || info.NumPending == 0 ||
+			(info.Config.MaxAckPending > 0 && info.NumAckPending >= info.Config.MaxAckPending) {
+			continue
+		}
+		if since != waiting.Load() {
+			continue // a message arrived meanwhile
+		}
+		w.log.Warn("consumer has work waiting but the pull delivers nothing; re-creating it",
+			"pending", info.NumPending, "ack_pending", info.NumAckPending,
+			"idle", time.Since(time.Unix(0, since)).Round(time.Millisecond))
+		w.cfg.Observer.ConsumerRestarted(w.cfg.Stage)
+		it.Stop()
+		return
 	}
 }
 

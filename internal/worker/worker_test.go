@@ -789,3 +789,93 @@ func TestServerUpMeansTheFailureIsTheMessages(t *testing.T) {
 		t.Errorf("%d probes, want one per failed attempt (3)", n)
 	}
 }
+
+// silentOnce is a real consumer whose first pull goes silent: it delivers
+// nothing, ever, as a pull subscription does after a slow-consumer drop
+// during a reconnect. Later pulls are the consumer's own.
+type silentOnce struct {
+	jetstream.Consumer
+	calls atomic.Int32
+}
+
+func (c *silentOnce) Messages(opts ...jetstream.PullMessagesOpt) (jetstream.MessagesContext, error) {
+	if c.calls.Add(1) == 1 {
+		return newSilentIter(), nil
+	}
+	return c.Consumer.Messages(opts...)
+}
+
+// silentIter delivers nothing until stopped.
+type silentIter struct {
+	stopped chan struct{}
+	once    sync.Once
+}
+
+func newSilentIter() *silentIter { return &silentIter{stopped: make(chan struct{})} }
+
+func (it *silentIter) Next(opts ...jetstream.NextOpt) (jetstream.Msg, error) {
+	<-it.stopped
+	return nil, jetstream.ErrMsgIteratorClosed
+}
+func (it *silentIter) Stop()  { it.once.Do(func() { close(it.stopped) }) }
+func (it *silentIter) Drain() { it.Stop() }
+
+// restartCounter counts ConsumerRestarted.
+type restartCounter struct {
+	worker.Observer
+	n atomic.Int32
+}
+
+func (o *restartCounter) ConsumerRestarted(string) { o.n.Add(1) }
+
+func TestSilentPullIsRecreated(t *testing.T) {
+	f := newFixture(t, 5*time.Second)
+	cons := &silentOnce{Consumer: f.cons}
+	obs := &restartCounter{Observer: noObserver{}}
+	var handled atomic.Int32
+	w := worker.New(f.js, cons, worker.HandlerFunc(func(ctx context.Context, m *worker.Message) ([]*nats.Msg, error) {
+		handled.Add(1)
+		return nil, nil
+	}), worker.Config{Stage: messages.StageScorer, StallAfter: time.Second, Observer: obs, Logger: quietLog(), Grace: time.Second})
+	ctx, cancel := context.WithCancel(context.Background())
+	errc := make(chan error, 1)
+	go func() { errc <- w.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-errc })
+
+	for i := range 5 {
+		f.publishSID("s" + strconv.Itoa(i))
+	}
+	began := time.Now()
+	testenv.Eventually(t, 10*time.Second, "queue drained after the silent pull", func() bool {
+		return f.streamMsgs(messages.StreamSIDs) == 0
+	})
+	t.Logf("recovered in %s (StallAfter 1s)", time.Since(began).Round(time.Millisecond))
+	if n := obs.n.Load(); n != 1 {
+		t.Errorf("%d restarts counted, want 1", n)
+	}
+	if n := handled.Load(); n != 5 {
+		t.Errorf("%d handled, want 5", n)
+	}
+}
+
+func TestIdleConsumerIsNotRestarted(t *testing.T) {
+	f := newFixture(t, 5*time.Second)
+	obs := &restartCounter{Observer: noObserver{}}
+	f.run(worker.HandlerFunc(func(ctx context.Context, m *worker.Message) ([]*nats.Msg, error) { return nil, nil }),
+		worker.Config{StallAfter: 100 * time.Millisecond, Observer: obs})
+	f.publishSID("abc")
+	testenv.Eventually(t, 5*time.Second, "drained", func() bool { return f.streamMsgs(messages.StreamSIDs) == 0 })
+	time.Sleep(time.Second) // nothing waiting: a quiet pull is no stall
+	if n := obs.n.Load(); n != 0 {
+		t.Errorf("%d restarts of an idle consumer", n)
+	}
+}
+
+// noObserver observes nothing.
+type noObserver struct{}
+
+func (noObserver) Received(string, bool)                        {}
+func (noObserver) Settled(string, worker.Outcome, failure.Kind) {}
+func (noObserver) InFlight(string, int)                         {}
+func (noObserver) Halted(string, bool)                          {}
+func (noObserver) ConsumerRestarted(string)                     {}
