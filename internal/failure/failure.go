@@ -58,6 +58,9 @@ const (
 	// Terminal: the thing reached an end state that is not success (a
 	// submission Assemblyline marked "failed"); no retry or wait changes it.
 	Terminal
+	// Panic: the handler panicked on this message, a bug that a retry
+	// would only repeat (and that would otherwise crash the process).
+	Panic
 )
 
 var kindNames = [...]string{
@@ -78,6 +81,7 @@ var kindNames = [...]string{
 	Canceled:        "canceled",
 	Storage:         "storage",
 	Terminal:        "terminal",
+	Panic:           "panic",
 }
 
 // String returns a short snake_case name, suitable as a metric label value.
@@ -185,7 +189,7 @@ func KindOf(err error) Kind {
 // ActionFor is the one place that decides what the pipeline does about an error.
 //
 //	Invalid, NotFound, BadRequest, TooLarge,
-//	Terminal                                     → DeadLetter (no retry can help)
+//	Terminal, Panic                              → DeadLetter (no retry can help)
 //	Auth, Forbidden, QuotaDaily, Storage         → Halt (the stage, not the message, is at fault)
 //	NotReady                                     → Defer (wait for Assemblyline to finish)
 //	Canceled                                     → HandBack (we are stopping)
@@ -196,7 +200,7 @@ func KindOf(err error) Kind {
 // it does not, ActionAfterProbe turns them into Pause.
 func ActionFor(err error) Action {
 	switch KindOf(err) {
-	case Invalid, NotFound, BadRequest, TooLarge, Terminal:
+	case Invalid, NotFound, BadRequest, TooLarge, Terminal, Panic:
 		return DeadLetter
 	case Auth, Forbidden, QuotaDaily, Storage:
 		return Halt

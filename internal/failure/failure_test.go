@@ -38,6 +38,7 @@ func TestActionForEveryKind(t *testing.T) {
 		{failure.Canceled, "canceled", failure.HandBack, false},
 		{failure.Storage, "storage", failure.Halt, false},
 		{failure.Terminal, "terminal", failure.DeadLetter, false},
+		{failure.Panic, "panic", failure.DeadLetter, false},
 	}
 	seen := map[failure.Kind]bool{}
 	for _, tc := range tests {

@@ -194,6 +194,10 @@ func stageWorker[T any](ctx context.Context, e *Env, stage, stream, durable stri
 	rebind := func(ctx context.Context) (jetstream.Consumer, error) {
 		return broker.Consumer(ctx, e.JS, stream, durable, cc, e.Log)
 	}
+	sealKey, err := worker.SealKey(ctx, e.JS)
+	if err != nil {
+		return nil, err
+	}
 	w := worker.New(e.JS, cons, h, worker.Config{
 		Stage:       stage,
 		Concurrency: sc.Concurrency,
@@ -210,6 +214,7 @@ func stageWorker[T any](ctx context.Context, e *Env, stage, stream, durable stri
 		Observer:    e.Metrics,
 		Rebind:      rebind,
 		Probe:       e.probeAssemblyline,
+		SealKey:     sealKey,
 	})
 	e.Health.addConsumer(stage, cons, w)
 	return w, nil

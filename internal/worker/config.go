@@ -53,6 +53,11 @@ type Config struct {
 	// pull subscription that lost messages (a slow consumer after a
 	// reconnect) can otherwise sit idle for good (default 30 s).
 	StallAfter time.Duration
+	// SealKey authenticates the headers the worker puts on the copies it
+	// re-publishes (see HeaderSeal); every replica of a stage needs the
+	// same key (SealKey loads the shared one). Nil: a random key of this
+	// process, so that copies another replica made start afresh.
+	SealKey []byte
 	// FailFast makes Run return as soon as a handler reports a Halt failure
 	// (bad credentials, daily quota), instead of pausing and probing. The
 	// one-command run uses it; services do not. It does not apply to a

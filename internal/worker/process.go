@@ -2,6 +2,7 @@ package worker
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"time"
@@ -56,6 +57,9 @@ func (w *Worker) process(ctx context.Context, m jetstream.Msg) {
 	}
 
 	kind := failure.KindOf(err)
+	if pe := (*PanicError)(nil); errors.As(err, &pe) {
+		log.Error("handler panicked; dead-lettering the message", "panic", fmt.Sprint(pe.Value), "stack", string(pe.Stack))
+	}
 	switch action := failure.ActionFor(err); action {
 	case failure.DeadLetter:
 		w.deadLetter(ctx, m, meta, err.Error(), kind, log)

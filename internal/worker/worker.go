@@ -28,6 +28,7 @@ package worker
 
 import (
 	"context"
+	"crypto/rand"
 	"log/slog"
 	"sync"
 	"time"
@@ -48,6 +49,8 @@ type Worker struct {
 	// header is believed (see notBefore).
 	notBeforeLimit time.Duration
 
+	sealKey []byte // see Config.SealKey
+
 	fatalOnce sync.Once
 	fatal     error
 	stopRun   context.CancelFunc
@@ -56,7 +59,13 @@ type Worker struct {
 // New returns a Worker running h; call Run to start it.
 func New[T any](js jetstream.JetStream, consumer jetstream.Consumer, h Handler[T], cfg Config) *Worker {
 	cfg.setDefaults()
+	key := cfg.SealKey
+	if len(key) == 0 {
+		key = make([]byte, 32)
+		_, _ = rand.Read(key) // never fails (crypto/rand)
+	}
 	return &Worker{
+		sealKey:  key,
 		cfg:      cfg,
 		js:       js,
 		consumer: consumer,

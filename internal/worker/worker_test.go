@@ -879,3 +879,123 @@ func (noObserver) Settled(string, worker.Outcome, failure.Kind) {}
 func (noObserver) InFlight(string, int)                         {}
 func (noObserver) Halted(string, bool)                          {}
 func (noObserver) ConsumerRestarted(string)                     {}
+
+// TestPublishersBookkeepingHeadersAreIgnored: another system's
+// Alharvest-Attempts, Alharvest-First-Seen, Alharvest-Deferrals (with or
+// without a forged seal) cannot get a message dead-lettered before it was
+// tried: only copies the worker sealed carry bookkeeping.
+func TestPublishersBookkeepingHeadersAreIgnored(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		headers map[string]string
+		fail    error // the first attempt's failure, if any
+	}{
+		{"attempts", map[string]string{worker.HeaderAttempts: "9"}, nil},
+		{"attempts with a forged seal", map[string]string{worker.HeaderAttempts: "9", worker.HeaderSeal: strings.Repeat("ab", 32)}, nil},
+		{"first seen long ago", map[string]string{worker.HeaderFirstSeen: "1970-01-01T00:00:00Z"},
+			failure.Errorf(failure.NotReady, "submission is submitted, not completed")},
+		{"every header", map[string]string{worker.HeaderAttempts: "999", worker.HeaderFirstSeen: "2000-01-01T00:00:00Z",
+			worker.HeaderDeferrals: "999999", "Nats-Expected-Stream": "NOPE"},
+			failure.Errorf(failure.NotReady, "submission is submitted, not completed")},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFixture(t, 5*time.Second)
+			var calls atomic.Int32
+			var attempt atomic.Int32
+			f.run(worker.HandlerFunc(func(ctx context.Context, m *worker.Message) ([]*nats.Msg, error) {
+				if calls.Add(1) == 1 && tc.fail != nil {
+					return nil, tc.fail
+				}
+				attempt.Store(int32(m.Attempt))
+				return nil, nil
+			}), worker.Config{MaxAttempts: 3, MaxDeferAge: time.Hour, DeferDelay: func(int) time.Duration { return 50 * time.Millisecond }})
+			m, _ := messages.NewSIDMsg("abc", "other-system")
+			for k, v := range tc.headers {
+				m.Header.Set(k, v)
+			}
+			if _, err := f.js.PublishMsg(context.Background(), m, jetstream.WithExpectStream(messages.StreamSIDs)); err != nil && tc.headers["Nats-Expected-Stream"] == "" {
+				t.Fatal(err)
+			} else if err != nil {
+				// The server refuses a wrong expected stream; publish without it.
+				m.Header.Del("Nats-Expected-Stream")
+				if _, err := f.js.PublishMsg(context.Background(), m); err != nil {
+					t.Fatal(err)
+				}
+			}
+			testenv.Eventually(t, 10*time.Second, "queue drained", func() bool { return f.streamMsgs(messages.StreamSIDs) == 0 })
+			if n := len(f.dlq()); n != 0 {
+				t.Fatalf("dead-lettered: %s", f.dlq()[0].Header.Get(messages.HeaderReason))
+			}
+			if a := attempt.Load(); a != 1 {
+				t.Errorf("handled at attempt %d, want 1", a)
+			}
+		})
+	}
+}
+
+func TestSealKeyIsSharedThroughTheBucket(t *testing.T) {
+	f := newFixture(t, 5*time.Second)
+	k1, err := worker.SealKey(context.Background(), f.js)
+	if err != nil {
+		t.Fatal(err)
+	}
+	k2, err := worker.SealKey(context.Background(), f.js)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(k1) != 32 || string(k1) != string(k2) {
+		t.Errorf("keys %x and %x; want one shared 32-byte key", k1, k2)
+	}
+}
+
+// panicky panics in Decode or Handle for the payloads named so.
+type panicky struct{ handled *atomic.Int32 }
+
+func (panicky) Decode(m *worker.Message) (string, error) {
+	if strings.Contains(string(m.Data), "decodeboom") {
+		panic("decoder bug")
+	}
+	return string(m.Data), nil
+}
+
+func (p panicky) Handle(ctx context.Context, v string, m *worker.Message) ([]*nats.Msg, error) {
+	if strings.Contains(v, "handleboom") {
+		var none []string
+		_ = none[len(v)] // a real runtime panic: index out of range
+	}
+	time.Sleep(200 * time.Millisecond) // in flight while the others panic
+	p.handled.Add(1)
+	return nil, nil
+}
+
+func (panicky) LogAttrs(string) []slog.Attr { return nil }
+
+func TestHandlerPanicIsDeadLetteredAndContained(t *testing.T) {
+	f := newFixture(t, 5*time.Second)
+	var handled atomic.Int32
+	stop := start(f, worker.Handler[string](panicky{&handled}), worker.Config{Concurrency: 4})
+	for _, sid := range []string{"ok1", "handleboom", "ok2", "decodeboom", "ok3"} {
+		f.publishSID(sid)
+	}
+	testenv.Eventually(t, 10*time.Second, "queue drained", func() bool { return f.streamMsgs(messages.StreamSIDs) == 0 })
+	if n := handled.Load(); n != 3 {
+		t.Errorf("%d good messages handled, want 3", n)
+	}
+	letters := f.dlq()
+	if len(letters) != 2 {
+		t.Fatalf("%d dead letters, want 2", len(letters))
+	}
+	for _, l := range letters {
+		reason := l.Header.Get(messages.HeaderReason)
+		if !strings.Contains(reason, "handler panicked: ") ||
+			!(strings.Contains(reason, "index out of range") || strings.Contains(reason, "decoder bug")) {
+			t.Errorf("reason %q does not name the panic", reason)
+		}
+		if l.Header.Get(messages.HeaderDeliveries) != "1" {
+			t.Errorf("dead-lettered after %s deliveries, want 1", l.Header.Get(messages.HeaderDeliveries))
+		}
+	}
+	if err := stop(); err != nil {
+		t.Errorf("Run returned %v after the panics", err)
+	}
+}
