@@ -119,18 +119,16 @@ func (d *Downloader) Handle(ctx context.Context, req messages.File, m *worker.Me
 	}
 	log := d.cfg.Logger.With("sha256", req.SHA256, "sid", req.SID, "attempt", m.Attempt)
 
-	size, present := d.present(final, req.SHA256, log)
+	size, present, err := d.present(final, req.SHA256, log)
+	if err != nil {
+		return nil, fmt.Errorf("file %s: %w", req.SHA256, err)
+	}
 	if !present {
 		if size, err = d.fetch(ctx, req.SHA256, final); err != nil {
 			return nil, fmt.Errorf("file %s: %w", req.SHA256, err)
 		}
 		log.Info("collected", "size", size)
 	} else {
-		// Make sure it is on disk before acking: a predecessor may have
-		// died between linking the file and syncing the directory.
-		if err := d.makeDurable(final); err != nil {
-			return nil, fmt.Errorf("file %s: %w", req.SHA256, err)
-		}
 		log.Debug("already present", "size", size)
 	}
 	if d.cfg.Observer != nil {
@@ -148,22 +146,6 @@ func (d *Downloader) Handle(ctx context.Context, req messages.File, m *worker.Me
 	return []*nats.Msg{ev}, nil
 }
 
-// makeDurable fsyncs an existing file and its directory entry.
-func (d *Downloader) makeDurable(path string) error {
-	f, err := os.Open(path)
-	if err != nil {
-		return diskError(err)
-	}
-	defer f.Close()
-	if err := f.Sync(); err != nil {
-		return diskError(fmt.Errorf("fsync %s: %w", path, err))
-	}
-	if err := d.dirSync.sync(); err != nil {
-		return diskError(fmt.Errorf("fsync %s: %w", d.dir, err))
-	}
-	return nil
-}
-
 // path returns OUTPUT_DIR/<sha256>.cart, refusing anything that would not
 // land directly inside OUTPUT_DIR.
 func (d *Downloader) path(sha string) (string, error) {
@@ -177,30 +159,44 @@ func (d *Downloader) path(sha string) (string, error) {
 	return p, nil
 }
 
-// present reports whether final already holds a verified cART of sha. A
-// symlink or other non-regular file never counts: it is replaced.
-func (d *Downloader) present(final, sha string, log *slog.Logger) (int64, bool) {
-	st, err := os.Lstat(final)
+// errNotOurs: what sits at a final name is not a file the downloader may
+// verify and keep (a symlink, FIFO, device, directory, or a hard link).
+var errNotOurs = errors.New("not a regular file of its own")
+
+// present reports whether final already holds a verified cART of sha, and
+// if so makes it durable. Everything goes through one descriptor opened
+// without following a symlink or blocking on a FIFO (openExisting): a
+// symlink or other non-regular file never counts and is replaced.
+func (d *Downloader) present(final, sha string, log *slog.Logger) (int64, bool, error) {
+	f, st, err := openExisting(final)
 	if err != nil {
-		return 0, false
+		if !errors.Is(err, fs.ErrNotExist) {
+			log.Warn("output path is not a regular file of ours; replacing it", "err", err)
+		}
+		return 0, false, nil
 	}
-	if !st.Mode().IsRegular() {
-		log.Warn("output path is not a regular file; replacing it", "mode", st.Mode().String())
-		return 0, false
-	}
-	info, err := cart.VerifyFile(final, sha)
+	defer f.Close()
+	info, err := cart.Verify(f, sha)
 	if err != nil {
 		log.Warn("existing file fails verification; downloading again", "err", err)
-		return 0, false
+		return 0, false, nil
 	}
 	if st.Mode().Perm()&^FilePerm != 0 {
 		// Put by someone else, perhaps executable or world-readable: it is
 		// malware, so take those permissions away.
-		if err := os.Chmod(final, FilePerm); err != nil {
+		if err := f.Chmod(FilePerm); err != nil {
 			log.Warn("cannot restrict permissions of existing file", "err", err)
 		}
 	}
-	return info.Size, true
+	// Make sure it is on disk before acking: a predecessor may have died
+	// between linking the file and syncing the directory.
+	if err := f.Sync(); err != nil {
+		return 0, false, diskError(fmt.Errorf("fsync %s: %w", final, err))
+	}
+	if err := d.dirSync.sync(); err != nil {
+		return 0, false, diskError(fmt.Errorf("fsync %s: %w", d.dir, err))
+	}
+	return info.Size, true, nil
 }
 
 // fetch downloads into a temporary file next to final, verifies it while it
