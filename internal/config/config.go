@@ -46,9 +46,12 @@ type Config struct {
 	Scorer     Stage
 	Downloader Stage
 	OutputDir  string
-	DataDir    string
-	DataSync   time.Duration // DATA_SYNC; zero = fsync every write
-	Shutdown   time.Duration
+	// OutputReserve is the free space (bytes) the downloader keeps on
+	// OUTPUT_DIR's file system (OUTPUT_RESERVE; 0 = none).
+	OutputReserve int64
+	DataDir       string
+	DataSync      time.Duration // DATA_SYNC; zero = fsync every write
+	Shutdown      time.Duration
 
 	explicit map[string]bool // settings given rather than defaulted, by env name
 	warnings []string        // see Warnings
@@ -294,6 +297,7 @@ func stageGroup(l *loader, s *Stage, prefix string, conc int, ack time.Duration,
 
 func outputGroup(l *loader, c *Config) {
 	l.str(&c.OutputDir, "OUTPUT_DIR", "./collected", "directory receiving <sha256>.cart files", false)
+	l.int64(&c.OutputReserve, "OUTPUT_RESERVE", 1<<30, "free space kept on OUTPUT_DIR's file system: a download that would leave less halts the downloader until space is freed (bytes; 0 = none)")
 }
 
 func dataGroup(l *loader, c *Config) {

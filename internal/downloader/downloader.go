@@ -19,6 +19,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"syscall"
 
 	"github.com/nats-io/nats.go"
@@ -55,8 +56,13 @@ type Observer interface {
 type Config struct {
 	// OutputDir receives <sha256>.cart files (OUTPUT_DIR).
 	OutputDir string
-	Logger    *slog.Logger
-	Observer  Observer
+	// Reserve is the free space kept on OUTPUT_DIR's file system
+	// (OUTPUT_RESERVE): a download that would leave less halts the stage
+	// (failure.Storage) until space is freed, rather than filling the disk
+	// — and the JetStream store on it — to the last byte. Zero: no reserve.
+	Reserve  int64
+	Logger   *slog.Logger
+	Observer Observer
 }
 
 // Downloader is the worker.Handler of the files queue.
@@ -66,6 +72,9 @@ type Downloader struct {
 	cfg       Config
 	dirSync   *dirSyncer
 	anonymous bool // unnamed temporary files work in dir
+	// short is the length of the latest download refused for want of
+	// space; 0 when none is pending.
+	short atomic.Int64
 }
 
 var _ worker.Handler[messages.File] = (*Downloader)(nil)
@@ -124,6 +133,13 @@ func (d *Downloader) Handle(ctx context.Context, req messages.File, m *worker.Me
 		return nil, fmt.Errorf("file %s: %w", req.SHA256, err)
 	}
 	if !present {
+		// Before asking Assemblyline for anything: a halted stage probes
+		// by handling its message again, and this is all a probe costs
+		// while the disk stays full.
+		if err := d.checkSpace(d.short.Load()); err != nil {
+			return nil, fmt.Errorf("file %s: %w", req.SHA256, err)
+		}
+		d.short.Store(0)
 		if size, err = d.fetch(ctx, req.SHA256, final); err != nil {
 			return nil, fmt.Errorf("file %s: %w", req.SHA256, err)
 		}
@@ -215,6 +231,12 @@ func (d *Downloader) fetch(ctx context.Context, sha, final string) (int64, error
 			// problem, not a full disk to wait out.
 			return failure.Errorf(failure.TooLarge, "the cART is %d bytes, more than the whole output file system (%d bytes)", length, total)
 		}
+		if err := d.checkSpace(max(length, 0)); err != nil {
+			// Remembered, so that halt probes wait for this much space
+			// without asking Assemblyline again.
+			d.short.Store(length)
+			return err
+		}
 		if err := tmp.reset(); err != nil {
 			return err
 		}
@@ -246,6 +268,22 @@ func (d *Downloader) fetch(ctx context.Context, sha, final string) (int64, error
 		return 0, diskError(fmt.Errorf("fsync %s: %w", d.dir, err))
 	}
 	return size, nil
+}
+
+// checkSpace fails with failure.Storage (the stage halts, and resumes once
+// a probe finds space) when writing need more bytes would leave less than
+// the reserve free on OUTPUT_DIR's file system. It reads free space
+// (statfs f_bavail), not the file system's size.
+func (d *Downloader) checkSpace(need int64) error {
+	if d.cfg.Reserve <= 0 {
+		return nil
+	}
+	free, ok := available(d.dir)
+	if !ok || free-need >= d.cfg.Reserve {
+		return nil
+	}
+	return failure.Errorf(failure.Storage, "output directory %s is nearly full: %d bytes free, a download of %d bytes would leave less than the %d bytes kept free (OUTPUT_RESERVE); free space there and the downloader resumes by itself",
+		d.dir, free, need, d.cfg.Reserve)
 }
 
 // writerPool recycles the write buffers of downloads.

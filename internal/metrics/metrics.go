@@ -85,7 +85,7 @@ func New() *Metrics {
 	m.received = counterVec("messages_received_total", "Messages delivered to a stage (redelivered=true for repeats).", "stage", "redelivered")
 	m.settled = counterVec("messages_settled_total", "Messages a stage finished with, by outcome (acked, retried, deferred, dead_lettered, handed_back) and failure kind.", "stage", "outcome", "kind")
 	m.inflight = gaugeVec("messages_in_flight", "Messages being handled now.", "stage")
-	m.halted = gaugeVec("stage_halted", "1 while a stage is halted because Assemblyline refuses its calls (credentials, daily quota) or paused because Assemblyline is away.", "stage")
+	m.halted = gaugeVec("stage_halted", "1 while a stage is halted (Assemblyline refuses its calls: credentials, daily quota; OUTPUT_DIR full) or paused because Assemblyline is away.", "stage")
 
 	m.restarts = counterVec("consumer_restarts_total", "Pulls a stage re-created because they delivered nothing while its consumer had work waiting.", "stage")
 	m.alRequests = counterVec("al_requests_total", "Assemblyline HTTP requests by endpoint and status code (0 = no response).", "endpoint", "code")

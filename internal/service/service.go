@@ -168,6 +168,7 @@ func (e *Env) Scorer(ctx context.Context, o StageOptions) (*worker.Worker, error
 func (e *Env) Downloader(ctx context.Context, o StageOptions) (*worker.Worker, error) {
 	d, err := downloader.New(e.AL, downloader.Config{
 		OutputDir: e.Cfg.OutputDir,
+		Reserve:   e.Cfg.OutputReserve,
 		Logger:    e.Log.With("stage", messages.StageDownloader),
 		Observer:  e.Metrics,
 	})

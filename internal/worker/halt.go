@@ -101,10 +101,12 @@ func (w *Worker) halt(ctx context.Context, j job, cause error, log *slog.Logger)
 		})
 		return nil, cause
 	}
-	prober := w.latch.trip(fmt.Sprintf("halted: assemblyline refuses its calls (%s)", failure.KindOf(cause)))
+	// The cause names the condition (credentials, quota, a full disk);
+	// errors never carry secrets.
+	prober := w.latch.trip(fmt.Sprintf("halted (%s): %s", failure.KindOf(cause), failure.Clip(cause.Error(), 300)))
 	if prober {
 		w.cfg.Observer.Halted(w.cfg.Stage, true)
-		log.Error("stage halted; probing until Assemblyline accepts calls again", "err", cause, "kind", failure.KindOf(cause))
+		log.Error("stage halted; probing until the condition clears", "err", cause, "kind", failure.KindOf(cause))
 	}
 	if !prober {
 		// Someone else probes; wait until they report success.
