@@ -12,10 +12,10 @@ import (
 type Config struct {
 	// Stage names the stage in logs, metrics and dead letters (e.g. "scorer").
 	Stage string
-	// Concurrency is how many messages are handled at once (default 4). The
-	// client buffers as many ahead of the handlers: a buffered message's ack
-	// deadline runs before a handler takes it, so a larger buffer would only
-	// help handlers much faster than a JetStream round trip.
+	// Concurrency is how many messages are handled at once (default 4).
+	// Nothing is pulled ahead of the handlers: a message is requested (one
+	// per pull) only when a handler waits for it, since a buffered
+	// message's ack deadline would run while it waits unseen.
 	Concurrency int
 	// MaxAttempts bounds transient failures and crash loops before a message
 	// is dead-lettered (default 10).

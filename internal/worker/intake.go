@@ -10,14 +10,17 @@ import (
 )
 
 // dispatch pulls messages and hands each to a free handler goroutine.
-func (w *Worker) dispatch(ctx context.Context, jobs chan<- jetstream.Msg) {
+func (w *Worker) dispatch(ctx context.Context, jobs chan<- jetstream.Msg, ready chan struct{}) {
 	retry := newExponential(100*time.Millisecond, 5*time.Second)
 	failures := 0
 	for ctx.Err() == nil {
 		// A short pull expiry bounds how long a lost pull request can stall
 		// intake: heartbeats stop, the iterator notices within the expiry and
 		// pulls again.
-		it, err := w.consumer.Messages(jetstream.PullMaxMessages(w.cfg.Concurrency), jetstream.PullExpiry(10*time.Second))
+		// One message per pull request: pump asks for the next only when a
+		// handler waits for it, so nothing sits in the client's buffer
+		// past its ack deadline while the handlers are busy.
+		it, err := w.consumer.Messages(jetstream.PullMaxMessages(1), jetstream.PullExpiry(10*time.Second))
 		if err != nil {
 			failures++
 			w.log.Warn("cannot start consuming; will retry", "err", err, "attempt", failures)
@@ -31,7 +34,7 @@ func (w *Worker) dispatch(ctx context.Context, jobs chan<- jetstream.Msg) {
 		wctx, stopWatch := context.WithCancel(ctx)
 		watched := make(chan struct{})
 		go func() { defer close(watched); w.watch(wctx, it, &waiting) }()
-		err = w.pump(ctx, it, jobs, &waiting)
+		err = w.pump(ctx, it, jobs, ready, &waiting)
 		stopWatch()
 		<-watched
 		// Hand back what the client had already buffered, so another replica
@@ -72,15 +75,24 @@ func (w *Worker) rebindIfGone(ctx context.Context, err error) {
 
 // pump moves messages from one iterator to the handlers until ctx ends or the
 // iterator breaks; it returns the error that broke it.
-func (w *Worker) pump(ctx context.Context, it jetstream.MessagesContext, jobs chan<- jetstream.Msg, waiting *atomic.Int64) error {
+func (w *Worker) pump(ctx context.Context, it jetstream.MessagesContext, jobs chan<- jetstream.Msg, ready chan struct{}, waiting *atomic.Int64) error {
 	for {
 		if w.latch.isSet() {
 			return errPaused
+		}
+		// Wait for a free handler before pulling.
+		select {
+		case <-ready:
+		case <-w.latch.trippedCh():
+			return errPaused
+		case <-ctx.Done():
+			return ctx.Err()
 		}
 		waiting.Store(time.Now().UnixNano())
 		m, err := it.Next(jetstream.NextContext(ctx))
 		waiting.Store(0)
 		if err != nil {
+			ready <- struct{}{} // the handler still waits; never blocks
 			if ctx.Err() != nil {
 				return ctx.Err()
 			}
@@ -103,12 +115,7 @@ func (w *Worker) pump(ctx context.Context, it jetstream.MessagesContext, jobs ch
 			continue
 		}
 		select {
-		case jobs <- m:
-		case <-w.latch.trippedCh():
-			// Every handler is busy and the stage just stopped: this one
-			// goes back without spending an attempt.
-			w.handBackUnhandled(ctx, m)
-			return errPaused
+		case jobs <- m: // at once: a handler gave its token and waits
 		case <-ctx.Done():
 			w.handBackUnhandled(ctx, m)
 			return ctx.Err()

@@ -97,19 +97,28 @@ func (w *Worker) Run(ctx context.Context) error {
 	handleCtx, cancelHandlers := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelHandlers()
 
+	// Intake pulls a message only for a handler that is waiting for one
+	// (a token in ready): a message pulled ahead would wait unseen, its ack
+	// deadline running, while every handler is busy.
 	jobs := make(chan jetstream.Msg)
+	ready := make(chan struct{}, w.cfg.Concurrency)
 	var wg sync.WaitGroup
 	for range w.cfg.Concurrency {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for m := range jobs {
+			for {
+				ready <- struct{}{} // never blocks: one token per handler at most
+				m, ok := <-jobs
+				if !ok {
+					return
+				}
 				w.process(handleCtx, m)
 			}
 		}()
 	}
 
-	w.dispatch(runCtx, jobs)
+	w.dispatch(runCtx, jobs, ready)
 	close(jobs)
 
 	done := make(chan struct{})

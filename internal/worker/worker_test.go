@@ -999,3 +999,41 @@ func TestHandlerPanicIsDeadLetteredAndContained(t *testing.T) {
 		t.Errorf("Run returned %v after the panics", err)
 	}
 }
+
+// TestSlowHandlersLeaveNothingWaitingPastItsDeadline: with every handler
+// busy for longer than AckWait, messages must not sit pulled but unhandled
+// (and unheartbeated) until the server redelivers them: each is delivered
+// once and handled once.
+func TestSlowHandlersLeaveNothingWaitingPastItsDeadline(t *testing.T) {
+	f := newFixture(t, time.Second)
+	var mu sync.Mutex
+	seen := map[string]int{}
+	var redelivered atomic.Int32
+	f.run(worker.HandlerFunc(func(ctx context.Context, m *worker.Message) ([]*nats.Msg, error) {
+		mu.Lock()
+		seen[string(m.Data)]++
+		mu.Unlock()
+		if m.Attempt > 1 {
+			redelivered.Add(1)
+		}
+		time.Sleep(2500 * time.Millisecond) // 2.5 × AckWait, kept alive by the worker's heartbeat
+		return nil, nil
+	}), worker.Config{Concurrency: 2, AckWait: time.Second, MaxAttempts: 10})
+	for i := range 6 {
+		f.publishSID("slow" + strconv.Itoa(i))
+	}
+	testenv.Eventually(t, 30*time.Second, "queue drained", func() bool { return f.streamMsgs(messages.StreamSIDs) == 0 })
+	mu.Lock()
+	defer mu.Unlock()
+	if len(seen) != 6 {
+		t.Errorf("%d distinct messages handled, want 6", len(seen))
+	}
+	for k, n := range seen {
+		if n != 1 {
+			t.Errorf("%s handled %d times", k, n)
+		}
+	}
+	if n := redelivered.Load(); n != 0 {
+		t.Errorf("%d handlings of redelivered messages; buffered messages passed their ack deadline", n)
+	}
+}
