@@ -22,6 +22,16 @@
 //   - a message delivered more than MaxAttempts times without ever reaching
 //     an outcome (the process crashed or hung on it) is dead-lettered rather
 //     than allowed to crash-loop forever;
+//   - a failure that may be the server's (Unavailable, Timeout) spends an
+//     attempt only if the stage's Probe finds the server answering; if it
+//     does not, the stage pauses — no new intake, held messages kept alive —
+//     and probes until the server is back (Config.Probe);
+//   - a message is pulled only for a handler waiting for it, so none waits
+//     pulled but unhandled past its ack deadline; a pull that delivers
+//     nothing while the consumer has work waiting is re-created;
+//   - the bookkeeping headers of re-published copies count only under the
+//     worker's own seal (HeaderSeal); a handler's panic dead-letters its
+//     message, nothing more;
 //   - on shutdown, intake stops, in-flight work gets a grace period, and
 //     whatever is left is handed back for immediate redelivery.
 package worker
