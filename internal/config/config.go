@@ -43,10 +43,13 @@ type Config struct {
 	OutputDir  string
 	// OutputMetadata writes <sha256>.json provenance beside each cART.
 	OutputMetadata bool
-	DataDir        string
-	DataSync       time.Duration // DATA_SYNC; zero = fsync every write
-	Shutdown       time.Duration
-	Webhook        Webhook
+	// OutputReserve is the free space (bytes) the downloader keeps on
+	// OUTPUT_DIR's file system (OUTPUT_RESERVE; 0 = none).
+	OutputReserve int64
+	DataDir       string
+	DataSync      time.Duration // DATA_SYNC; zero = fsync every write
+	Shutdown      time.Duration
+	Webhook       Webhook
 
 	explicit map[string]bool // settings given rather than defaulted, by env name
 	warnings []string        // see Warnings

@@ -183,6 +183,7 @@ func stageGroup(l *loader, s *Stage, prefix string, conc int, ack time.Duration,
 
 func outputGroup(l *loader, c *Config) {
 	l.str(&c.OutputDir, "OUTPUT_DIR", "./collected", "directory receiving <sha256>.cart files", false)
+	l.int64(&c.OutputReserve, "OUTPUT_RESERVE", 1<<30, "free space kept on OUTPUT_DIR's file system: a download that would leave less halts the downloader until space is freed (bytes; 0 = none)")
 	l.boolean(&c.OutputMetadata, "OUTPUT_METADATA", false, "also write <sha256>.json beside each cART: Assemblyline server, SID, score, file type, times.completed, collection time")
 }
 

@@ -19,6 +19,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -59,6 +60,11 @@ type Config struct {
 	// Metadata also writes <sha256>.json, the collected event, beside each
 	// cART (OUTPUT_METADATA).
 	Metadata bool
+	// Reserve is the free space kept on OUTPUT_DIR's file system
+	// (OUTPUT_RESERVE): a download that would leave less halts the stage
+	// (failure.Storage) until space is freed, rather than filling the disk
+	// — and the JetStream store on it — to the last byte. Zero: no reserve.
+	Reserve  int64
 	Logger   *slog.Logger
 	Observer Observer
 }
@@ -71,6 +77,9 @@ type Downloader struct {
 	dirSync   *dirSyncer
 	anonymous bool      // unnamed temporary files work in dir
 	files     fileLocks // one handler per hash at a time
+	// short is the length of the latest download refused for want of
+	// space; 0 when none is pending.
+	short atomic.Int64
 }
 
 var _ worker.Handler[messages.File] = (*Downloader)(nil)
@@ -125,18 +134,23 @@ func (d *Downloader) Handle(ctx context.Context, req messages.File, m *worker.Me
 	log := d.cfg.Logger.With("sha256", req.SHA256, "sid", req.SID, "attempt", m.Attempt)
 	defer d.files.lock(req.SHA256)()
 
-	size, present := d.present(final, req.SHA256, log)
+	size, present, err := d.present(final, req.SHA256, log)
+	if err != nil {
+		return nil, fmt.Errorf("file %s: %w", req.SHA256, err)
+	}
 	if !present {
+		// Before asking Assemblyline for anything: a halted stage probes
+		// by handling its message again, and this is all a probe costs
+		// while the disk stays full.
+		if err := d.checkSpace(d.short.Load()); err != nil {
+			return nil, fmt.Errorf("file %s: %w", req.SHA256, err)
+		}
+		d.short.Store(0)
 		if size, err = d.fetch(ctx, req.SHA256, final); err != nil {
 			return nil, fmt.Errorf("file %s: %w", req.SHA256, err)
 		}
 		log.Info("collected", "size", size)
 	} else {
-		// Make sure it is on disk before acking: a predecessor may have
-		// died between linking the file and syncing the directory.
-		if err := d.makeDurable(final); err != nil {
-			return nil, fmt.Errorf("file %s: %w", req.SHA256, err)
-		}
 		log.Debug("already present", "size", size)
 	}
 	if d.cfg.Observer != nil {
@@ -161,22 +175,6 @@ func (d *Downloader) Handle(ctx context.Context, req messages.File, m *worker.Me
 	return []*nats.Msg{ev}, nil
 }
 
-// makeDurable fsyncs an existing file and its directory entry.
-func (d *Downloader) makeDurable(path string) error {
-	f, err := os.Open(path)
-	if err != nil {
-		return diskError(err)
-	}
-	defer f.Close()
-	if err := f.Sync(); err != nil {
-		return diskError(fmt.Errorf("fsync %s: %w", path, err))
-	}
-	if err := d.dirSync.sync(); err != nil {
-		return diskError(fmt.Errorf("fsync %s: %w", d.dir, err))
-	}
-	return nil
-}
-
 // path returns OUTPUT_DIR/<sha256>.cart, refusing anything that would not
 // land directly inside OUTPUT_DIR.
 func (d *Downloader) path(sha string) (string, error) {
@@ -190,30 +188,44 @@ func (d *Downloader) path(sha string) (string, error) {
 	return p, nil
 }
 
-// present reports whether final already holds a verified cART of sha. A
-// symlink or other non-regular file never counts: it is replaced.
-func (d *Downloader) present(final, sha string, log *slog.Logger) (int64, bool) {
-	st, err := os.Lstat(final)
+// errNotOurs: what sits at a final name is not a file the downloader may
+// verify and keep (a symlink, FIFO, device, directory, or a hard link).
+var errNotOurs = errors.New("not a regular file of its own")
+
+// present reports whether final already holds a verified cART of sha, and
+// if so makes it durable. Everything goes through one descriptor opened
+// without following a symlink or blocking on a FIFO (openExisting): a
+// symlink or other non-regular file never counts and is replaced.
+func (d *Downloader) present(final, sha string, log *slog.Logger) (int64, bool, error) {
+	f, st, err := openExisting(final)
 	if err != nil {
-		return 0, false
+		if !errors.Is(err, fs.ErrNotExist) {
+			log.Warn("output path is not a regular file of ours; replacing it", "err", err)
+		}
+		return 0, false, nil
 	}
-	if !st.Mode().IsRegular() {
-		log.Warn("output path is not a regular file; replacing it", "mode", st.Mode().String())
-		return 0, false
-	}
-	info, err := cart.VerifyFile(final, sha)
+	defer f.Close()
+	info, err := cart.Verify(f, sha)
 	if err != nil {
 		log.Warn("existing file fails verification; downloading again", "err", err)
-		return 0, false
+		return 0, false, nil
 	}
 	if st.Mode().Perm()&^FilePerm != 0 {
 		// Put by someone else, perhaps executable or world-readable: it is
 		// malware, so take those permissions away.
-		if err := os.Chmod(final, FilePerm); err != nil {
+		if err := f.Chmod(FilePerm); err != nil {
 			log.Warn("cannot restrict permissions of existing file", "err", err)
 		}
 	}
-	return info.Size, true
+	// Make sure it is on disk before acking: a predecessor may have died
+	// between linking the file and syncing the directory.
+	if err := f.Sync(); err != nil {
+		return 0, false, diskError(fmt.Errorf("fsync %s: %w", final, err))
+	}
+	if err := d.dirSync.sync(); err != nil {
+		return 0, false, diskError(fmt.Errorf("fsync %s: %w", d.dir, err))
+	}
+	return info.Size, true, nil
 }
 
 // fetch downloads into a temporary file next to final, verifies it while it
@@ -231,6 +243,12 @@ func (d *Downloader) fetch(ctx context.Context, sha, final string) (int64, error
 			// It could never fit, however much space is freed: this file's
 			// problem, not a full disk to wait out.
 			return failure.Errorf(failure.TooLarge, "the cART is %d bytes, more than the whole output file system (%d bytes)", length, total)
+		}
+		if err := d.checkSpace(max(length, 0)); err != nil {
+			// Remembered, so that halt probes wait for this much space
+			// without asking Assemblyline again.
+			d.short.Store(length)
+			return err
 		}
 		if err := tmp.reset(); err != nil {
 			return err
@@ -263,6 +281,22 @@ func (d *Downloader) fetch(ctx context.Context, sha, final string) (int64, error
 		return 0, diskError(fmt.Errorf("fsync %s: %w", d.dir, err))
 	}
 	return size, nil
+}
+
+// checkSpace fails with failure.Storage (the stage halts, and resumes once
+// a probe finds space) when writing need more bytes would leave less than
+// the reserve free on OUTPUT_DIR's file system. It reads free space
+// (statfs f_bavail), not the file system's size.
+func (d *Downloader) checkSpace(need int64) error {
+	if d.cfg.Reserve <= 0 {
+		return nil
+	}
+	free, ok := available(d.dir)
+	if !ok || free-need >= d.cfg.Reserve {
+		return nil
+	}
+	return failure.Errorf(failure.Storage, "output directory %s is nearly full: %d bytes free, a download of %d bytes would leave less than the %d bytes kept free (OUTPUT_RESERVE); free space there and the downloader resumes by itself",
+		d.dir, free, need, d.cfg.Reserve)
 }
 
 // writerPool recycles the write buffers of downloads.

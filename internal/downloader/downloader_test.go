@@ -325,6 +325,33 @@ func TestReplacesWhatIsAtTheFinalName(t *testing.T) {
 				t.Skip("hard links unsupported:", err)
 			}
 		}},
+		{"hard link to a valid, world-writable cART outside OUTPUT_DIR", func(t *testing.T, final string) {
+			p := filepath.Join(h.parent, "shared.cart")
+			write(t, p, good[sha], 0o777)
+			t.Cleanup(func() {
+				// Its inode is not ours: neither chmod nor anything else may touch it.
+				if st, err := os.Stat(p); err != nil || st.Mode().Perm() != 0o777 {
+					t.Errorf("the file outside OUTPUT_DIR was changed: %v %v", st.Mode(), err)
+				}
+				os.Remove(p)
+			})
+			if err := os.Link(p, final); err != nil {
+				t.Skip("hard links unsupported:", err)
+			}
+		}},
+		{"FIFO", func(t *testing.T, final string) {
+			if err := mkfifo(final); err != nil {
+				t.Skip("FIFOs unsupported:", err)
+			}
+		}},
+		{"symlink to a FIFO outside OUTPUT_DIR", func(t *testing.T, final string) {
+			p := filepath.Join(h.parent, "fifo")
+			os.Remove(p)
+			if err := mkfifo(p); err != nil {
+				t.Skip("FIFOs unsupported:", err)
+			}
+			symlink(t, p, final)
+		}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

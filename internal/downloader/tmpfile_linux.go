@@ -46,3 +46,13 @@ func capacity(dir string) (int64, bool) {
 	}
 	return int64(st.Blocks) * st.Bsize, true
 }
+
+// available returns the bytes an unprivileged writer may still use on the
+// file system holding dir (f_bavail, not the total size).
+func available(dir string) (int64, bool) {
+	var st unix.Statfs_t
+	if err := unix.Statfs(dir, &st); err != nil {
+		return 0, false
+	}
+	return int64(st.Bavail) * st.Bsize, true
+}

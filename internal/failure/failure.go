@@ -58,6 +58,9 @@ const (
 	// Terminal: the thing reached an end state that is not success (a
 	// submission Assemblyline marked "failed"); no retry or wait changes it.
 	Terminal
+	// Panic: the handler panicked on this message, a bug that a retry
+	// would only repeat (and that would otherwise crash the process).
+	Panic
 )
 
 var kindNames = [...]string{
@@ -78,6 +81,7 @@ var kindNames = [...]string{
 	Canceled:        "canceled",
 	Storage:         "storage",
 	Terminal:        "terminal",
+	Panic:           "panic",
 }
 
 // String returns a short snake_case name, suitable as a metric label value.
@@ -106,9 +110,14 @@ const (
 	// HandBack: we are shutting down; return the message for immediate
 	// redelivery without counting it as a failure.
 	HandBack
+	// Pause: the server as a whole is away (a probe of it failed too). Keep
+	// the message without spending an attempt, stop taking new ones, and
+	// probe until the server answers again. Only ActionAfterProbe returns
+	// it.
+	Pause
 )
 
-var actionNames = [...]string{Retry: "retry", Defer: "defer", DeadLetter: "dead_letter", Halt: "halt", HandBack: "hand_back"}
+var actionNames = [...]string{Retry: "retry", Defer: "defer", DeadLetter: "dead_letter", Halt: "halt", HandBack: "hand_back", Pause: "pause"}
 
 // String returns a short name, suitable as a metric label value.
 func (a Action) String() string {
@@ -180,15 +189,18 @@ func KindOf(err error) Kind {
 // ActionFor is the one place that decides what the pipeline does about an error.
 //
 //	Invalid, NotFound, BadRequest, TooLarge,
-//	Terminal                                     → DeadLetter (no retry can help)
+//	Terminal, Panic                              → DeadLetter (no retry can help)
 //	Auth, Forbidden, QuotaDaily, Storage         → Halt (the stage, not the message, is at fault)
 //	NotReady                                     → Defer (wait for Assemblyline to finish)
 //	Canceled                                     → HandBack (we are stopping)
 //	QuotaConcurrent, Unavailable, Timeout,
 //	Corrupt, CursorExpired, Unknown              → Retry (bounded by attempts)
+//
+// Unavailable and Timeout retry only when the server answers a probe; when
+// it does not, ActionAfterProbe turns them into Pause.
 func ActionFor(err error) Action {
 	switch KindOf(err) {
-	case Invalid, NotFound, BadRequest, TooLarge, Terminal:
+	case Invalid, NotFound, BadRequest, TooLarge, Terminal, Panic:
 		return DeadLetter
 	case Auth, Forbidden, QuotaDaily, Storage:
 		return Halt
@@ -199,6 +211,35 @@ func ActionFor(err error) Action {
 	default:
 		return Retry
 	}
+}
+
+// ServerSuspect reports whether err may be the server's failure rather than
+// the message's: the server unavailable (connection refused or reset, a 5xx,
+// a page that is not Assemblyline's envelope) or too slow. Such a failure
+// spends a message's attempt only if the server, probed on its own, answers:
+// see ActionAfterProbe.
+func ServerSuspect(err error) bool {
+	switch KindOf(err) {
+	case Unavailable, Timeout:
+		return true
+	default:
+		return false
+	}
+}
+
+// ActionAfterProbe decides about err, a message's failure, once the stage
+// has probed the server with a cheap call of its own that returned probeErr.
+// A suspect failure (ServerSuspect) whose probe failed the same way means the
+// server is away: Pause, and no attempt is spent. A probe that got any
+// answer from the server (success, or an error in the server's own terms:
+// not found, refused credentials) means the failure was the message's own:
+// ActionFor decides. This keeps an Assemblyline maintenance window from
+// emptying the queues into the dead-letter stream.
+func ActionAfterProbe(err, probeErr error) Action {
+	if ServerSuspect(err) && probeErr != nil && ServerSuspect(probeErr) {
+		return Pause
+	}
+	return ActionFor(err)
 }
 
 // Retryable reports whether repeating the same call in-process, after a short

@@ -38,6 +38,7 @@ func TestActionForEveryKind(t *testing.T) {
 		{failure.Canceled, "canceled", failure.HandBack, false},
 		{failure.Storage, "storage", failure.Halt, false},
 		{failure.Terminal, "terminal", failure.DeadLetter, false},
+		{failure.Panic, "panic", failure.DeadLetter, false},
 	}
 	seen := map[failure.Kind]bool{}
 	for _, tc := range tests {
@@ -237,5 +238,36 @@ func TestClip(t *testing.T) {
 				t.Errorf("Clip(%q, %d) kept %d bytes", tc.s, tc.n, len(kept))
 			}
 		})
+	}
+}
+
+func TestActionAfterProbe(t *testing.T) {
+	away := failure.Errorf(failure.Unavailable, "connection refused")
+	slow := failure.Errorf(failure.Timeout, "deadline exceeded")
+	tests := []struct {
+		name     string
+		err      error
+		probeErr error
+		want     failure.Action
+	}{
+		{"unavailable, probe unavailable", away, away, failure.Pause},
+		{"unavailable, probe timed out", away, slow, failure.Pause},
+		{"timeout, probe unavailable", slow, away, failure.Pause},
+		{"unavailable, probe answered", away, nil, failure.Retry},
+		{"unavailable, probe not found", away, failure.Errorf(failure.NotFound, "no such submission"), failure.Retry},
+		{"unavailable, probe refused credentials", away, failure.Errorf(failure.Auth, "401"), failure.Retry},
+		{"corrupt, probe unavailable", failure.Errorf(failure.Corrupt, "bad cart"), away, failure.Retry},
+		{"not found, probe unavailable", failure.Errorf(failure.NotFound, "gone"), away, failure.DeadLetter},
+		{"auth, probe unavailable", failure.Errorf(failure.Auth, "401"), away, failure.Halt},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := failure.ActionAfterProbe(tc.err, tc.probeErr); got != tc.want {
+				t.Errorf("ActionAfterProbe = %v, want %v", got, tc.want)
+			}
+		})
+	}
+	if got := failure.Pause.String(); got != "pause" {
+		t.Errorf("Pause.String() = %q", got)
 	}
 }

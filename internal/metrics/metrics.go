@@ -30,6 +30,7 @@ type Metrics struct {
 	settled    *prometheus.CounterVec
 	inflight   *prometheus.GaugeVec
 	halted     *prometheus.GaugeVec
+	restarts   *prometheus.CounterVec
 	alRequests *prometheus.CounterVec
 	alDuration *prometheus.HistogramVec
 	quota503   prometheus.Counter
@@ -92,8 +93,9 @@ func New() *Metrics {
 	m.settled = counterVec("messages_settled_total", "Messages a stage finished with, by outcome (acked, retried, deferred, dead_lettered, handed_back) and failure kind.", "stage", "outcome", "kind")
 	m.inflight = gaugeVec("messages_in_flight", "Messages being handled now.", "stage")
 	m.deduplicated = counterVec("messages_deduplicated_total", "Outputs JetStream did not store because the stream had the same message ID within its duplicate window (a file shared by submissions scored within 2 min of each other, or re-published on purpose inside the window).", "stage", "subject")
-	m.halted = gaugeVec("stage_halted", "1 while a stage is paused because Assemblyline refuses its calls (credentials, daily quota).", "stage")
+	m.halted = gaugeVec("stage_halted", "1 while a stage is halted (Assemblyline refuses its calls: credentials, daily quota; OUTPUT_DIR full) or paused because Assemblyline is away.", "stage")
 
+	m.restarts = counterVec("consumer_restarts_total", "Pulls a stage re-created because they delivered nothing while its consumer had work waiting.", "stage")
 	m.alRequests = counterVec("al_requests_total", "Assemblyline HTTP requests by endpoint and status code (0 = no response).", "endpoint", "code")
 	m.alDuration = prometheus.NewHistogramVec(prometheus.HistogramOpts{
 		Namespace: namespace, Name: "al_request_duration_seconds",
@@ -176,6 +178,9 @@ func (m *Metrics) Halted(stage string, halted bool) {
 	}
 	m.halted.WithLabelValues(stage).Set(v)
 }
+
+// ConsumerRestarted counts a pull the worker re-created after it went silent.
+func (m *Metrics) ConsumerRestarted(stage string) { m.restarts.WithLabelValues(stage).Inc() }
 
 // ALRequest records one Assemblyline HTTP attempt.
 func (m *Metrics) ALRequest(endpoint string, code int, d time.Duration, quotaRejected bool) {

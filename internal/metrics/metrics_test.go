@@ -285,6 +285,7 @@ func TestREADMEMetricsTable(t *testing.T) {
 	m.Settled("scorer", worker.OutcomeAcked, failure.Unknown)
 	m.InFlight("scorer", 1)
 	m.Halted("scorer", false)
+	m.ConsumerRestarted("scorer")
 	m.ALRequest("search", 200, time.Millisecond, false)
 	m.SweepDone(0, 0, time.Time{}, nil)
 	m.Collected(1, true)

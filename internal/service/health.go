@@ -90,8 +90,8 @@ func (h *Health) Check(ctx context.Context) []string {
 		}
 	}
 	for stage, c := range consumers {
-		if c.worker.Halted() {
-			problems = append(problems, stage+" halted: assemblyline refuses its calls")
+		if r := c.worker.HaltReason(); r != "" {
+			problems = append(problems, stage+" "+r)
 		}
 	}
 	if alErr != nil {

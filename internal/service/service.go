@@ -219,6 +219,7 @@ func (e *Env) Downloader(ctx context.Context, o StageOptions) (*worker.Worker, e
 	d, err := downloader.New(e.AL, downloader.Config{
 		OutputDir: e.Cfg.OutputDir,
 		Metadata:  e.Cfg.OutputMetadata,
+		Reserve:   e.Cfg.OutputReserve,
 		Logger:    e.Log.With("stage", messages.StageDownloader),
 		Observer:  e.Metrics,
 	})
@@ -245,6 +246,10 @@ func stageWorker[T any](ctx context.Context, e *Env, stage, stream, durable stri
 	rebind := func(ctx context.Context) (jetstream.Consumer, error) {
 		return broker.Consumer(ctx, e.JS, stream, durable, cc, e.Log)
 	}
+	sealKey, err := worker.SealKey(ctx, e.JS)
+	if err != nil {
+		return nil, err
+	}
 	w := worker.New(e.JS, cons, h, worker.Config{
 		Stage:       stage,
 		Concurrency: sc.Concurrency,
@@ -260,9 +265,19 @@ func stageWorker[T any](ctx context.Context, e *Env, stage, stream, durable stri
 		Logger:      e.Log,
 		Observer:    e.Metrics,
 		Rebind:      rebind,
+		Probe:       e.probeAssemblyline,
+		SealKey:     sealKey,
 	})
 	e.Health.addConsumer(stage, cons, w)
 	return w, nil
+}
+
+// probeAssemblyline is the stages' cheap call while Assemblyline may be
+// away: the document of a submission that cannot exist. Any answer in
+// Assemblyline's envelope, the expected 404 among them, says it is back.
+func (e *Env) probeAssemblyline(ctx context.Context) error {
+	_, err := e.AL.SubmissionFull(ctx, "alharvestProbe")
+	return err
 }
 
 // Searcher builds the searcher.

@@ -12,10 +12,10 @@ import (
 type Config struct {
 	// Stage names the stage in logs, metrics and dead letters (e.g. "scorer").
 	Stage string
-	// Concurrency is how many messages are handled at once (default 4). The
-	// client buffers as many ahead of the handlers: a buffered message's ack
-	// deadline runs before a handler takes it, so a larger buffer would only
-	// help handlers much faster than a JetStream round trip.
+	// Concurrency is how many messages are handled at once (default 4).
+	// Nothing is pulled ahead of the handlers: a message is requested (one
+	// per pull) only when a handler waits for it, since a buffered
+	// message's ack deadline would run while it waits unseen.
 	Concurrency int
 	// MaxAttempts bounds transient failures and crash loops before a message
 	// is dead-lettered (default 10).
@@ -35,9 +35,33 @@ type Config struct {
 	// HaltProbe gives the delay between probes while the stage is halted
 	// (default: exponential from 5 s to 5 min).
 	HaltProbe func(probe int) time.Duration
+	// Probe, when set, is the stage's cheap call to the server its handler
+	// depends on (Assemblyline). After a handler fails in a way that may be
+	// the server's fault (failure.ServerSuspect), the worker probes: if the
+	// probe fails the same way, the server is away and the stage pauses —
+	// intake stops, held messages keep their attempts, Halted reports it —
+	// probing on PauseProbe's schedule until the server answers, then
+	// retries the held messages. Without Probe such failures are retried
+	// and spend attempts.
+	Probe func(ctx context.Context) error
+	// PauseProbe gives the delay between probes while the server is away
+	// (default: exponential from 1 s to 15 s; a probe is one small call).
+	PauseProbe func(probe int) time.Duration
+	// StallAfter bounds how long intake may wait for a message while its
+	// consumer has undelivered work (NumPending) and room to deliver it
+	// (NumAckPending below MaxAckPending) before the pull is re-created: a
+	// pull subscription that lost messages (a slow consumer after a
+	// reconnect) can otherwise sit idle for good (default 30 s).
+	StallAfter time.Duration
+	// SealKey authenticates the headers the worker puts on the copies it
+	// re-publishes (see HeaderSeal); every replica of a stage needs the
+	// same key (SealKey loads the shared one). Nil: a random key of this
+	// process, so that copies another replica made start afresh.
+	SealKey []byte
 	// FailFast makes Run return as soon as a handler reports a Halt failure
 	// (bad credentials, daily quota), instead of pausing and probing. The
-	// one-command run uses it; services do not.
+	// one-command run uses it; services do not. It does not apply to a
+	// server that is away (see Probe): that pauses in every mode.
 	FailFast bool
 	// Grace is how long in-flight work may run after shutdown starts before
 	// it is cancelled and handed back (default 20 s).
@@ -75,6 +99,12 @@ func (c *Config) setDefaults() {
 	}
 	if c.HaltProbe == nil {
 		c.HaltProbe = Backoff(5*time.Second, 5*time.Minute)
+	}
+	if c.PauseProbe == nil {
+		c.PauseProbe = Backoff(time.Second, 15*time.Second)
+	}
+	if c.StallAfter <= 0 {
+		c.StallAfter = 30 * time.Second
 	}
 	if c.Grace <= 0 {
 		c.Grace = 20 * time.Second

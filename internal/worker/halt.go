@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"time"
 
 	"github.com/nats-io/nats.go"
 
@@ -18,25 +19,29 @@ import (
 type latch struct {
 	mu       sync.Mutex
 	set      bool
+	reason   string        // why it is set, for readiness reports
 	released chan struct{} // closed while the latch is not set; replaced on set
+	tripped  chan struct{} // closed while the latch is set; replaced on release
 }
 
 func newLatch() *latch {
 	ch := make(chan struct{})
 	close(ch)
-	return &latch{released: ch}
+	return &latch{released: ch, tripped: make(chan struct{})}
 }
 
 // trip sets the latch and reports whether the caller set it (and so must
 // probe and release it).
-func (l *latch) trip() bool {
+func (l *latch) trip(reason string) bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.set {
 		return false
 	}
 	l.set = true
+	l.reason = reason
 	l.released = make(chan struct{})
+	close(l.tripped)
 	return true
 }
 
@@ -46,6 +51,8 @@ func (l *latch) release() {
 	defer l.mu.Unlock()
 	if l.set {
 		l.set = false
+		l.reason = ""
+		l.tripped = make(chan struct{})
 		close(l.released)
 	}
 }
@@ -54,6 +61,20 @@ func (l *latch) isSet() bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.set
+}
+
+// why returns the reason the latch is set, or "" when it is not.
+func (l *latch) why() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.reason
+}
+
+// trippedCh returns a channel closed once the latch is set.
+func (l *latch) trippedCh() <-chan struct{} {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.tripped
 }
 
 // wait blocks while the latch is set.
@@ -80,10 +101,12 @@ func (w *Worker) halt(ctx context.Context, j job, cause error, log *slog.Logger)
 		})
 		return nil, cause
 	}
-	prober := w.latch.trip()
+	// The cause names the condition (credentials, quota, a full disk);
+	// errors never carry secrets.
+	prober := w.latch.trip(fmt.Sprintf("halted (%s): %s", failure.KindOf(cause), failure.Clip(cause.Error(), 300)))
 	if prober {
 		w.cfg.Observer.Halted(w.cfg.Stage, true)
-		log.Error("stage halted; probing until Assemblyline accepts calls again", "err", cause, "kind", failure.KindOf(cause))
+		log.Error("stage halted; probing until the condition clears", "err", cause, "kind", failure.KindOf(cause))
 	}
 	if !prober {
 		// Someone else probes; wait until they report success.
@@ -107,6 +130,64 @@ func (w *Worker) halt(ctx context.Context, j job, cause error, log *slog.Logger)
 		log.Warn("still halted", "err", err, "probe", probe)
 	}
 }
+
+// pause holds the stage while the server is away, if it is: after cause,
+// a failure that may be the server's (failure.ServerSuspect), it probes the
+// server, and returns nil when the stage paused and the server answers
+// again (the caller handles the message again), cause when the failure was
+// the message's own, or a Canceled error when ctx ended meanwhile. The
+// message's attempt is not spent while paused: the caller's heartbeat keeps
+// it, and intake takes nothing new.
+func (w *Worker) pause(ctx context.Context, cause error, log *slog.Logger) error {
+	if w.latch.isSet() {
+		// Paused (or halted) already: wait with everyone else.
+		if err := w.latch.wait(ctx); err != nil {
+			return failure.Wrap(failure.Canceled, err)
+		}
+		return nil
+	}
+	perr := w.probe(ctx)
+	if failure.ActionAfterProbe(cause, perr) != failure.Pause {
+		return cause
+	}
+	reason := "paused: assemblyline is away: " + failure.Clip(perr.Error(), 300)
+	if !w.latch.trip(reason) {
+		if err := w.latch.wait(ctx); err != nil {
+			return failure.Wrap(failure.Canceled, err)
+		}
+		return nil
+	}
+	w.cfg.Observer.Halted(w.cfg.Stage, true)
+	log.Error("assemblyline is away; stage paused, keeping its messages and probing until it answers",
+		"err", cause, "probe_err", perr, "kind", failure.KindOf(cause))
+	start := time.Now()
+	defer func() {
+		w.latch.release()
+		w.cfg.Observer.Halted(w.cfg.Stage, false)
+	}()
+	for probe := 1; ; probe++ {
+		if !sleepCtx(ctx, w.cfg.PauseProbe(probe)) {
+			return failure.Wrap(failure.Canceled, ctx.Err())
+		}
+		perr = w.probe(ctx)
+		if !failure.ServerSuspect(perr) {
+			log.Info("assemblyline answers again; stage resumed", "probes", probe, "paused", time.Since(start).Round(time.Millisecond))
+			return nil
+		}
+		log.Warn("assemblyline still away", "err", perr, "probe", probe)
+	}
+}
+
+// probe calls the stage's Probe with a bound of its own.
+func (w *Worker) probe(ctx context.Context) error {
+	pctx, cancel := context.WithTimeout(ctx, probeTimeout)
+	defer cancel()
+	return w.cfg.Probe(pctx)
+}
+
+// probeTimeout bounds one probe: a server that takes longer is as good as
+// away.
+const probeTimeout = 30 * time.Second
 
 // HaltError is returned by Run in FailFast mode when the stage cannot go on.
 type HaltError struct {

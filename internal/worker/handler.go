@@ -2,7 +2,9 @@ package worker
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
+	"runtime/debug"
 
 	"github.com/nats-io/nats.go"
 
@@ -66,7 +68,8 @@ type job struct {
 
 // bind decodes m for h. Decode errors are permanent: no retry can make a
 // malformed payload valid.
-func bind[T any](h Handler[T], m *Message) (job, error) {
+func bind[T any](h Handler[T], m *Message) (j job, err error) {
+	defer recoverPanic(&err)
 	v, err := h.Decode(m)
 	if err != nil {
 		return job{}, failure.Wrap(failure.Invalid, err) // its text is the dead letter's reason
@@ -77,7 +80,32 @@ func bind[T any](h Handler[T], m *Message) (job, error) {
 		args[i] = a
 	}
 	return job{
-		handle: func(ctx context.Context) ([]*nats.Msg, error) { return h.Handle(ctx, v, m) },
-		attrs:  args,
+		handle: func(ctx context.Context) (outs []*nats.Msg, err error) {
+			defer recoverPanic(&err)
+			return h.Handle(ctx, v, m)
+		},
+		attrs: args,
 	}, nil
+}
+
+// PanicError is a handler's panic, turned into the failure of its message
+// (kind failure.Panic: dead-lettered with the panic's value as the reason)
+// so that the process and the other messages in flight go on. Only panics
+// in the handler's own goroutine can be caught.
+type PanicError struct {
+	Value any
+	Stack []byte
+}
+
+// Error names the panic's value; the stack goes to the log only.
+func (e *PanicError) Error() string { return fmt.Sprintf("handler panicked: %v", e.Value) }
+
+// FailureKind is failure.Panic.
+func (e *PanicError) FailureKind() failure.Kind { return failure.Panic }
+
+// recoverPanic turns a panic of the calling function into *err.
+func recoverPanic(err *error) {
+	if r := recover(); r != nil {
+		*err = &PanicError{Value: r, Stack: debug.Stack()}
+	}
 }

@@ -25,6 +25,7 @@ type Message struct {
 	FirstSeen time.Time
 
 	notBefore time.Time // a deferred copy's time to be handled; zero if none
+	deferrals int       // how many times it was deferred (sealed copies only)
 }
 
 // Headers the worker sets on deferred copies of a message.
@@ -52,16 +53,25 @@ func (w *Worker) message(m jetstream.Msg, meta *jetstream.MsgMetadata) *Message 
 		// until its Not-Before time; it is not an attempt.
 		attempt--
 	}
-	// A copy re-published by a hand-back carries the attempts already spent.
-	if n, err := strconv.Atoi(h.Get(HeaderAttempts)); err == nil && n > 0 && n < 1_000_000 {
-		attempt += n
-	}
-	// The age of a deferred copy counts from its original; a time in the
-	// future is not ours (a publisher's header) and is ignored.
-	if t, err := time.Parse(time.RFC3339Nano, h.Get(HeaderFirstSeen)); err == nil && !t.After(meta.Timestamp) {
-		firstSeen = t
+	// The bookkeeping of a copy the worker re-published, and only of such a
+	// copy: a publisher's Alharvest-Attempts or -First-Seen must not get a
+	// message dead-lettered before it was tried (see HeaderSeal).
+	deferrals := 0
+	if w.sealed(m.Subject(), m.Data(), h) {
+		// A copy re-published by a hand-back carries the attempts already spent.
+		if n, err := strconv.Atoi(h.Get(HeaderAttempts)); err == nil && n > 0 && n < 1_000_000 {
+			attempt += n
+		}
+		// The age of a deferred copy counts from its original.
+		if t, err := time.Parse(time.RFC3339Nano, h.Get(HeaderFirstSeen)); err == nil && !t.After(meta.Timestamp) {
+			firstSeen = t
+		}
+		if n, err := strconv.Atoi(h.Get(HeaderDeferrals)); err == nil && n > 0 && n < 1_000_000 {
+			deferrals = n
+		}
 	}
 	return &Message{
+		deferrals: deferrals,
 		Subject:   m.Subject(),
 		Data:      m.Data(),
 		Header:    h,

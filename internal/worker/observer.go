@@ -23,6 +23,9 @@ type Observer interface {
 	Settled(stage string, outcome Outcome, kind failure.Kind)
 	InFlight(stage string, delta int)
 	Halted(stage string, halted bool)
+	// ConsumerRestarted: intake re-created a pull that had gone silent
+	// while its consumer had work waiting.
+	ConsumerRestarted(stage string)
 }
 
 type nopObserver struct{}
@@ -31,3 +34,4 @@ func (nopObserver) Received(string, bool)                 {}
 func (nopObserver) Settled(string, Outcome, failure.Kind) {}
 func (nopObserver) InFlight(string, int)                  {}
 func (nopObserver) Halted(string, bool)                   {}
+func (nopObserver) ConsumerRestarted(string)              {}

@@ -2,6 +2,7 @@ package worker
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"time"
@@ -56,6 +57,9 @@ func (w *Worker) process(ctx context.Context, m jetstream.Msg) {
 	}
 
 	kind := failure.KindOf(err)
+	if pe := (*PanicError)(nil); errors.As(err, &pe) {
+		log.Error("handler panicked; dead-lettering the message", "panic", fmt.Sprint(pe.Value), "stack", string(pe.Stack))
+	}
 	switch action := failure.ActionFor(err); action {
 	case failure.DeadLetter:
 		w.deadLetter(ctx, m, meta, err.Error(), kind, log)
@@ -83,13 +87,21 @@ func (w *Worker) run(ctx context.Context, m jetstream.Msg, in *Message, j job, l
 	stopBeat := w.heartbeat(m)
 	defer stopBeat()
 	outs, err := j.handle(ctx)
-	for err != nil && failure.ActionFor(err) == failure.Halt {
-		if outs, err = w.halt(ctx, j, err, log); err == nil {
+	for err != nil && ctx.Err() == nil {
+		if failure.ActionFor(err) == failure.Halt {
+			if outs, err = w.halt(ctx, j, err, log); err == nil || w.cfg.FailFast {
+				break
+			}
+			continue
+		}
+		if w.cfg.Probe == nil || !failure.ServerSuspect(err) {
 			break
 		}
-		if w.cfg.FailFast || ctx.Err() != nil {
-			break
+		// Perhaps the server is away rather than this message failing.
+		if err = w.pause(ctx, err, log); err != nil {
+			break // the message's own failure, or shutdown
 		}
+		outs, err = j.handle(ctx)
 	}
 	if err != nil {
 		return err

@@ -48,7 +48,7 @@ func (w *Worker) deadLetter(ctx context.Context, m jetstream.Msg, meta *jetstrea
 // removes the original, so waiting for Assemblyline does not use up the
 // message's attempts. Past MaxDeferAge it dead-letters instead.
 func (w *Worker) deferMsg(ctx context.Context, m jetstream.Msg, meta *jetstream.MsgMetadata, msg *Message, cause error, log *slog.Logger) {
-	deferrals, _ := strconv.Atoi(m.Headers().Get(HeaderDeferrals))
+	deferrals := msg.deferrals
 	age := time.Since(msg.FirstSeen)
 	if age >= w.cfg.MaxDeferAge {
 		reason := fmt.Sprintf("still not ready after %s (%d deferrals): %v", age.Round(time.Second), deferrals, cause)
@@ -83,8 +83,17 @@ func (w *Worker) replace(ctx context.Context, m jetstream.Msg, msg *Message, tim
 	cp := nats.NewMsg(m.Subject())
 	cp.Data = m.Data()
 	copyHeaders(cp.Header, m.Headers())
+	// The bookkeeping is the worker's own, from msg (what a seal vouched
+	// for), never what a publisher put there.
+	for _, k := range []string{HeaderAttempts, HeaderDeferrals, HeaderSeal} {
+		cp.Header.Del(k)
+	}
 	cp.Header.Set(HeaderFirstSeen, msg.FirstSeen.UTC().Format(time.RFC3339Nano))
+	if msg.deferrals > 0 {
+		cp.Header.Set(HeaderDeferrals, strconv.Itoa(msg.deferrals))
+	}
 	edit(cp.Header)
+	cp.Header.Set(HeaderSeal, w.seal(cp.Subject, cp.Data, cp.Header))
 	pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), timeout)
 	defer cancel()
 	if _, err := w.js.PublishMsg(pctx, cp); err != nil {

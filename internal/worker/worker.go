@@ -22,12 +22,23 @@
 //   - a message delivered more than MaxAttempts times without ever reaching
 //     an outcome (the process crashed or hung on it) is dead-lettered rather
 //     than allowed to crash-loop forever;
+//   - a failure that may be the server's (Unavailable, Timeout) spends an
+//     attempt only if the stage's Probe finds the server answering; if it
+//     does not, the stage pauses — no new intake, held messages kept alive —
+//     and probes until the server is back (Config.Probe);
+//   - a message is pulled only for a handler waiting for it, so none waits
+//     pulled but unhandled past its ack deadline; a pull that delivers
+//     nothing while the consumer has work waiting is re-created;
+//   - the bookkeeping headers of re-published copies count only under the
+//     worker's own seal (HeaderSeal); a handler's panic dead-letters its
+//     message, nothing more;
 //   - on shutdown, intake stops, in-flight work gets a grace period, and
 //     whatever is left is handed back for immediate redelivery.
 package worker
 
 import (
 	"context"
+	"crypto/rand"
 	"log/slog"
 	"sync"
 	"time"
@@ -48,6 +59,8 @@ type Worker struct {
 	// header is believed (see notBefore).
 	notBeforeLimit time.Duration
 
+	sealKey []byte // see Config.SealKey
+
 	fatalOnce sync.Once
 	fatal     error
 	stopRun   context.CancelFunc
@@ -56,7 +69,13 @@ type Worker struct {
 // New returns a Worker running h; call Run to start it.
 func New[T any](js jetstream.JetStream, consumer jetstream.Consumer, h Handler[T], cfg Config) *Worker {
 	cfg.setDefaults()
+	key := cfg.SealKey
+	if len(key) == 0 {
+		key = make([]byte, 32)
+		_, _ = rand.Read(key) // never fails (crypto/rand)
+	}
 	return &Worker{
+		sealKey:  key,
 		cfg:      cfg,
 		js:       js,
 		consumer: consumer,
@@ -69,8 +88,12 @@ func New[T any](js jetstream.JetStream, consumer jetstream.Consumer, h Handler[T
 	}
 }
 
-// Halted reports whether the stage is paused by a Halt failure.
+// Halted reports whether the stage is halted by a Halt failure or paused
+// because the server is away.
 func (w *Worker) Halted() bool { return w.latch.isSet() }
+
+// HaltReason says why the stage is halted or paused, or "" when it is not.
+func (w *Worker) HaltReason() string { return w.latch.why() }
 
 // Run consumes until ctx is cancelled, then shuts down gracefully and returns
 // nil; in FailFast mode it returns a *HaltError when the stage cannot go on.
@@ -84,19 +107,28 @@ func (w *Worker) Run(ctx context.Context) error {
 	handleCtx, cancelHandlers := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelHandlers()
 
+	// Intake pulls a message only for a handler that is waiting for one
+	// (a token in ready): a message pulled ahead would wait unseen, its ack
+	// deadline running, while every handler is busy.
 	jobs := make(chan jetstream.Msg)
+	ready := make(chan struct{}, w.cfg.Concurrency)
 	var wg sync.WaitGroup
 	for range w.cfg.Concurrency {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for m := range jobs {
+			for {
+				ready <- struct{}{} // never blocks: one token per handler at most
+				m, ok := <-jobs
+				if !ok {
+					return
+				}
 				w.process(handleCtx, m)
 			}
 		}()
 	}
 
-	w.dispatch(runCtx, jobs)
+	w.dispatch(runCtx, jobs, ready)
 	close(jobs)
 
 	done := make(chan struct{})

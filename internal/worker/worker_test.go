@@ -682,3 +682,358 @@ func TestDeletedConsumerIsRecreated(t *testing.T) {
 	})
 
 }
+
+// awayServer is a stand-in for Assemblyline as the worker sees it: up or
+// away, with a probe like the stages' cheap call.
+type awayServer struct{ up atomic.Bool }
+
+func (s *awayServer) call() error {
+	if !s.up.Load() {
+		return failure.Errorf(failure.Unavailable, "dial tcp 127.0.0.1:1: connect: connection refused")
+	}
+	return nil
+}
+
+func TestServerAwayPausesWithoutSpendingAttempts(t *testing.T) {
+	for _, failFast := range []bool{false, true} {
+		t.Run(fmt.Sprintf("failfast=%t", failFast), func(t *testing.T) {
+			f := newFixture(t, 5*time.Second)
+			var srv awayServer
+			var mu sync.Mutex
+			attempts := map[string]int{} // attempt number of each successful handling
+			var failed atomic.Int32
+			h := worker.HandlerFunc(func(ctx context.Context, m *worker.Message) ([]*nats.Msg, error) {
+				if err := srv.call(); err != nil {
+					failed.Add(1)
+					return nil, err
+				}
+				mu.Lock()
+				attempts[string(m.Data)] = m.Attempt
+				mu.Unlock()
+				return nil, nil
+			})
+			w := worker.New(f.js, f.cons, h, worker.Config{
+				Stage:       messages.StageScorer,
+				Concurrency: 2,
+				MaxAttempts: 2,
+				RetryDelay:  func(int) time.Duration { return 20 * time.Millisecond },
+				PauseProbe:  func(int) time.Duration { return 100 * time.Millisecond },
+				Probe:       func(context.Context) error { return srv.call() },
+				FailFast:    failFast,
+				Grace:       2 * time.Second,
+				Logger:      quietLog(),
+			})
+			ctx, cancel := context.WithCancel(context.Background())
+			errc := make(chan error, 1)
+			go func() { errc <- w.Run(ctx) }()
+			t.Cleanup(func() { cancel(); <-errc })
+
+			for i := range 6 {
+				f.publishSID("s" + strconv.Itoa(i))
+			}
+			testenv.Eventually(t, 5*time.Second, "stage paused", func() bool {
+				return w.Halted() && strings.Contains(w.HaltReason(), "assemblyline is away")
+			})
+			// Far longer than MaxAttempts retries at 20 ms would take.
+			time.Sleep(time.Second)
+			if n := len(f.dlq()); n != 0 {
+				t.Fatalf("%d dead letters while the server was away", n)
+			}
+			if n := failed.Load(); n > 2 {
+				t.Errorf("%d handler calls while paused; want at most one per handler (the probe decides)", n)
+			}
+			select {
+			case err := <-errc:
+				t.Fatalf("Run returned %v while the server was away; it must pause", err)
+			default:
+			}
+
+			srv.up.Store(true)
+			testenv.Eventually(t, 10*time.Second, "queue drained", func() bool { return f.streamMsgs(messages.StreamSIDs) == 0 })
+			if w.Halted() || w.HaltReason() != "" {
+				t.Errorf("still halted after the server came back: %q", w.HaltReason())
+			}
+			if n := len(f.dlq()); n != 0 {
+				t.Errorf("%d dead letters", n)
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			if len(attempts) != 6 {
+				t.Errorf("%d messages handled, want 6", len(attempts))
+			}
+			for sid, a := range attempts {
+				if a != 1 {
+					t.Errorf("%s handled at attempt %d; the pause must not spend attempts", sid, a)
+				}
+			}
+		})
+	}
+}
+
+func TestServerUpMeansTheFailureIsTheMessages(t *testing.T) {
+	f := newFixture(t, 5*time.Second)
+	var probes atomic.Int32
+	f.run(worker.HandlerFunc(func(ctx context.Context, m *worker.Message) ([]*nats.Msg, error) {
+		return nil, failure.Errorf(failure.Unavailable, "malformed document for this submission")
+	}), worker.Config{
+		MaxAttempts: 3,
+		Probe:       func(context.Context) error { probes.Add(1); return nil },
+	})
+	f.publishSID("abc")
+	testenv.Eventually(t, 10*time.Second, "dead-lettered", func() bool { return len(f.dlq()) == 1 })
+	reason := f.dlq()[0].Header.Get(messages.HeaderReason)
+	if !strings.Contains(reason, "gave up after 3 attempts") {
+		t.Errorf("reason %q", reason)
+	}
+	if n := probes.Load(); n != 3 {
+		t.Errorf("%d probes, want one per failed attempt (3)", n)
+	}
+}
+
+// silentOnce is a real consumer whose first pull goes silent: it delivers
+// nothing, ever, as a pull subscription does after a slow-consumer drop
+// during a reconnect. Later pulls are the consumer's own.
+type silentOnce struct {
+	jetstream.Consumer
+	calls atomic.Int32
+}
+
+func (c *silentOnce) Messages(opts ...jetstream.PullMessagesOpt) (jetstream.MessagesContext, error) {
+	if c.calls.Add(1) == 1 {
+		return newSilentIter(), nil
+	}
+	return c.Consumer.Messages(opts...)
+}
+
+// silentIter delivers nothing until stopped.
+type silentIter struct {
+	stopped chan struct{}
+	once    sync.Once
+}
+
+func newSilentIter() *silentIter { return &silentIter{stopped: make(chan struct{})} }
+
+func (it *silentIter) Next(opts ...jetstream.NextOpt) (jetstream.Msg, error) {
+	<-it.stopped
+	return nil, jetstream.ErrMsgIteratorClosed
+}
+func (it *silentIter) Stop()  { it.once.Do(func() { close(it.stopped) }) }
+func (it *silentIter) Drain() { it.Stop() }
+
+// restartCounter counts ConsumerRestarted.
+type restartCounter struct {
+	worker.Observer
+	n atomic.Int32
+}
+
+func (o *restartCounter) ConsumerRestarted(string) { o.n.Add(1) }
+
+func TestSilentPullIsRecreated(t *testing.T) {
+	f := newFixture(t, 5*time.Second)
+	cons := &silentOnce{Consumer: f.cons}
+	obs := &restartCounter{Observer: noObserver{}}
+	var handled atomic.Int32
+	w := worker.New(f.js, cons, worker.HandlerFunc(func(ctx context.Context, m *worker.Message) ([]*nats.Msg, error) {
+		handled.Add(1)
+		return nil, nil
+	}), worker.Config{Stage: messages.StageScorer, StallAfter: time.Second, Observer: obs, Logger: quietLog(), Grace: time.Second})
+	ctx, cancel := context.WithCancel(context.Background())
+	errc := make(chan error, 1)
+	go func() { errc <- w.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-errc })
+
+	for i := range 5 {
+		f.publishSID("s" + strconv.Itoa(i))
+	}
+	began := time.Now()
+	testenv.Eventually(t, 10*time.Second, "queue drained after the silent pull", func() bool {
+		return f.streamMsgs(messages.StreamSIDs) == 0
+	})
+	t.Logf("recovered in %s (StallAfter 1s)", time.Since(began).Round(time.Millisecond))
+	if n := obs.n.Load(); n != 1 {
+		t.Errorf("%d restarts counted, want 1", n)
+	}
+	if n := handled.Load(); n != 5 {
+		t.Errorf("%d handled, want 5", n)
+	}
+}
+
+func TestIdleConsumerIsNotRestarted(t *testing.T) {
+	f := newFixture(t, 5*time.Second)
+	obs := &restartCounter{Observer: noObserver{}}
+	f.run(worker.HandlerFunc(func(ctx context.Context, m *worker.Message) ([]*nats.Msg, error) { return nil, nil }),
+		worker.Config{StallAfter: 100 * time.Millisecond, Observer: obs})
+	f.publishSID("abc")
+	testenv.Eventually(t, 5*time.Second, "drained", func() bool { return f.streamMsgs(messages.StreamSIDs) == 0 })
+	time.Sleep(time.Second) // nothing waiting: a quiet pull is no stall
+	if n := obs.n.Load(); n != 0 {
+		t.Errorf("%d restarts of an idle consumer", n)
+	}
+}
+
+// noObserver observes nothing.
+type noObserver struct{}
+
+func (noObserver) Received(string, bool)                        {}
+func (noObserver) Settled(string, worker.Outcome, failure.Kind) {}
+func (noObserver) InFlight(string, int)                         {}
+func (noObserver) Halted(string, bool)                          {}
+func (noObserver) ConsumerRestarted(string)                     {}
+
+// TestPublishersBookkeepingHeadersAreIgnored: another system's
+// Alharvest-Attempts, Alharvest-First-Seen, Alharvest-Deferrals (with or
+// without a forged seal) cannot get a message dead-lettered before it was
+// tried: only copies the worker sealed carry bookkeeping.
+func TestPublishersBookkeepingHeadersAreIgnored(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		headers map[string]string
+		fail    error // the first attempt's failure, if any
+	}{
+		{"attempts", map[string]string{worker.HeaderAttempts: "9"}, nil},
+		{"attempts with a forged seal", map[string]string{worker.HeaderAttempts: "9", worker.HeaderSeal: strings.Repeat("ab", 32)}, nil},
+		{"first seen long ago", map[string]string{worker.HeaderFirstSeen: "1970-01-01T00:00:00Z"},
+			failure.Errorf(failure.NotReady, "submission is submitted, not completed")},
+		{"every header", map[string]string{worker.HeaderAttempts: "999", worker.HeaderFirstSeen: "2000-01-01T00:00:00Z",
+			worker.HeaderDeferrals: "999999", "Nats-Expected-Stream": "NOPE"},
+			failure.Errorf(failure.NotReady, "submission is submitted, not completed")},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFixture(t, 5*time.Second)
+			var calls atomic.Int32
+			var attempt atomic.Int32
+			f.run(worker.HandlerFunc(func(ctx context.Context, m *worker.Message) ([]*nats.Msg, error) {
+				if calls.Add(1) == 1 && tc.fail != nil {
+					return nil, tc.fail
+				}
+				attempt.Store(int32(m.Attempt))
+				return nil, nil
+			}), worker.Config{MaxAttempts: 3, MaxDeferAge: time.Hour, DeferDelay: func(int) time.Duration { return 50 * time.Millisecond }})
+			m, _ := messages.NewSIDMsg("abc", "other-system")
+			for k, v := range tc.headers {
+				m.Header.Set(k, v)
+			}
+			if _, err := f.js.PublishMsg(context.Background(), m, jetstream.WithExpectStream(messages.StreamSIDs)); err != nil && tc.headers["Nats-Expected-Stream"] == "" {
+				t.Fatal(err)
+			} else if err != nil {
+				// The server refuses a wrong expected stream; publish without it.
+				m.Header.Del("Nats-Expected-Stream")
+				if _, err := f.js.PublishMsg(context.Background(), m); err != nil {
+					t.Fatal(err)
+				}
+			}
+			testenv.Eventually(t, 10*time.Second, "queue drained", func() bool { return f.streamMsgs(messages.StreamSIDs) == 0 })
+			if n := len(f.dlq()); n != 0 {
+				t.Fatalf("dead-lettered: %s", f.dlq()[0].Header.Get(messages.HeaderReason))
+			}
+			if a := attempt.Load(); a != 1 {
+				t.Errorf("handled at attempt %d, want 1", a)
+			}
+		})
+	}
+}
+
+func TestSealKeyIsSharedThroughTheBucket(t *testing.T) {
+	f := newFixture(t, 5*time.Second)
+	k1, err := worker.SealKey(context.Background(), f.js)
+	if err != nil {
+		t.Fatal(err)
+	}
+	k2, err := worker.SealKey(context.Background(), f.js)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(k1) != 32 || string(k1) != string(k2) {
+		t.Errorf("keys %x and %x; want one shared 32-byte key", k1, k2)
+	}
+}
+
+// panicky panics in Decode or Handle for the payloads named so.
+type panicky struct{ handled *atomic.Int32 }
+
+func (panicky) Decode(m *worker.Message) (string, error) {
+	if strings.Contains(string(m.Data), "decodeboom") {
+		panic("decoder bug")
+	}
+	return string(m.Data), nil
+}
+
+func (p panicky) Handle(ctx context.Context, v string, m *worker.Message) ([]*nats.Msg, error) {
+	if strings.Contains(v, "handleboom") {
+		var none []string
+		_ = none[len(v)] // a real runtime panic: index out of range
+	}
+	time.Sleep(200 * time.Millisecond) // in flight while the others panic
+	p.handled.Add(1)
+	return nil, nil
+}
+
+func (panicky) LogAttrs(string) []slog.Attr { return nil }
+
+func TestHandlerPanicIsDeadLetteredAndContained(t *testing.T) {
+	f := newFixture(t, 5*time.Second)
+	var handled atomic.Int32
+	stop := start(f, worker.Handler[string](panicky{&handled}), worker.Config{Concurrency: 4})
+	for _, sid := range []string{"ok1", "handleboom", "ok2", "decodeboom", "ok3"} {
+		f.publishSID(sid)
+	}
+	testenv.Eventually(t, 10*time.Second, "queue drained", func() bool { return f.streamMsgs(messages.StreamSIDs) == 0 })
+	if n := handled.Load(); n != 3 {
+		t.Errorf("%d good messages handled, want 3", n)
+	}
+	letters := f.dlq()
+	if len(letters) != 2 {
+		t.Fatalf("%d dead letters, want 2", len(letters))
+	}
+	for _, l := range letters {
+		reason := l.Header.Get(messages.HeaderReason)
+		if !strings.Contains(reason, "handler panicked: ") ||
+			!(strings.Contains(reason, "index out of range") || strings.Contains(reason, "decoder bug")) {
+			t.Errorf("reason %q does not name the panic", reason)
+		}
+		if l.Header.Get(messages.HeaderDeliveries) != "1" {
+			t.Errorf("dead-lettered after %s deliveries, want 1", l.Header.Get(messages.HeaderDeliveries))
+		}
+	}
+	if err := stop(); err != nil {
+		t.Errorf("Run returned %v after the panics", err)
+	}
+}
+
+// TestSlowHandlersLeaveNothingWaitingPastItsDeadline: with every handler
+// busy for longer than AckWait, messages must not sit pulled but unhandled
+// (and unheartbeated) until the server redelivers them: each is delivered
+// once and handled once.
+func TestSlowHandlersLeaveNothingWaitingPastItsDeadline(t *testing.T) {
+	f := newFixture(t, time.Second)
+	var mu sync.Mutex
+	seen := map[string]int{}
+	var redelivered atomic.Int32
+	f.run(worker.HandlerFunc(func(ctx context.Context, m *worker.Message) ([]*nats.Msg, error) {
+		mu.Lock()
+		seen[string(m.Data)]++
+		mu.Unlock()
+		if m.Attempt > 1 {
+			redelivered.Add(1)
+		}
+		time.Sleep(2500 * time.Millisecond) // 2.5 × AckWait, kept alive by the worker's heartbeat
+		return nil, nil
+	}), worker.Config{Concurrency: 2, AckWait: time.Second, MaxAttempts: 10})
+	for i := range 6 {
+		f.publishSID("slow" + strconv.Itoa(i))
+	}
+	testenv.Eventually(t, 30*time.Second, "queue drained", func() bool { return f.streamMsgs(messages.StreamSIDs) == 0 })
+	mu.Lock()
+	defer mu.Unlock()
+	if len(seen) != 6 {
+		t.Errorf("%d distinct messages handled, want 6", len(seen))
+	}
+	for k, n := range seen {
+		if n != 1 {
+			t.Errorf("%s handled %d times", k, n)
+		}
+	}
+	if n := redelivered.Load(); n != 0 {
+		t.Errorf("%d handlings of redelivered messages; buffered messages passed their ack deadline", n)
+	}
+}
