@@ -479,6 +479,10 @@ func (s *Shared) plan(now time.Time, force bool) (*Budget, bool) {
 	case want == me.Want:
 	case me.Want == 0:
 		wantDue = true
+	case want < me.Held && r.waiting(s.id):
+		// Slots we hold and do not use while another process waits for
+		// one: hand them over now, not after the quiet spell.
+		wantDue = true
 	case want == 0:
 		wantDue = now.Sub(s.lastWant) >= s.cfg.Rotate/10
 	default:
