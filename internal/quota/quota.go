@@ -36,9 +36,13 @@
 //     every rotate period, so every process gets its turn and a process
 //     joining or leaving moves one slot, not all of them. A slot given back
 //     goes straight to the process owed it, one write per move.
-//   - Leases last TTL (2 s) and are renewed about three times per TTL; any
-//     process drops a lapsed lease, so a killed process's slots come back
-//     within the TTL. Close hands them back at once.
+//   - Leases last TTL (2 s) and are renewed once half of it has gone by
+//     (any write of the process renews its lease too); any process drops a
+//     lapsed lease, so a killed process's slots come back within the TTL.
+//     A process trusts its lease only for three quarters of the TTL after
+//     sending its last write, so it stops calling on it before anyone
+//     else may drop it, whatever the renewal pace. Close hands them back
+//     at once.
 //   - The quota is learnt: a "…quota of N" 503 sets it; until one arrives
 //     Assemblyline's default (10) is assumed, and a full budget grows by one
 //     call at most every 30 s to find out if the server allows more (the

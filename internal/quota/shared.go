@@ -536,7 +536,11 @@ func (s *Shared) plan(now time.Time, force bool) (*Budget, bool) {
 	if me.Held < 0 {
 		me.Held = 0
 	}
-	if me.Expires-ms < (s.cfg.TTL * 2 / 3).Milliseconds() {
+	// Renew once half the lease has gone: renewals were most of the
+	// writes, and every write wakes every process and races theirs. The
+	// lease is trusted only until TTL-TTL/4 after a write is sent, which
+	// leaves a quarter of the TTL for the renewal to land.
+	if me.Expires-ms < (s.cfg.TTL / 2).Milliseconds() {
 		changed = true
 	}
 	if changed {
