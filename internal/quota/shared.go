@@ -67,6 +67,7 @@ type Shared struct {
 
 	// The rest belongs to the loop.
 	kv       jetstream.KeyValue
+	updates  <-chan jetstream.KeyValueEntry // the record's watch, nil while it is down
 	key      string
 	rec      *Budget
 	rev      uint64
@@ -255,7 +256,6 @@ func (s *Shared) loop(ctx context.Context) {
 	defer close(s.done)
 	tick := time.NewTicker(s.cfg.Rotate / 5)
 	defer tick.Stop()
-	var updates <-chan jetstream.KeyValueEntry
 	var w jetstream.KeyWatcher
 	defer func() {
 		if w != nil {
@@ -265,27 +265,51 @@ func (s *Shared) loop(ctx context.Context) {
 	for {
 		if w == nil {
 			if nw, err := s.kv.Watch(ctx, s.key, jetstream.UpdatesOnly()); err == nil {
-				w, updates = nw, nw.Updates()
+				w, s.updates = nw, nw.Updates()
 			}
 		}
 		select {
 		case <-ctx.Done():
 			return
-		case e, ok := <-updates:
+		case e, ok := <-s.updates:
 			if !ok {
-				w, updates = nil, nil
+				w, s.updates = nil, nil
 				continue
 			}
-			if e != nil && e.Operation() == jetstream.KeyValuePut && e.Revision() > s.rev {
-				if r, err := decodeBudget(e.Value()); err == nil {
-					s.rec, s.rev = r, e.Revision()
-				}
-			}
+			s.follow(e)
 		case <-s.kick:
 		case <-tick.C:
 		}
 		if err := s.step(ctx, false); err != nil && ctx.Err() == nil {
 			s.fallback()
+		}
+	}
+}
+
+// follow takes a record the watch delivered, if newer than ours.
+func (s *Shared) follow(e jetstream.KeyValueEntry) {
+	if e != nil && e.Operation() == jetstream.KeyValuePut && e.Revision() > s.rev {
+		if r, err := decodeBudget(e.Value()); err == nil {
+			s.rec, s.rev = r, e.Revision()
+		}
+	}
+}
+
+// catchUp takes the records the watch has already delivered, without
+// waiting; it reports whether ours got newer. After a lost compare-and-set
+// the winner's record is usually among them, which saves reading it back.
+func (s *Shared) catchUp() bool {
+	rev := s.rev
+	for {
+		select {
+		case e, ok := <-s.updates:
+			if !ok {
+				s.updates = nil
+				return s.rev > rev
+			}
+			s.follow(e)
+		default:
+			return s.rev > rev
 		}
 	}
 }
@@ -378,6 +402,9 @@ func (s *Shared) step(ctx context.Context, force bool) error {
 		// short random pause once several of us keep colliding.
 		if attempt >= 2 {
 			time.Sleep(time.Duration(mrand.Int64N(int64(attempt) * int64(time.Millisecond))))
+		}
+		if s.catchUp() {
+			continue
 		}
 		if err := s.refresh(ctx); err != nil {
 			return err
