@@ -263,7 +263,12 @@ func (s *Shared) loop(ctx context.Context) {
 		}
 	}()
 	for {
-		if w == nil {
+		if s.updates == nil {
+			// Not watching yet, or the watch ended (here or in catchUp).
+			if w != nil {
+				_ = w.Stop()
+				w = nil
+			}
 			if nw, err := s.kv.Watch(ctx, s.key, jetstream.UpdatesOnly()); err == nil {
 				w, s.updates = nw, nw.Updates()
 			}
@@ -273,7 +278,7 @@ func (s *Shared) loop(ctx context.Context) {
 			return
 		case e, ok := <-s.updates:
 			if !ok {
-				w, s.updates = nil, nil
+				s.updates = nil
 				continue
 			}
 			s.follow(e)
