@@ -281,7 +281,7 @@ func (s *Shared) loop(ctx context.Context) {
 				s.updates = nil
 				continue
 			}
-			s.follow(e)
+			s.catchUp(e)
 		case <-s.kick:
 		case <-tick.C:
 		}
@@ -291,32 +291,43 @@ func (s *Shared) loop(ctx context.Context) {
 	}
 }
 
-// follow takes a record the watch delivered, if newer than ours.
-func (s *Shared) follow(e jetstream.KeyValueEntry) {
-	if e != nil && e.Operation() == jetstream.KeyValuePut && e.Revision() > s.rev {
-		if r, err := decodeBudget(e.Value()); err == nil {
-			s.rec, s.rev = r, e.Revision()
+// catchUp takes the newest record the watch has delivered so far, e (if
+// not nil) being one just received, without waiting; it reports whether
+// ours got newer. Only the newest is decoded: every write wakes every
+// process, and one that was not scheduled for a while finds several
+// waiting. After a lost compare-and-set the winner's record is usually
+// among them, which saves reading it back.
+func (s *Shared) catchUp(e jetstream.KeyValueEntry) bool {
+	var newest jetstream.KeyValueEntry
+	take := func(e jetstream.KeyValueEntry) {
+		if e != nil && e.Operation() == jetstream.KeyValuePut && e.Revision() > s.rev &&
+			(newest == nil || e.Revision() > newest.Revision()) {
+			newest = e
 		}
 	}
-}
-
-// catchUp takes the records the watch has already delivered, without
-// waiting; it reports whether ours got newer. After a lost compare-and-set
-// the winner's record is usually among them, which saves reading it back.
-func (s *Shared) catchUp() bool {
-	rev := s.rev
+	take(e)
+drain:
 	for {
 		select {
 		case e, ok := <-s.updates:
 			if !ok {
 				s.updates = nil
-				return s.rev > rev
+				break drain
 			}
-			s.follow(e)
+			take(e)
 		default:
-			return s.rev > rev
+			break drain
 		}
 	}
+	if newest == nil {
+		return false
+	}
+	r, err := decodeBudget(newest.Value())
+	if err != nil {
+		return false
+	}
+	s.rec, s.rev = r, newest.Revision()
+	return true
 }
 
 // refresh reads the record (creating it if missing).
@@ -408,7 +419,7 @@ func (s *Shared) step(ctx context.Context, force bool) error {
 		if attempt >= 2 {
 			time.Sleep(time.Duration(mrand.Int64N(int64(attempt) * int64(time.Millisecond))))
 		}
-		if s.catchUp() {
+		if s.catchUp(nil) {
 			continue
 		}
 		if err := s.refresh(ctx); err != nil {
