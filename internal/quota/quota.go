@@ -23,7 +23,7 @@
 //     a 503, or AL_QUOTA), the size of the budget, and one lease per process:
 //     the slots it holds, its demand, and when the lease lapses.
 //   - A process runs calls on the slots it holds with a local mutex and no
-//     network at all: Acquire and Release cost 60–80 ns. Slots move
+//     network at all: Acquire and Release cost under 100 ns. Slots move
 //     between processes through compare-and-set writes of the record by a
 //     background loop that follows it with a KV watch. The sum of the
 //     leases never exceeds the size, and a process gives up a slot only
