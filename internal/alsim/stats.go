@@ -44,6 +44,13 @@ type Stats struct {
 	OpenCursors    int   `json:"open_cursors"`
 	// Faults counts injected faults by type.
 	Faults map[string]int64 `json:"faults"`
+	// FirstAdmit and LastLeave bound the calls admitted since the reset
+	// (zero before any); Occupancy is how long, between them, exactly i
+	// calls held a slot. Together they tell a client's idle slots from
+	// its start-up and its tail.
+	FirstAdmit time.Time       `json:"first_admit"`
+	LastLeave  time.Time       `json:"last_leave"`
+	Occupancy  []time.Duration `json:"occupancy_ns"`
 }
 
 type statsRec struct {
@@ -59,6 +66,14 @@ type statsRec struct {
 	cursorsOpened                atomic.Int64
 	cursorsClosed                atomic.Int64
 	cursorsExpired               atomic.Int64
+
+	// The occupancy timeline, under its own lock: admit and leave are on
+	// every call's path.
+	occMu                 sync.Mutex
+	level                 int
+	changed               time.Time
+	firstAdmit, lastLeave time.Time
+	occupancy             []time.Duration
 }
 
 func newStats() *statsRec {
@@ -82,6 +97,31 @@ func (s *statsRec) reset() {
 	s.cursorsOpened.Store(0)
 	s.cursorsClosed.Store(0)
 	s.cursorsExpired.Store(0)
+	s.occMu.Lock()
+	s.firstAdmit, s.lastLeave, s.occupancy = time.Time{}, time.Time{}, nil
+	s.changed = time.Now()
+	s.occMu.Unlock()
+}
+
+// occupy moves the in-flight level by d, adding the time spent at the old
+// level once the first call was admitted.
+func (s *statsRec) occupy(d int) {
+	now := time.Now()
+	s.occMu.Lock()
+	defer s.occMu.Unlock()
+	if !s.firstAdmit.IsZero() {
+		for len(s.occupancy) <= s.level {
+			s.occupancy = append(s.occupancy, 0)
+		}
+		s.occupancy[s.level] += now.Sub(s.changed)
+	} else if d > 0 {
+		s.firstAdmit = now
+	}
+	s.level = max(0, s.level+d)
+	s.changed = now
+	if d < 0 {
+		s.lastLeave = now
+	}
 }
 
 func (s *statsRec) call(endpoint string, status int) {
@@ -109,6 +149,7 @@ func (s *statsRec) fault(name string) {
 }
 
 func (s *statsRec) admit() {
+	s.occupy(1)
 	n := s.inFlight.Add(1)
 	for {
 		p := s.peak.Load()
@@ -120,6 +161,7 @@ func (s *statsRec) admit() {
 
 func (s *statsRec) leave(endpoint string, held time.Duration) {
 	s.inFlight.Add(-1)
+	s.occupy(-1)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.serverTime[endpoint] += held
@@ -157,5 +199,9 @@ func (s *statsRec) snapshot() Stats {
 	for k, v := range s.faults {
 		out.Faults[k] = v
 	}
+	s.occMu.Lock()
+	out.FirstAdmit, out.LastLeave = s.firstAdmit, s.lastLeave
+	out.Occupancy = append([]time.Duration(nil), s.occupancy...)
+	s.occMu.Unlock()
 	return out
 }

@@ -68,6 +68,20 @@ type Result struct {
 	// least wall time any client could need (0 without a quota).
 	Ideal      Seconds `json:"ideal_s"`
 	Efficiency float64 `json:"efficiency"`
+	// FirstCall is how long after starting the processes the server
+	// admitted the first call: process start-up, connecting, provisioning
+	// and the searcher's first page request, which no sharing of the quota
+	// can shorten. EffFromFirst is Ideal over Wall less FirstCall.
+	FirstCall    Seconds `json:"first_call_s"`
+	EffFromFirst float64 `json:"efficiency_from_first_call"`
+	// Idle is the slot time left unused between the first call admitted
+	// and the last answered, divided by the quota: the wall time lost to
+	// slots nobody held, whether for want of work (the pipeline filling or
+	// draining) or for the gate (a slot between processes). Tail is from
+	// the last answer to the queues seen drained.
+	Idle Seconds `json:"idle_s"`
+	Tail Seconds `json:"tail_s"`
+
 	Calls      int64   `json:"calls"`
 	Quota503   int64   `json:"quota_503"`
 	Quota503Pc float64 `json:"quota_503_pct"`
@@ -87,6 +101,8 @@ type Result struct {
 	// Expected is alsim's expected set size; Missing is how many of it did not arrive.
 	Expected int `json:"expected"`
 	Missing  int `json:"missing"`
+
+	started time.Time // when the pipeline's processes were started
 }
 
 // Seconds marshals a duration as fractional seconds.
@@ -189,6 +205,18 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	if st.Quota > 0 {
 		res.Ideal = Seconds(st.ServerTimeTotal / time.Duration(st.Quota))
 		res.Efficiency = float64(res.Ideal) / float64(res.Wall)
+		var idle time.Duration
+		for level, d := range st.Occupancy {
+			idle += time.Duration(max(0, st.Quota-level)) * d
+		}
+		res.Idle = Seconds(idle / time.Duration(st.Quota))
+	}
+	if !st.FirstAdmit.IsZero() && !res.started.IsZero() {
+		res.FirstCall = Seconds(st.FirstAdmit.Sub(res.started))
+		res.Tail = Seconds(res.started.Add(wall).Sub(st.LastLeave))
+		if res.Ideal > 0 && wall > time.Duration(res.FirstCall) {
+			res.EffFromFirst = float64(res.Ideal) / float64(wall-time.Duration(res.FirstCall))
+		}
 	}
 	got := map[string]bool{}
 	entries, _ := os.ReadDir(out)
@@ -220,6 +248,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 // baseline) to its end.
 func runSingle(dir, name, bin string, args, env []string, res *Result) (time.Duration, error) {
 	start := time.Now()
+	res.started = start
 	p, err := startProc(dir, name, bin, args, env)
 	if err != nil {
 		return 0, err
@@ -276,6 +305,7 @@ func runMulti(ctx context.Context, dir string, o Options, env []string, res *Res
 	}
 
 	start := time.Now()
+	res.started = start
 	nScorers, nDownloaders := replicas, replicas
 	var stages []*proc
 	for i := range nScorers {

@@ -170,6 +170,16 @@ func (r *Budget) targets(now time.Time, rotate time.Duration) map[string]int {
 	return out
 }
 
+// waiting reports whether a holder other than id wants more slots than it holds.
+func (r *Budget) waiting(id string) bool {
+	for j, h := range r.Holders {
+		if j != id && h.Want > h.Held {
+			return true
+		}
+	}
+	return false
+}
+
 // excess is how many of id's slots must go back: what it holds above its
 // target, as far as other holders are owed more than the free slots give.
 func (r *Budget) excess(id string, targets map[string]int) int {

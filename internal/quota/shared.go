@@ -67,6 +67,7 @@ type Shared struct {
 
 	// The rest belongs to the loop.
 	kv       jetstream.KeyValue
+	updates  <-chan jetstream.KeyValueEntry // the record's watch, nil while it is down
 	key      string
 	rec      *Budget
 	rev      uint64
@@ -255,7 +256,6 @@ func (s *Shared) loop(ctx context.Context) {
 	defer close(s.done)
 	tick := time.NewTicker(s.cfg.Rotate / 5)
 	defer tick.Stop()
-	var updates <-chan jetstream.KeyValueEntry
 	var w jetstream.KeyWatcher
 	defer func() {
 		if w != nil {
@@ -263,24 +263,25 @@ func (s *Shared) loop(ctx context.Context) {
 		}
 	}()
 	for {
-		if w == nil {
+		if s.updates == nil {
+			// Not watching yet, or the watch ended (here or in catchUp).
+			if w != nil {
+				_ = w.Stop()
+				w = nil
+			}
 			if nw, err := s.kv.Watch(ctx, s.key, jetstream.UpdatesOnly()); err == nil {
-				w, updates = nw, nw.Updates()
+				w, s.updates = nw, nw.Updates()
 			}
 		}
 		select {
 		case <-ctx.Done():
 			return
-		case e, ok := <-updates:
+		case e, ok := <-s.updates:
 			if !ok {
-				w, updates = nil, nil
+				s.updates = nil
 				continue
 			}
-			if e != nil && e.Operation() == jetstream.KeyValuePut && e.Revision() > s.rev {
-				if r, err := decodeBudget(e.Value()); err == nil {
-					s.rec, s.rev = r, e.Revision()
-				}
-			}
+			s.catchUp(e)
 		case <-s.kick:
 		case <-tick.C:
 		}
@@ -288,6 +289,45 @@ func (s *Shared) loop(ctx context.Context) {
 			s.fallback()
 		}
 	}
+}
+
+// catchUp takes the newest record the watch has delivered so far, e (if
+// not nil) being one just received, without waiting; it reports whether
+// ours got newer. Only the newest is decoded: every write wakes every
+// process, and one that was not scheduled for a while finds several
+// waiting. After a lost compare-and-set the winner's record is usually
+// among them, which saves reading it back.
+func (s *Shared) catchUp(e jetstream.KeyValueEntry) bool {
+	var newest jetstream.KeyValueEntry
+	take := func(e jetstream.KeyValueEntry) {
+		if e != nil && e.Operation() == jetstream.KeyValuePut && e.Revision() > s.rev &&
+			(newest == nil || e.Revision() > newest.Revision()) {
+			newest = e
+		}
+	}
+	take(e)
+drain:
+	for {
+		select {
+		case e, ok := <-s.updates:
+			if !ok {
+				s.updates = nil
+				break drain
+			}
+			take(e)
+		default:
+			break drain
+		}
+	}
+	if newest == nil {
+		return false
+	}
+	r, err := decodeBudget(newest.Value())
+	if err != nil {
+		return false
+	}
+	s.rec, s.rev = r, newest.Revision()
+	return true
 }
 
 // refresh reads the record (creating it if missing).
@@ -378,6 +418,9 @@ func (s *Shared) step(ctx context.Context, force bool) error {
 		// short random pause once several of us keep colliding.
 		if attempt >= 2 {
 			time.Sleep(time.Duration(mrand.Int64N(int64(attempt) * int64(time.Millisecond))))
+		}
+		if s.catchUp(nil) {
+			continue
 		}
 		if err := s.refresh(ctx); err != nil {
 			return err
@@ -479,6 +522,10 @@ func (s *Shared) plan(now time.Time, force bool) (*Budget, bool) {
 	case want == me.Want:
 	case me.Want == 0:
 		wantDue = true
+	case want < me.Held && r.waiting(s.id):
+		// Slots we hold and do not use while another process waits for
+		// one: hand them over now, not after the quiet spell.
+		wantDue = true
 	case want == 0:
 		wantDue = now.Sub(s.lastWant) >= s.cfg.Rotate/10
 	default:
@@ -532,7 +579,11 @@ func (s *Shared) plan(now time.Time, force bool) (*Budget, bool) {
 	if me.Held < 0 {
 		me.Held = 0
 	}
-	if me.Expires-ms < (s.cfg.TTL * 2 / 3).Milliseconds() {
+	// Renew once half the lease has gone: renewals were most of the
+	// writes, and every write wakes every process and races theirs. The
+	// lease is trusted only until TTL-TTL/4 after a write is sent, which
+	// leaves a quarter of the TTL for the renewal to land.
+	if me.Expires-ms < (s.cfg.TTL / 2).Milliseconds() {
 		changed = true
 	}
 	if changed {

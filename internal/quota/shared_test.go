@@ -313,3 +313,44 @@ func BenchmarkSharedAcquireRelease(b *testing.B) {
 		})
 	})
 }
+
+// A process whose demand falls below what it holds hands the rest over at
+// once to a process waiting for a slot, rather than after the quiet spell
+// (Rotate/10, here six minutes) that keeps other processes from seeing
+// every flicker of its demand.
+func TestSharedUnusedSlotGoesToAWaiterAtOnce(t *testing.T) {
+	_, kv := bucket(t)
+	start := func(name string) *quota.Shared {
+		g := quota.NewShared(quota.SharedConfig{Server: testServer, User: testUser, Name: name, Quota: 1,
+			TTL: time.Hour, Rotate: time.Hour})
+		if err := g.Start(context.Background(), kv); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(g.Close)
+		return g
+	}
+	a, b := start("a"), start("b")
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := a.Acquire(ctx); err != nil {
+		t.Fatal(err)
+	}
+	got := make(chan error, 1)
+	go func() { got <- b.Acquire(ctx) }()
+	eventually(t, 5*time.Second, "b waits for a slot", func() bool {
+		for _, h := range budget(t, kv).Holders {
+			if h.Name == "b" && h.Want == 1 {
+				return true
+			}
+		}
+		return false
+	})
+	a.Release(false)
+	if err := <-got; err != nil {
+		t.Fatalf("b never got the slot a stopped using: %v", err)
+	}
+	if n := a.Allowed(); n != 0 {
+		t.Errorf("a may still run %d calls on the one slot b holds", n)
+	}
+	b.Release(false)
+}
