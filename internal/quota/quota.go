@@ -51,8 +51,10 @@
 //     user: the size shrinks by one per burst and grows back by one every
 //     5 s without a refusal.
 //   - Without NATS a process keeps its lease until it lapses, then limits
-//     itself to an even share of the last known size among the last known
-//     holders (at least one call), never the whole quota.
+//     itself to its part of the last known size split among the last known
+//     holders (the remainder to the first in ID order), so the parts add up
+//     to the size: with more processes than slots some wait for NATS
+//     instead of calling, and the whole stays within the quota.
 //
 // Alternatives weighed:
 //

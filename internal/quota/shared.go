@@ -6,7 +6,9 @@ import (
 	"encoding/json"
 	"errors"
 	"log/slog"
+	"maps"
 	mrand "math/rand/v2"
+	"slices"
 	"sync"
 	"time"
 
@@ -593,8 +595,8 @@ func (s *Shared) plan(now time.Time, force bool) (*Budget, bool) {
 }
 
 // fallback runs while the record cannot be written: the lease is kept
-// until it lapses, then the process limits itself to an even share of the
-// last known size among the last known holders, at least one call.
+// until it lapses, then the process limits itself to its part of the last
+// known size split among the last known holders (see fallbackShare).
 func (s *Shared) fallback() {
 	now := s.cfg.Now()
 	if now.Before(s.valid) {
@@ -606,7 +608,7 @@ func (s *Shared) fallback() {
 	}
 	share := 1
 	if s.rec != nil && len(s.rec.Holders) > 0 {
-		share = max(1, s.rec.Size/len(s.rec.Holders))
+		share = fallbackShare(s.rec.Size, slices.Collect(maps.Keys(s.rec.Holders)), s.id)
 	}
 	// Our entry may be pruned by now: start afresh once NATS answers.
 	s.held = 0
@@ -640,4 +642,25 @@ func ReadBudgets(ctx context.Context, kv jetstream.KeyValue) ([]Snapshot, error)
 		out = append(out, r.snapshot(k, now))
 	}
 	return out, nil
+}
+
+// fallbackShare is the calls one process (id) allows itself while the
+// shared record cannot be reached: size split evenly among the holders it
+// last knew, the remainder going to the first holders in ID order. Every
+// process computes the same split from the same record, so the shares add
+// up to size; with more processes than slots some get none and wait for
+// NATS rather than all calling at once (one call each would put 21
+// processes over a quota of 10). A process missing from the record counts
+// as one more holder.
+func fallbackShare(size int, holders []string, id string) int {
+	if !slices.Contains(holders, id) {
+		holders = append(holders, id)
+	}
+	slices.Sort(holders)
+	rank := slices.Index(holders, id)
+	share := size / len(holders)
+	if rank < size%len(holders) {
+		share++
+	}
+	return share
 }

@@ -16,6 +16,7 @@ import (
 
 	"github.com/alharvest/alharvest/internal/natstest"
 	"github.com/alharvest/alharvest/internal/quota"
+	"github.com/alharvest/alharvest/internal/testenv"
 	"github.com/alharvest/alharvest/pkg/messages"
 )
 
@@ -56,18 +57,6 @@ func budget(t testing.TB, kv jetstream.KeyValue) quota.Snapshot {
 		t.Fatalf("budgets %v, %v", bs, err)
 	}
 	return bs[0]
-}
-
-// eventually polls cond for up to d.
-func eventually(t testing.TB, d time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("not within %s: %s", d, what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
 }
 
 func TestSharedStaysWithinQuotaAndEveryProcessProgresses(t *testing.T) {
@@ -137,10 +126,11 @@ func TestSharedLearnsTheQuotaFromA503(t *testing.T) {
 	}
 	g.LearnQuota(4)
 	g.Release(true)
-	eventually(t, 2*time.Second, "quota 4 learnt", func() bool {
+	testenv.Eventually(t, 2*time.Second, "quota 4 learnt", func() bool {
 		s := budget(t, kv)
 		return s.Quota == 4 && s.Size == 4 && s.Source == quota.SourceLearnt
 	})
+
 }
 
 func TestSharedShrinksWhenAnotherToolUsesTheUser(t *testing.T) {
@@ -155,10 +145,11 @@ func TestSharedShrinksWhenAnotherToolUsesTheUser(t *testing.T) {
 	// Refused although alharvest holds 1 of 5: somebody else is calling.
 	g.LearnQuota(5)
 	g.Release(true)
-	eventually(t, 2*time.Second, "size shrunk to 4", func() bool {
+	testenv.Eventually(t, 2*time.Second, "size shrunk to 4", func() bool {
 		s := budget(t, kv)
 		return s.Quota == 5 && s.Size == 4
 	})
+
 }
 
 func TestSharedFallsBackToALocalShareWithoutNATS(t *testing.T) {
@@ -183,7 +174,7 @@ func TestSharedFallsBackToALocalShareWithoutNATS(t *testing.T) {
 	}
 	_ = b
 	nc.Close() // NATS is away for both: their writes fail
-	eventually(t, 3*time.Second, "a falls back to half of 10", func() bool { return a.Allowed() == 5 })
+	testenv.Eventually(t, 3*time.Second, "a falls back to half of 10", func() bool { return a.Allowed() == 5 })
 }
 
 // TestSharedSlotsOfAKilledProcessReturnWithinTheLease runs a holder as a
@@ -337,7 +328,7 @@ func TestSharedUnusedSlotGoesToAWaiterAtOnce(t *testing.T) {
 	}
 	got := make(chan error, 1)
 	go func() { got <- b.Acquire(ctx) }()
-	eventually(t, 5*time.Second, "b waits for a slot", func() bool {
+	testenv.Eventually(t, 5*time.Second, "b waits for a slot", func() bool {
 		for _, h := range budget(t, kv).Holders {
 			if h.Name == "b" && h.Want == 1 {
 				return true
@@ -345,6 +336,7 @@ func TestSharedUnusedSlotGoesToAWaiterAtOnce(t *testing.T) {
 		}
 		return false
 	})
+
 	a.Release(false)
 	if err := <-got; err != nil {
 		t.Fatalf("b never got the slot a stopped using: %v", err)
