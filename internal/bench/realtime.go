@@ -1,12 +1,10 @@
 package bench
 
 import (
-	"bufio"
 	"context"
 	"fmt"
 	"io"
 	"net"
-	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
@@ -16,6 +14,7 @@ import (
 	"time"
 
 	"github.com/alharvest/alharvest/internal/alsim"
+	"github.com/alharvest/alharvest/internal/metrics"
 )
 
 // Real-time modes: how a completed submission reaches alharvest.
@@ -228,7 +227,7 @@ func RunRealtime(ctx context.Context, o RealtimeOptions) (*RealtimeResult, error
 	}
 	// Let a last sweep finish, then read the counters.
 	time.Sleep(time.Second)
-	m, err := scrapeMetrics("http://" + metricsAddr + "/metrics")
+	m, err := metrics.Scrape("http://" + metricsAddr + "/metrics")
 	if err != nil {
 		return nil, err
 	}
@@ -261,29 +260,6 @@ func fetchArrivals(url string) (map[string]time.Time, error) {
 		out[sha] = time.Unix(0, n)
 	}
 	return out, nil
-}
-
-// scrapeMetrics reads a Prometheus text page: series -> value.
-func scrapeMetrics(url string) (map[string]float64, error) {
-	resp, err := http.Get(url)
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	out := map[string]float64{}
-	sc := bufio.NewScanner(resp.Body)
-	for sc.Scan() {
-		line := sc.Text()
-		if strings.HasPrefix(line, "#") {
-			continue
-		}
-		if i := strings.LastIndexByte(line, ' '); i > 0 {
-			if v, err := strconv.ParseFloat(line[i+1:], 64); err == nil {
-				out[line[:i]] = v
-			}
-		}
-	}
-	return out, sc.Err()
 }
 
 // WriteRealtimeTable prints real-time results as one table.

@@ -1,6 +1,7 @@
 package quota
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
@@ -9,6 +10,8 @@ import (
 	"sort"
 	"sync"
 	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
 )
 
 // KeyPrefix starts the KV key of every shared budget.
@@ -284,4 +287,26 @@ func (r *Budget) snapshot(key string, now time.Time) Snapshot {
 		return 0
 	})
 	return s
+}
+
+// ReadBudgets returns every shared budget in kv, for `alharvest status`.
+func ReadBudgets(ctx context.Context, kv jetstream.KeyValue) ([]Snapshot, error) {
+	l, err := kv.ListKeysFiltered(ctx, KeyPrefix+">")
+	if err != nil {
+		return nil, err
+	}
+	var out []Snapshot
+	now := time.Now()
+	for k := range l.Keys() {
+		e, err := kv.Get(ctx, k)
+		if err != nil {
+			continue
+		}
+		r, err := decodeBudget(e.Value())
+		if err != nil {
+			continue
+		}
+		out = append(out, r.snapshot(k, now))
+	}
+	return out, nil
 }
