@@ -117,15 +117,11 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	}
 	res := &Result{Workload: o.Workload.Name, Mode: o.Mode, RSS: map[string]float64{}, CPU: map[string]float64{}}
 
-	sim, err := startProc(dir, "alsim", filepath.Join(o.Bin, "alsim"), append([]string{"serve", "-addr", "127.0.0.1:0"}, o.Workload.Sim...), nil)
+	sim, simURL, err := startSim(dir, o.Bin, append([]string{"serve", "-addr", "127.0.0.1:0"}, o.Workload.Sim...))
 	if err != nil {
 		return nil, err
 	}
 	defer sim.stop(10 * time.Second)
-	simURL, err := sim.waitLine(60*time.Second, "export AL_URL=")
-	if err != nil {
-		return nil, err
-	}
 	expected, err := fetchLines(simURL + "/_alsim/expected?threshold=" + strconv.Itoa(threshold))
 	if err != nil {
 		return nil, err

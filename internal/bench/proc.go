@@ -162,3 +162,18 @@ func fetchLines(url string) ([]string, error) {
 	}
 	return out, sc.Err()
 }
+
+// startSim starts alsim from bin with args (which pick its port) and
+// returns it with the base URL it announces once it serves.
+func startSim(dir, bin string, args []string) (*proc, string, error) {
+	sim, err := startProc(dir, "alsim", filepath.Join(bin, "alsim"), args, nil)
+	if err != nil {
+		return nil, "", err
+	}
+	url, err := sim.waitLine(60*time.Second, "export AL_URL=")
+	if err != nil {
+		sim.stop(10 * time.Second)
+		return nil, "", err
+	}
+	return sim, url, nil
+}

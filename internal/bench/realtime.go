@@ -135,15 +135,11 @@ func RunRealtime(ctx context.Context, o RealtimeOptions) (*RealtimeResult, error
 	}
 	res.SweepInterval = Seconds(interval)
 
-	sim, err := startProc(dir, "alsim", filepath.Join(o.Bin, "alsim"), simArgs, nil)
+	sim, simURL, err := startSim(dir, o.Bin, simArgs)
 	if err != nil {
 		return nil, err
 	}
 	defer sim.stop(10 * time.Second)
-	simURL, err := sim.waitLine(60*time.Second, "export AL_URL=")
-	if err != nil {
-		return nil, err
-	}
 	arrivals, err := fetchArrivals(simURL + "/_alsim/arrivals?threshold=" + strconv.Itoa(threshold))
 	if err != nil {
 		return nil, err

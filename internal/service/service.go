@@ -282,12 +282,7 @@ func (e *Env) probeAssemblyline(ctx context.Context) error {
 
 // Searcher builds the searcher.
 func (e *Env) Searcher(ctx context.Context) (*searcher.Searcher, error) {
-	var kv jetstream.KeyValue
-	err := broker.Retry(ctx, e.Log, "bucket "+messages.BucketState, func(ctx context.Context) error {
-		var err error
-		kv, err = e.JS.KeyValue(ctx, messages.BucketState)
-		return err
-	})
+	kv, err := e.stateBucket(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -390,4 +385,16 @@ func RunAll(ctx context.Context, fns ...func(context.Context) error) error {
 	}
 	wg.Wait()
 	return first
+}
+
+// stateBucket opens the KV bucket ALHARVEST_STATE, waiting for JetStream
+// while it is not there yet (a cluster electing its leaders).
+func (e *Env) stateBucket(ctx context.Context) (jetstream.KeyValue, error) {
+	var kv jetstream.KeyValue
+	err := broker.Retry(ctx, e.Log, "bucket "+messages.BucketState, func(ctx context.Context) error {
+		var err error
+		kv, err = e.JS.KeyValue(ctx, messages.BucketState)
+		return err
+	})
+	return kv, err
 }

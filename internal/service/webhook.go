@@ -4,11 +4,7 @@ import (
 	"context"
 	"time"
 
-	"github.com/nats-io/nats.go/jetstream"
-
-	"github.com/alharvest/alharvest/internal/broker"
 	"github.com/alharvest/alharvest/internal/webhook"
-	"github.com/alharvest/alharvest/pkg/messages"
 )
 
 // Webhook opens the Assemblyline webhook receiver on WEBHOOK_ADDR and
@@ -20,12 +16,7 @@ func (e *Env) Webhook(ctx context.Context) (func(context.Context) error, error) 
 	if w.Addr == "" {
 		return nil, nil
 	}
-	var kv jetstream.KeyValue
-	err := broker.Retry(ctx, e.Log, "bucket "+messages.BucketState, func(ctx context.Context) error {
-		var err error
-		kv, err = e.JS.KeyValue(ctx, messages.BucketState)
-		return err
-	})
+	kv, err := e.stateBucket(ctx)
 	if err != nil {
 		return nil, err
 	}
