@@ -26,9 +26,10 @@ import (
 // inside a node is read again rather than overriding the first.
 //
 // A submission names a handful of files, so they are kept in a slice,
-// found by a linear search; an index map is built only past linearFiles.
-// A map from the start cost the fast decoder a tenth of its time, mostly
-// in garbage collection (BenchmarkDecodeSubmissionFull).
+// found by a linear search; an index map is built only past linearFiles
+// (a hostile tree may name thousands). For BenchmarkDecodeSubmissionFull's
+// document (two named files) a map from the start allocated 616 bytes
+// per decode, this 376: garbage the scorer makes for every submission.
 type fileNames struct {
 	files []namedFile // in order of first appearance
 	index map[[64]byte]int
