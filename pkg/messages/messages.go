@@ -18,7 +18,8 @@
 // know, so an older alharvest reads a newer producer's messages and the
 // reverse. An added field may be a slice (Provenance.Names is one), so
 // compare payload structs field by field or with reflect.DeepEqual, not
-// with ==; an absent list decodes as nil, never as an empty slice. A breaking change would come with new subject names (for example
+// with ==; an absent list decodes as nil, never as an empty slice. A
+// breaking change would come with new subject names (for example
 // alharvest.v2.sids) served side by side with the old ones for a release.
 package messages
 
