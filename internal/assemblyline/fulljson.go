@@ -37,9 +37,9 @@ type fastDecoder interface {
 
 // decodeFast extracts what scoring needs from a submission/full answer in
 // one pass over the bytes, without building anything for the parts it
-// skips (file tree, file infos, sections, errors). encoding/json needs two
-// full scans and more; this is where the scorer spent a quarter of its
-// time. Anything it does not expect — a key that only matches
+// skips (file infos, sections, errors, the file tree but its names).
+// encoding/json needs two full scans and more; this is where the scorer
+// spent a quarter of its time. Anything it does not expect — a key that only matches
 // case-insensitively, a wrong type, an escaped string where a hash or
 // state is read, an error message — sends the answer to encoding/json.
 func (d *fullDoc) decodeFast(body []byte) bool {
@@ -135,6 +135,8 @@ func (d *fullDoc) fastResponse(s *jscan) bool {
 				}
 				return ok
 			})
+		case "file_tree":
+			return d.Names.fastLevel(s)
 		case "missing_result_keys":
 			if s.null() {
 				d.MissingResultKeys = nil
@@ -153,7 +155,7 @@ func (d *fullDoc) fastResponse(s *jscan) bool {
 				return ok
 			})
 		default:
-			return !foldsTo(key, "sid", "state", "max_score", "times", "results", "missing_result_keys") && s.skipValue()
+			return !foldsTo(key, "sid", "state", "max_score", "times", "results", "missing_result_keys", "file_tree") && s.skipValue()
 		}
 	})
 }

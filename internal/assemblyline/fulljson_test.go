@@ -101,6 +101,22 @@ func FuzzFastDecode(f *testing.F) {
 	}
 	f.Add([]byte(`{"api_response":{"sid":"abc","state":"completed","results":{"k":{"sha256":null,"result":{"score":1e3}}}},"api_error_message":""}`))
 	f.Add([]byte(`{"api_response":{"times":null,"missing_result_keys":[],"results":null},"api_status_code":200}`))
+	names, err := os.ReadFile(filepath.Join("testdata", "submission_names.json"))
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(wrapEnvelope(names))
+	sha := strings.Repeat("a", 64)
+	for _, tree := range []string{
+		`{"` + sha + `":{"name":["a\u0000b","\u202e.exe","\ud800","x\ty"],"children":{"` + sha + `":{"name":["b"],"name":["a","a"]}}}}`,
+		"{\"" + sha + "\":{\"name\":[\"\xff\xfe\x7f\xc2\x85\xed\xa0\x80\"]}}",
+		`{"` + sha + `":{"name":"x","children":[1]},"k":null,"` + strings.ToUpper(sha) + `":{"name":[1e400,null,{},[],"n","n"]}}`,
+		`{"\u0061` + sha[1:] + `":{"name":["escaped key"]},"` + sha + `":{"Name":["folded"]}}`,
+		`[]`, `null`, `"x"`,
+	} {
+		f.Add([]byte(`{"api_response":{"sid":"abc","state":"completed","results":{},"file_tree":` + tree + `},"api_error_message":""}`))
+	}
+	f.Add([]byte(`{"api_response":{"sid":"abc","File_tree":{},"file_tree":{"` + sha + `":{"name":["a"]}},"state":"completed"}}`))
 	f.Fuzz(func(t *testing.T, body []byte) {
 		checkFastAgainstStd(t, body)
 	})

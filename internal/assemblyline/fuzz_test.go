@@ -59,7 +59,7 @@ func wrapEnvelope(doc []byte) []byte {
 }
 
 func addSubmissionFullSeeds(f *testing.F) {
-	for _, name := range []string{"submission_full.json", "submission_edge.json", "submission_running.json", "submission_missing.json"} {
+	for _, name := range []string{"submission_full.json", "submission_edge.json", "submission_running.json", "submission_missing.json", "submission_names.json"} {
 		b, err := os.ReadFile(filepath.Join("testdata", name))
 		if err != nil {
 			f.Fatal(err)
@@ -129,6 +129,12 @@ func addSubmissionFullSeeds(f *testing.F) {
 		// deep nesting, in a field that is decoded and in one that is skipped
 		res(key, `{"sha256": "`+testSHA256+`", "result": {"score": `+strings.Repeat("[", 10001)+strings.Repeat("]", 10001)+`}}`),
 		`{"sid": "` + testSID + `", "state": "completed", "results": {}, "file_tree": ` + strings.Repeat(`{"a":`, 9000) + `1` + strings.Repeat("}", 9000) + `}`,
+		// file names: hostile, malformed, repeated, deep
+		`{"sid": "` + testSID + `", "state": "completed", "results": {}, "file_tree": {"` + testSHA256 + `": {"name": ["a\u0000b", "\u202egpj.exe", "\ud800", "` + strings.Repeat("n", 300) + `", 5, null], "children": {"` + testSHA256 + `": {"name": ["a", "a"], "name": ["b"]}}}}}`,
+		"{\"sid\": \"" + testSID + "\", \"state\": \"completed\", \"results\": {}, \"file_tree\": {\"" + testSHA256 + "\": {\"name\": [\"\xff\xfe\x7f\xc2\x85\"]}}}",
+		`{"sid": "` + testSID + `", "state": "completed", "results": {}, "file_tree": {"` + testSHA256 + `": {"name": "x", "children": [1]}, "k": null, "` + strings.ToUpper(testSHA256) + `": {"name": [` + strings.Repeat(`"n",`, 40) + `"m"]}}}`,
+		`{"sid": "` + testSID + `", "state": "completed", "results": {}, "file_tree": ` + strings.Repeat(`{"`+testSHA256+`": {"name": ["d"], "children": `, 3000) + `{}` + strings.Repeat(`}}`, 3000) + `}`,
+		`{"sid": "` + testSID + `", "state": "completed", "results": {}, "File_Tree": {"` + testSHA256 + `": {"name": ["folded"]}}, "file_tree": {"\u0061": {"name": ["e"]}}}`,
 		// the server echoes our key where the client quotes server text
 		`{"sid": "` + testSID + `", "state": "` + testKey + `", "results": {}}`,
 		res(strings.Repeat("q", 80)+testKey, `{"result": {"score": 1}}`),
@@ -251,4 +257,5 @@ func checkAcceptedSubmission(t *testing.T, s *Submission, complete bool) {
 			t.Errorf("results not in strict key order at %d: %q, %q", i, s.Results[i-1].Key, r.Key)
 		}
 	}
+	checkNames(t, s.names.all())
 }

@@ -41,10 +41,18 @@ type Submission struct {
 	Results []Result
 	// MissingResultKeys are results the server could not load yet.
 	MissingResultKeys []string
+
+	names fileNames
 }
 
+// Names returns the names of a file (its lowercase sha256) in the
+// submission's file tree: cleaned with messages.CleanName, sorted, unique,
+// at most messages.MaxNames; nil when the tree names it nowhere.
+func (s *Submission) Names(sha string) []string { return s.names.of(sha) }
+
 // fullDoc decodes only the needed fields of submission/full; the rest of the
-// document (file tree, file infos, sections, errors) is skipped by the decoder.
+// document (file infos, sections, errors, all of the file tree but the
+// names) is skipped by the decoder.
 type fullDoc struct {
 	SID      string `json:"sid"`
 	State    string `json:"state"`
@@ -54,6 +62,7 @@ type fullDoc struct {
 	} `json:"times"`
 	Results           map[string]fullResult `json:"results"`
 	MissingResultKeys []string              `json:"missing_result_keys"`
+	Names             fileNames             `json:"file_tree"`
 
 	resultsIsList bool
 }
@@ -160,7 +169,7 @@ func (d *fullDoc) submission(sid string, quote func(string) string) (*Submission
 	bad := func(format string, args ...any) error {
 		return failure.Errorf(failure.Unavailable, "assemblyline submission/full: malformed document for %s: "+format, append([]any{sid}, args...)...)
 	}
-	s := &Submission{SID: d.SID, State: d.State, MissingResultKeys: d.MissingResultKeys}
+	s := &Submission{SID: d.SID, State: d.State, MissingResultKeys: d.MissingResultKeys, names: d.Names}
 	switch {
 	case s.SID == "":
 		s.SID = sid

@@ -37,7 +37,8 @@ func TestSubmissionFull(t *testing.T) {
 		fixture  string
 		sid      string
 		want     *Submission
-		wantKind failure.Kind // Unknown = no error
+		names    map[string][]string // the file tree's names
+		wantKind failure.Kind        // Unknown = no error
 		wantMsg  string
 	}{
 		{
@@ -54,6 +55,7 @@ func TestSubmissionFull(t *testing.T) {
 				},
 				MissingResultKeys: []string{},
 			},
+			names: map[string][]string{shaDoc: {"invoice.doc"}, shaExe: {"payload.exe"}},
 		},
 		{
 			name:    "negative scores, .e keys without sha256, floats, uppercase",
@@ -76,6 +78,7 @@ func TestSubmissionFull(t *testing.T) {
 			fixture:  "submission_running.json",
 			sid:      "bYdMV2iJwYRZko3R3ik2X",
 			want:     &Submission{SID: "bYdMV2iJwYRZko3R3ik2X", State: "submitted", Results: []Result{}, MissingResultKeys: []string{}},
+			names:    map[string][]string{shaExe: {"sample.exe"}},
 			wantKind: failure.NotReady,
 			wantMsg:  "submission bYdMV2iJwYRZko3R3ik2X is \"submitted\", not completed",
 		},
@@ -115,6 +118,12 @@ func TestSubmissionFull(t *testing.T) {
 			}
 			if err != nil && !strings.Contains(err.Error(), tt.wantMsg) {
 				t.Errorf("err %q does not say %q", err, tt.wantMsg)
+			}
+			if got != nil {
+				if names := got.names.all(); !reflect.DeepEqual(names, tt.names) {
+					t.Errorf("names %q, want %q", names, tt.names)
+				}
+				got.names = fileNames{}
 			}
 			if !reflect.DeepEqual(got, tt.want) {
 				t.Errorf("got  %+v\nwant %+v", got, tt.want)

@@ -89,6 +89,8 @@ func TestOutputMetadata(t *testing.T) {
 				t.Errorf("%s: sid %q score %d", name, ev.SID, ev.Score)
 			case ev.Type == "":
 				t.Errorf("%s: no file type", name)
+			case len(ev.Names) == 0:
+				t.Errorf("%s: no file names", name)
 			case ev.Completed.IsZero() || ev.Completed.After(time.Now()):
 				t.Errorf("%s: times.completed %v", name, ev.Completed)
 			case ev.CollectedAt.Before(before) || ev.Size <= 0:

@@ -76,7 +76,7 @@ func (s *Scorer) Handle(ctx context.Context, req messages.SID, m *worker.Message
 	out := make([]*nats.Msg, 0, len(files))
 	types := fileTypes(sub.Results)
 	for _, f := range files {
-		f.Provenance = messages.Provenance{Server: s.cfg.Server, Type: types[f.SHA256], Completed: sub.Completed}
+		f.Provenance = messages.Provenance{Server: s.cfg.Server, Type: types[f.SHA256], Completed: sub.Completed, Names: sub.Names(f.SHA256)}
 		msg, err := messages.NewFileMsg(f)
 		if err != nil {
 			// The client hands out only valid hashes; this guards against a bug.

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"reflect"
 	"strings"
 	"testing"
 	"unicode/utf8"
@@ -68,6 +69,15 @@ func addPayloadSeeds(f *testing.F) {
 		`{"sha256":"52d6e3de4fa0dcc29946695f93940c3e7f26f30e1e39f4b1a49ad98839112786"}]`,
 		`{"sha256":"` + strings.Repeat("\u00e9", 64) + `"}`,
 		`{"sha256":"` + strings.Repeat("x", 1000) + `"}`,
+		`{"sha256":"52d6e3de4fa0dcc29946695f93940c3e7f26f30e1e39f4b1a49ad98839112786","names":["invoice.doc","payload.exe"]}`,
+		`{"sha256":"52d6e3de4fa0dcc29946695f93940c3e7f26f30e1e39f4b1a49ad98839112786","names":[]}`,
+		`{"sha256":"52d6e3de4fa0dcc29946695f93940c3e7f26f30e1e39f4b1a49ad98839112786","names":null}`,
+		`{"sha256":"52d6e3de4fa0dcc29946695f93940c3e7f26f30e1e39f4b1a49ad98839112786","names":"invoice.doc"}`,
+		`{"sha256":"52d6e3de4fa0dcc29946695f93940c3e7f26f30e1e39f4b1a49ad98839112786","names":[""]}`,
+		`{"sha256":"52d6e3de4fa0dcc29946695f93940c3e7f26f30e1e39f4b1a49ad98839112786","names":["a\u0000b","\u202egpj.exe","\ud800"]}`,
+		"{\"sha256\":\"52d6e3de4fa0dcc29946695f93940c3e7f26f30e1e39f4b1a49ad98839112786\",\"names\":[\"\xff\"]}",
+		`{"sha256":"52d6e3de4fa0dcc29946695f93940c3e7f26f30e1e39f4b1a49ad98839112786","names":["` + strings.Repeat("n", 257) + `"]}`,
+		`{"sha256":"52d6e3de4fa0dcc29946695f93940c3e7f26f30e1e39f4b1a49ad98839112786","names":[` + strings.Repeat(`"n",`, 16) + `"n"]}`,
 	}
 	for _, s := range seeds {
 		f.Add([]byte(s))
@@ -171,7 +181,7 @@ func FuzzDecodeFile(f *testing.F) {
 		m, err := messages.DecodeFile(data)
 		if err != nil {
 			checkInvalid(t, err)
-			if m != (messages.File{}) {
+			if !reflect.DeepEqual(m, messages.File{}) {
 				t.Fatalf("a refusal returned %+v", m)
 			}
 			return
@@ -206,7 +216,15 @@ func FuzzDecodeFile(f *testing.F) {
 		if err != nil {
 			t.Fatalf("DecodeFile refuses NewFileMsg's own payload %q: %v", msg.Data, err)
 		}
-		if back != m {
+		if len(m.Names) > messages.MaxNames {
+			t.Fatalf("accepted %d names", len(m.Names))
+		}
+		for _, n := range m.Names {
+			if n == "" || messages.CleanName(n) != n {
+				t.Fatalf("accepted name %q, which CleanName changes", n)
+			}
+		}
+		if !reflect.DeepEqual(back, m) {
 			t.Fatalf("round trip changed %+v into %+v", m, back)
 		}
 	})

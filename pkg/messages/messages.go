@@ -16,7 +16,10 @@
 // are never renamed or removed, and a field never changes type. New optional
 // fields may be added; decoders in this package ignore fields they do not
 // know, so an older alharvest reads a newer producer's messages and the
-// reverse. A breaking change would come with new subject names (for example
+// reverse. An added field may be a slice (Provenance.Names is one), so
+// compare payload structs field by field or with reflect.DeepEqual, not
+// with ==; an absent list decodes as nil, never as an empty slice. A
+// breaking change would come with new subject names (for example
 // alharvest.v2.sids) served side by side with the old ones for a release.
 package messages
 
@@ -240,6 +243,7 @@ func DecodeFile(data []byte) (File, error) {
 	if err := decodeJSON(bytes.TrimSpace(data), &m); err != nil {
 		return File{}, err
 	}
+	m.Names = nilIfEmpty(m.Names)
 	if err := m.Validate(); err != nil {
 		return File{}, err
 	}
@@ -255,6 +259,7 @@ func DecodeCollected(data []byte) (Collected, error) {
 	if err := decodeJSON(bytes.TrimSpace(data), &m); err != nil {
 		return Collected{}, err
 	}
+	m.Names = nilIfEmpty(m.Names)
 	if err := m.Validate(); err != nil {
 		return Collected{}, err
 	}

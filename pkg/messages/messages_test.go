@@ -2,6 +2,7 @@ package messages_test
 
 import (
 	"errors"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -111,13 +112,14 @@ func TestNewSIDMsg(t *testing.T) {
 }
 
 func TestCollectedRoundTrip(t *testing.T) {
-	c := messages.Collected{SHA256: goodSHA, Path: "/out/" + goodSHA + ".cart", Size: 10, Score: 7000, SID: "abc"}
+	c := messages.Collected{SHA256: goodSHA, Path: "/out/" + goodSHA + ".cart", Size: 10, Score: 7000, SID: "abc",
+		Provenance: messages.Provenance{Names: []string{"invoice.doc"}}}
 	m, err := messages.NewCollectedMsg(c)
 	if err != nil {
 		t.Fatal(err)
 	}
 	got, err := messages.DecodeCollected(m.Data)
-	if err != nil || got != c {
+	if err != nil || !reflect.DeepEqual(got, c) {
 		t.Fatalf("got %+v, %v", got, err)
 	}
 }
