@@ -1,0 +1,140 @@
+package worker_test
+
+import (
+	"context"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/alharvest/alharvest/internal/broker"
+	"github.com/alharvest/alharvest/internal/failure"
+	"github.com/alharvest/alharvest/internal/testenv"
+	"github.com/alharvest/alharvest/internal/worker"
+	"github.com/alharvest/alharvest/pkg/messages"
+)
+
+// deferredCount is what the server counts in the scorer's deferred store
+// (the figure behind alharvest_deferred_messages).
+func (f *fixture) deferredCount() uint64 {
+	f.t.Helper()
+	s, err := f.js.Stream(context.Background(), messages.StreamDeferred)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	return s.CachedInfo().State.Msgs
+}
+
+// drained reports whether neither the work queue nor the deferred store
+// holds a message: a deferred copy leaves the work queue while it waits.
+func (f *fixture) drained() bool {
+	return f.streamMsgs(messages.StreamSIDs) == 0 && f.deferredCount() == 0
+}
+
+// TestDeferredMessagesLeaveMaxAckPendingFree: with MaxAckPending 5, ten
+// submissions still running are deferred, and new work still flows while
+// they wait; each comes back at its time, its attempts unspent. On a work
+// queue that keeps deferred copies itself, the ten fill MaxAckPending
+// (delivered early, put back with a delay) and nothing new is handled until
+// their delay is over.
+func TestDeferredMessagesLeaveMaxAckPendingFree(t *testing.T) {
+	f := newFixture(t, 5*time.Second)
+	cons, err := broker.Consumer(context.Background(), f.js, messages.StreamSIDs, messages.ConsumerScorer,
+		broker.ConsumerConfig{AckWait: 5 * time.Second, MaxAckPending: 5}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.cons = cons
+
+	const wait = 4 * time.Second
+	var mu sync.Mutex
+	deferredAt := map[string]time.Time{}
+	backAfter := map[string]time.Duration{}
+	backAttempt := map[string]int{}
+	var fresh atomic.Int32
+	f.run(worker.HandlerFunc(func(ctx context.Context, m *worker.Message) ([]*nats.Msg, error) {
+		sid, _ := messages.DecodeSID(m.Data)
+		if !strings.HasPrefix(sid.SID, "running") {
+			fresh.Add(1)
+			return nil, nil
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		if at, ok := deferredAt[sid.SID]; ok {
+			backAfter[sid.SID] = time.Since(at)
+			backAttempt[sid.SID] = m.Attempt
+			return nil, nil
+		}
+		deferredAt[sid.SID] = time.Now()
+		return nil, failure.Errorf(failure.NotReady, "submission is submitted, not completed")
+	}), worker.Config{MaxAttempts: 2, DeferDelay: func(int) time.Duration { return wait }})
+
+	for i := range 10 {
+		f.publishSID("running" + string(rune('a'+i)))
+	}
+	testenv.Eventually(t, 10*time.Second, "ten deferred copies stored", func() bool { return f.deferredCount() == 10 })
+	for i := range 10 {
+		f.publishSID("new" + string(rune('a'+i)))
+	}
+	testenv.Eventually(t, 10*time.Second, "new work handled", func() bool { return fresh.Load() == 10 })
+	mu.Lock()
+	early := len(backAfter)
+	mu.Unlock()
+	if early != 0 {
+		t.Fatalf("%d deferred messages came back before new work went through; the test cannot tell", early)
+	}
+	if ci, err := f.cons.Info(context.Background()); err != nil {
+		t.Fatal(err)
+	} else if ci.NumAckPending != 0 {
+		t.Errorf("work consumer has %d ack-pending while only deferred messages wait, want 0", ci.NumAckPending)
+	}
+
+	testenv.Eventually(t, 20*time.Second, "deferred messages back", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(backAfter) == 10
+	})
+	mu.Lock()
+	defer mu.Unlock()
+	for sid, d := range backAfter {
+		if d < wait {
+			t.Errorf("%s came back after %s, before its %s", sid, d, wait)
+		}
+		if backAttempt[sid] != 1 {
+			t.Errorf("%s came back at attempt %d, want 1 (waiting spends no attempt)", sid, backAttempt[sid])
+		}
+	}
+	testenv.Eventually(t, 5*time.Second, "deferred store and queue drained", f.drained)
+	if n := len(f.dlq()); n != 0 {
+		t.Errorf("%d dead letters", n)
+	}
+}
+
+// TestForgedDeferredCopyIsDeadLettered: a message published into the
+// deferred store by anyone but the stage cannot be directed to a work
+// subject; it is dead-lettered with its reason, not lost and not run.
+func TestForgedDeferredCopyIsDeadLettered(t *testing.T) {
+	f := newFixture(t, 5*time.Second)
+	var handled atomic.Int32
+	f.run(worker.HandlerFunc(func(ctx context.Context, m *worker.Message) ([]*nats.Msg, error) {
+		handled.Add(1)
+		return nil, nil
+	}), worker.Config{})
+	m := nats.NewMsg(messages.DeferredSubject(messages.StageScorer))
+	m.Data = []byte(`{"sid":"forged"}`)
+	m.Header.Set(worker.HeaderDeferredSubject, messages.SubjectFiles)
+	if _, err := f.js.PublishMsg(context.Background(), m); err != nil {
+		t.Fatal(err)
+	}
+	testenv.Eventually(t, 10*time.Second, "dead letter", func() bool { return len(f.dlq()) == 1 })
+	if reason := f.dlq()[0].Header.Get(messages.HeaderReason); !strings.Contains(reason, "not a deferred copy") {
+		t.Errorf("reason %q", reason)
+	}
+	testenv.Eventually(t, 5*time.Second, "deferred store drained", func() bool { return f.deferredCount() == 0 })
+	if n := f.streamMsgs(messages.StreamFiles); n != 0 || handled.Load() != 0 {
+		t.Errorf("forged copy reached work: %d files, %d handled", n, handled.Load())
+	}
+}
