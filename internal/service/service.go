@@ -255,7 +255,10 @@ func stageWorker[T any](ctx context.Context, e *Env, stage, stream, durable stri
 		return nil, err
 	}
 	w := worker.New(e.JS, cons, h, worker.Config{
-		Deferred:    deferred,
+		Deferred: deferred,
+		RebindDeferred: func(ctx context.Context) (jetstream.Consumer, error) {
+			return broker.DeferredConsumer(ctx, e.JS, stage, 0, e.Cfg.NATS.Replicas, e.Log)
+		},
 		Stage:       stage,
 		Concurrency: sc.Concurrency,
 		MaxAttempts: sc.MaxAttempts,

@@ -64,6 +64,9 @@ type Config struct {
 	// time comes. Without it a deferred copy waits in the work queue itself
 	// and holds a place of MaxAckPending while it waits.
 	Deferred jetstream.Consumer
+	// RebindDeferred, when set, recreates Deferred if it disappears, as
+	// Rebind does for the work consumer.
+	RebindDeferred func(ctx context.Context) (jetstream.Consumer, error)
 	// FailFast makes Run return as soon as a handler reports a Halt failure
 	// (bad credentials, daily quota), instead of pausing and probing. The
 	// one-command run uses it; services do not. It does not apply to a

@@ -2,6 +2,7 @@ package worker
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -19,12 +20,14 @@ import (
 // waiting submissions leaves the stage's MaxAckPending to new work.
 func (w *Worker) forward(ctx context.Context) {
 	retry := newExponential(100*time.Millisecond, 5*time.Second)
+	deferred := w.cfg.Deferred
 	for ctx.Err() == nil {
 		// Forwarding is quick (a publish and an ack), so a small batch
 		// pulled ahead never nears its ack deadline.
-		it, err := w.cfg.Deferred.Messages(jetstream.PullMaxMessages(64), jetstream.PullExpiry(10*time.Second))
+		it, err := deferred.Messages(jetstream.PullMaxMessages(64), jetstream.PullExpiry(10*time.Second))
 		if err != nil {
 			w.log.Warn("cannot consume deferred messages; will retry", "err", err)
+			deferred = w.rebindDeferred(ctx, deferred, err)
 			sleepCtx(ctx, retry.NextBackOff())
 			continue
 		}
@@ -35,6 +38,7 @@ func (w *Worker) forward(ctx context.Context) {
 			if err != nil {
 				if ctx.Err() == nil {
 					w.log.Warn("deferred messages pull ended; pulling again", "err", err)
+					deferred = w.rebindDeferred(ctx, deferred, err)
 					sleepCtx(ctx, retry.NextBackOff())
 				}
 				break
@@ -44,6 +48,22 @@ func (w *Worker) forward(ctx context.Context) {
 		stop()
 		it.Stop()
 	}
+}
+
+// rebindDeferred recreates the deferred consumer when err says it no
+// longer exists, and returns the consumer to pull from.
+func (w *Worker) rebindDeferred(ctx context.Context, c jetstream.Consumer, err error) jetstream.Consumer {
+	if w.cfg.RebindDeferred == nil || ctx.Err() != nil ||
+		!(errors.Is(err, jetstream.ErrConsumerDeleted) || errors.Is(err, jetstream.ErrConsumerNotFound)) {
+		return c
+	}
+	w.log.Warn("deferred consumer is gone; recreating it", "err", err)
+	nc, rerr := w.cfg.RebindDeferred(ctx)
+	if rerr != nil {
+		w.log.Error("cannot recreate the deferred consumer", "err", rerr)
+		return c
+	}
+	return nc
 }
 
 // forwardOne moves one deferred copy to its work subject if its time has

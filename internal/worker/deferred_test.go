@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/alharvest/alharvest/internal/broker"
 	"github.com/alharvest/alharvest/internal/failure"
@@ -137,4 +138,29 @@ func TestForgedDeferredCopyIsDeadLettered(t *testing.T) {
 	if n := f.streamMsgs(messages.StreamFiles); n != 0 || handled.Load() != 0 {
 		t.Errorf("forged copy reached work: %d files, %d handled", n, handled.Load())
 	}
+}
+
+// TestDeletedDeferredConsumerIsRecreated: an operator deletes a stage's
+// deferred consumer; the worker binds a new one and deferred messages still
+// come back to work.
+func TestDeletedDeferredConsumerIsRecreated(t *testing.T) {
+	f := newFixture(t, 5*time.Second)
+	var calls atomic.Int32
+	rebind := func(ctx context.Context) (jetstream.Consumer, error) {
+		return broker.DeferredConsumer(ctx, f.js, messages.StageScorer, 0, 1, nil)
+	}
+	f.run(worker.HandlerFunc(func(ctx context.Context, m *worker.Message) ([]*nats.Msg, error) {
+		if calls.Add(1) == 1 {
+			return nil, failure.Errorf(failure.NotReady, "submission is submitted, not completed")
+		}
+		return nil, nil
+	}), worker.Config{RebindDeferred: rebind, DeferDelay: func(int) time.Duration { return 2 * time.Second }})
+	f.publishSID("running")
+	testenv.Eventually(t, 5*time.Second, "deferred", func() bool { return f.deferredCount() == 1 })
+	if err := f.js.DeleteConsumer(context.Background(), messages.StreamDeferred, messages.DeferredConsumer(messages.StageScorer)); err != nil {
+		t.Fatal(err)
+	}
+	testenv.Eventually(t, 20*time.Second, "deferred message handled again through a new consumer", func() bool {
+		return calls.Load() == 2 && f.drained()
+	})
 }
