@@ -164,3 +164,46 @@ func TestDeletedDeferredConsumerIsRecreated(t *testing.T) {
 		return calls.Load() == 2 && f.drained()
 	})
 }
+
+// TestFullDeferredStoreDelaysInPlace: past the store's bound a deferral is
+// refused; the message waits in its work queue instead (an attempt spent),
+// and nothing is lost.
+func TestFullDeferredStoreDelaysInPlace(t *testing.T) {
+	f := newFixture(t, 5*time.Second)
+	if err := broker.Provision(context.Background(), f.js, broker.Topology{DeferredMax: 1}, nil); err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	calls := map[string]int{}
+	attempts := map[string][]int{}
+	f.run(worker.HandlerFunc(func(ctx context.Context, m *worker.Message) ([]*nats.Msg, error) {
+		sid, _ := messages.DecodeSID(m.Data)
+		mu.Lock()
+		defer mu.Unlock()
+		calls[sid.SID]++
+		attempts[sid.SID] = append(attempts[sid.SID], m.Attempt)
+		if calls[sid.SID] == 1 {
+			return nil, failure.Errorf(failure.NotReady, "submission is submitted, not completed")
+		}
+		return nil, nil
+	}), worker.Config{Concurrency: 2, DeferDelay: func(int) time.Duration { return time.Second }})
+	f.publishSID("runninga")
+	f.publishSID("runningb")
+	testenv.Eventually(t, 10*time.Second, "both handled after waiting", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return calls["runninga"] == 2 && calls["runningb"] == 2
+	})
+	testenv.Eventually(t, 5*time.Second, "drained", f.drained)
+	if n := len(f.dlq()); n != 0 {
+		t.Errorf("%d dead letters", n)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	// One waited in the store (back at attempt 1), the other in place
+	// (redelivered: attempt 2).
+	a, b := attempts["runninga"][1], attempts["runningb"][1]
+	if min(a, b) != 1 || max(a, b) != 2 {
+		t.Errorf("attempts after waiting: %v and %v, want one 1 and one 2", attempts["runninga"], attempts["runningb"])
+	}
+}
