@@ -51,14 +51,16 @@
 // place as before, at the cost of an attempt. The server counts the store
 // per stage, so every replica and `alharvest status` see the same number.
 //
-// JetStream's message schedules (nats-server 2.12+, `Nats-Schedule: @at`,
+// JetStream's message schedules (`Nats-Schedule: @at <time>`,
 // `Nats-Schedule-Target`) would keep the timer without any consumer, but
-// do not fit here with nats-server 2.15.2: a schedule's target must be a
+// do not fit with nats-server 2.15.2: a schedule's target must be a
 // subject of the same stream, a stream that allows schedules cannot use
 // DiscardNew (the work queues need it, so that a flooding publisher gets
 // an error rather than dropping queued work), and schedules require
 // AllowRollup, which would let any publisher of alharvest.sids purge the
-// queue with a Nats-Rollup header.
+// queue with a Nats-Rollup header. In a stream of their own they would
+// still need a forwarder to the work subject, and lose the discard-new
+// bound.
 package worker
 
 import (
