@@ -77,6 +77,11 @@ func TestReadStatus(t *testing.T) {
 	if _, err := js.PublishMsg(ctx, dl); err != nil {
 		t.Fatal(err)
 	}
+	for _, sid := range []string{"running1", "running2"} {
+		if _, err := js.Publish(ctx, messages.DeferredSubject(messages.StageScorer), []byte(sid)); err != nil {
+			t.Fatal(err)
+		}
+	}
 	kv := natstest.StateBucket(t, js)
 	wm := time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC)
 	cp, _ := json.Marshal(searcher.Checkpoint{Scope: searcher.Scope{Threshold: 7000}, Watermark: wm, LastSweep: searcher.LastSweep{Found: 5, Published: 4}})
@@ -98,10 +103,10 @@ func TestReadStatus(t *testing.T) {
 		t.Fatalf("stages %+v", st.Stages)
 	}
 	sc, dlr := st.Stages[0], st.Stages[1]
-	if sc.Stage != "scorer" || sc.Queued != 3 || sc.Pending != 3 || !sc.Consumer || sc.InFlight != 0 {
+	if sc.Stage != "scorer" || sc.Queued != 3 || sc.Pending != 3 || !sc.Consumer || sc.InFlight != 0 || sc.Deferred != 2 {
 		t.Errorf("scorer %+v", sc)
 	}
-	if dlr.Stage != "downloader" || dlr.Queued != 0 || dlr.Consumer || dlr.DeadLettered != 1 {
+	if dlr.Stage != "downloader" || dlr.Queued != 0 || dlr.Consumer || dlr.DeadLettered != 1 || dlr.Deferred != 0 {
 		t.Errorf("downloader %+v", dlr)
 	}
 	if len(st.Searches) != 1 || !st.Searches[0].Watermark.Equal(wm) || st.Searches[0].LastSweep.Found != 5 {
@@ -109,7 +114,7 @@ func TestReadStatus(t *testing.T) {
 	}
 	var text bytes.Buffer
 	st.WriteText(&text)
-	for _, want := range []string{"STAGE", "scorer", "downloader", "watermark 2026-11-01T12:00:00Z", "no replica has started yet"} {
+	for _, want := range []string{"STAGE", "DEFERRED", "scorer", "downloader", "watermark 2026-11-01T12:00:00Z", "no replica has started yet"} {
 		if !strings.Contains(text.String(), want) {
 			t.Errorf("status text lacks %q:\n%s", want, text.String())
 		}

@@ -51,6 +51,9 @@ type StageStatus struct {
 	InFlight int `json:"in_flight"`
 	// Redelivered is messages being delivered again.
 	Redelivered int `json:"redelivered"`
+	// Deferred is messages waiting in ALHARVEST_DEFERRED for Assemblyline
+	// to finish their submission; they are not in Queued.
+	Deferred uint64 `json:"deferred"`
 	// Waiting is pull requests from replicas waiting for work (a proxy for
 	// idle replicas).
 	Waiting      int    `json:"waiting_pulls"`
@@ -78,11 +81,24 @@ func ReadStatus(ctx context.Context, js jetstream.JetStream) (*Status, error) {
 		return nil, err
 	}
 
+	deferred := map[string]uint64{}
+	if s, err := js.Stream(ctx, messages.StreamDeferred); err == nil {
+		info, err := s.Info(ctx, jetstream.WithSubjectFilter(messages.SubjectDeferredPrefix+">"))
+		if err != nil {
+			return nil, fmt.Errorf("deferred stream: %w", err)
+		}
+		for subj, n := range info.State.Subjects {
+			deferred[subj[len(messages.SubjectDeferredPrefix):]] = n
+		}
+	} else if !errors.Is(err, jetstream.ErrStreamNotFound) {
+		return nil, err
+	}
+
 	for _, sc := range []struct{ stage, stream, consumer string }{
 		{messages.StageScorer, messages.StreamSIDs, messages.ConsumerScorer},
 		{messages.StageDownloader, messages.StreamFiles, messages.ConsumerDownloader},
 	} {
-		ss := StageStatus{Stage: sc.stage, Stream: sc.stream, DeadLettered: st.DeadLetters[sc.stage]}
+		ss := StageStatus{Stage: sc.stage, Stream: sc.stream, DeadLettered: st.DeadLetters[sc.stage], Deferred: deferred[sc.stage]}
 		s, err := js.Stream(ctx, sc.stream)
 		if errors.Is(err, jetstream.ErrStreamNotFound) {
 			st.Stages = append(st.Stages, ss)
@@ -134,14 +150,14 @@ func ReadStatus(ctx context.Context, js jetstream.JetStream) (*Status, error) {
 func (s *Status) WriteText(w io.Writer) {
 	fmt.Fprintf(w, "alharvest status (%s) at %s\n\n", s.Where, s.Time.Format(time.RFC3339))
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "STAGE\tQUEUED\tPENDING\tIN FLIGHT\tREDELIVERED\tDEAD-LETTERED")
-	fmt.Fprintf(tw, "searcher\t-\t-\t-\t-\t%d\n", s.DeadLetters[messages.StageSearcher])
+	fmt.Fprintln(tw, "STAGE\tQUEUED\tPENDING\tIN FLIGHT\tREDELIVERED\tDEFERRED\tDEAD-LETTERED")
+	fmt.Fprintf(tw, "searcher\t-\t-\t-\t-\t-\t%d\n", s.DeadLetters[messages.StageSearcher])
 	for _, st := range s.Stages {
 		note := ""
 		if !st.Consumer {
 			note = "  (no replica has started yet)"
 		}
-		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%d%s\n", st.Stage, st.Queued, st.Pending, st.InFlight, st.Redelivered, st.DeadLettered, note)
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%d\t%d%s\n", st.Stage, st.Queued, st.Pending, st.InFlight, st.Redelivered, st.Deferred, st.DeadLettered, note)
 	}
 	tw.Flush()
 	fmt.Fprintf(w, "\ncollected events: %d\n", s.CollectedEvents)

@@ -143,9 +143,14 @@ func runMulti(ctx context.Context, dir string, o Options, env []string, res *Res
 	return wall, nil
 }
 
-// Drained reports whether both of alharvest's work queues exist and hold no
-// message.
+// Drained reports whether both of alharvest's work queues and its deferred
+// store exist and hold no message. The store is read first and last: a
+// message moves between it and a work queue both ways.
 func Drained(ctx context.Context, js jetstream.JetStream) bool {
-	n, err := broker.StreamCounts(ctx, js, messages.StreamSIDs, messages.StreamFiles)
-	return err == nil && n[messages.StreamSIDs] == 0 && n[messages.StreamFiles] == 0
+	n, err := broker.StreamCounts(ctx, js, messages.StreamDeferred, messages.StreamSIDs, messages.StreamFiles)
+	if err != nil || n[messages.StreamDeferred] != 0 || n[messages.StreamSIDs] != 0 || n[messages.StreamFiles] != 0 {
+		return false
+	}
+	n, err = broker.StreamCounts(ctx, js, messages.StreamDeferred)
+	return err == nil && n[messages.StreamDeferred] == 0
 }

@@ -234,6 +234,10 @@ func transient(err error) bool {
 		errors.Is(err, nats.ErrConnectionClosed) ||
 		errors.Is(err, nats.ErrDisconnected) ||
 		errors.Is(err, nats.ErrConnectionReconnecting) ||
+		// Two processes creating a stream at once with different settings
+		// (the searcher's de-duplication window): the loser updates it on
+		// the next try.
+		errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) ||
 		strings.Contains(err.Error(), "JetStream system temporarily unavailable") ||
 		strings.Contains(err.Error(), "insufficient resources") ||
 		strings.Contains(err.Error(), "no suitable peers")

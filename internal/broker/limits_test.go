@@ -143,3 +143,35 @@ func TestSIDDedupWindow(t *testing.T) {
 		}
 	}
 }
+
+// TestDeferredStoreIsBoundedPerStage: one stage's deferred copies fill only
+// its own share of ALHARVEST_DEFERRED; past it the server refuses the
+// deferral (the worker then delays the message in place), and the other
+// stage can still defer.
+func TestDeferredStoreIsBoundedPerStage(t *testing.T) {
+	ctx, js := embeddedJS(t)
+	if err := Provision(ctx, js, Topology{DeferredMax: 3}, nil); err != nil {
+		t.Fatal(err)
+	}
+	scorer := messages.DeferredSubject(messages.StageScorer)
+	for i := range 3 {
+		if _, err := js.Publish(ctx, scorer, fmt.Appendf(nil, "sid%d", i)); err != nil {
+			t.Fatalf("deferral %d: %v", i+1, err)
+		}
+	}
+	if _, err := js.Publish(ctx, scorer, []byte("sid3")); err == nil || !strings.Contains(err.Error(), "maximum messages per subject exceeded") {
+		t.Errorf("4th deferral of the scorer: err %v, want maximum messages per subject exceeded", err)
+	}
+	if _, err := js.Publish(ctx, messages.DeferredSubject(messages.StageDownloader), []byte("file")); err != nil {
+		t.Errorf("the downloader cannot defer once the scorer is full: %v", err)
+	}
+	for _, stage := range []string{messages.StageScorer, messages.StageDownloader} {
+		c, err := DeferredConsumer(ctx, js, stage, 3, 1, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ci := c.CachedInfo(); ci.Config.FilterSubject != messages.DeferredSubject(stage) || ci.Config.MaxAckPending != 3 {
+			t.Errorf("%s: filter %q, MaxAckPending %d", stage, ci.Config.FilterSubject, ci.Config.MaxAckPending)
+		}
+	}
+}

@@ -37,6 +37,13 @@ type Topology struct {
 	DLQMaxAge time.Duration
 	// CollectedMaxAge is how long collected events are kept (default 30 days).
 	CollectedMaxAge time.Duration
+	// DeferredMax bounds each stage's deferred copies (messages waiting for
+	// Assemblyline to finish a submission) in ALHARVEST_DEFERRED: past it a
+	// deferral fails and the worker delays the message in place instead
+	// (default 100 000). It is also the deferred consumers' MaxAckPending,
+	// so every stored copy is on a server timer and none waits past its
+	// time behind others.
+	DeferredMax int64
 	// MaxMsgSize bounds a message on the work queues. Larger than any valid
 	// message so oversized ones reach a stage and get dead-lettered with a
 	// reason, but bounded so nobody can fill the store with one publish.
@@ -62,12 +69,18 @@ func (t *Topology) setDefaults() {
 	if t.CollectedMaxAge <= 0 {
 		t.CollectedMaxAge = 30 * 24 * time.Hour
 	}
+	if t.DeferredMax <= 0 {
+		t.DeferredMax = DefaultDeferredMax
+	}
 	if t.MaxMsgSize <= 0 {
 		t.MaxMsgSize = 1 << 20
 	}
 }
 
-// Streams returns the four stream configurations.
+// DefaultDeferredMax is Topology.DeferredMax's default.
+const DefaultDeferredMax = 100_000
+
+// Streams returns the five stream configurations.
 func (t Topology) Streams() []jetstream.StreamConfig {
 	t.setDefaults()
 	return []jetstream.StreamConfig{
@@ -96,6 +109,22 @@ func (t Topology) Streams() []jetstream.StreamConfig {
 			MaxMsgs:     t.WorkQueueMaxMsgs,
 			MaxBytes:    t.WorkQueueMaxBytes,
 			Discard:     jetstream.DiscardNew,
+		},
+		{
+			// Deferred copies wait here, not in the work queues, so that
+			// waiting never holds a work consumer's MaxAckPending (see the
+			// worker package). Discard-new per subject bounds each stage.
+			Name:                 messages.StreamDeferred,
+			Description:          "alharvest: messages waiting for Assemblyline to finish (work queue per stage)",
+			Subjects:             []string{messages.SubjectDeferredPrefix + ">"},
+			Retention:            jetstream.WorkQueuePolicy,
+			Storage:              jetstream.FileStorage,
+			Replicas:             t.Replicas,
+			Duplicates:           2 * time.Minute,
+			MaxMsgSize:           t.MaxMsgSize,
+			MaxMsgsPerSubject:    t.DeferredMax,
+			Discard:              jetstream.DiscardNew,
+			DiscardNewPerSubject: true,
 		},
 		{
 			Name:        messages.StreamCollected,
@@ -177,9 +206,10 @@ type ConsumerConfig struct {
 	// heartbeat before JetStream redelivers it.
 	AckWait time.Duration
 	// MaxAckPending caps messages in flight across all replicas (default
-	// 20 000). Messages waiting out a retry or deferral delay count too, so
-	// it must be far above the handlers' concurrency: a scorer holding many
-	// still-running submissions must not starve the completed ones.
+	// 20 000). Messages waiting out a retry delay count too, so it must be
+	// far above the handlers' concurrency. Deferred messages (submissions
+	// still running) do not: they wait in ALHARVEST_DEFERRED (see
+	// DeferredConsumer), so they cannot starve the completed ones.
 	MaxAckPending int
 	// Replicas as for the streams.
 	Replicas int
@@ -211,6 +241,41 @@ func Consumer(ctx context.Context, js jetstream.JetStream, stream, durable strin
 			MaxAckPending: c.MaxAckPending,
 			DeliverPolicy: jetstream.DeliverAllPolicy,
 			Replicas:      c.Replicas,
+		})
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return cons, nil
+}
+
+// DeferredConsumer creates or updates the durable consumer through which a
+// stage's replicas move its deferred copies back to work, filtered to the
+// stage's subject. Its MaxAckPending is max (Topology.DeferredMax): every
+// copy waits out its delay on a server timer, ack-pending here and nowhere
+// else.
+func DeferredConsumer(ctx context.Context, js jetstream.JetStream, stage string, max int64, replicas int, log *slog.Logger) (jetstream.Consumer, error) {
+	if max <= 0 {
+		max = DefaultDeferredMax
+	}
+	if replicas <= 0 {
+		replicas = 1
+	}
+	durable := messages.DeferredConsumer(stage)
+	var cons jetstream.Consumer
+	err := Retry(ctx, log, "consumer "+durable, func(ctx context.Context) error {
+		var err error
+		cons, err = js.CreateOrUpdateConsumer(ctx, messages.StreamDeferred, jetstream.ConsumerConfig{
+			Durable:       durable,
+			Description:   "alharvest " + stage + " deferred copies (shared by every replica)",
+			FilterSubject: messages.DeferredSubject(stage),
+			AckPolicy:     jetstream.AckExplicitPolicy,
+			AckWait:       30 * time.Second,
+			MaxDeliver:    -1,
+			MaxAckPending: int(min(max, 1<<30)),
+			DeliverPolicy: jetstream.DeliverAllPolicy,
+			Replicas:      replicas,
 		})
 		return err
 	})

@@ -216,7 +216,15 @@ func runOnce(ctx context.Context, srch *searcher.Searcher, workerErr chan error,
 			}
 		case <-t.C:
 		}
-		counts, err := broker.StreamCounts(ctx, env.JS, messages.StreamSIDs, messages.StreamFiles)
+		// Deferred copies first and last: a message moves between the SIDs
+		// queue and the deferred store both ways, so one of the two
+		// readings of the store catches it (the move back happens only
+		// after a deferral's delay, far longer than these readings take).
+		counts, err := broker.StreamCounts(ctx, env.JS, messages.StreamDeferred, messages.StreamSIDs, messages.StreamFiles)
+		var deferredAgain map[string]uint64
+		if err == nil {
+			deferredAgain, err = broker.StreamCounts(ctx, env.JS, messages.StreamDeferred)
+		}
 		if err != nil {
 			if ctx.Err() != nil {
 				return nil
@@ -232,7 +240,8 @@ func runOnce(ctx context.Context, srch *searcher.Searcher, workerErr chan error,
 		// (files, collected events, deferred copies, dead letters) before
 		// it acks the message, and SIDs are counted before files: when
 		// both read zero after the sweep, nothing is left anywhere.
-		if swept && counts[messages.StreamSIDs] == 0 && counts[messages.StreamFiles] == 0 {
+		if swept && counts[messages.StreamSIDs] == 0 && counts[messages.StreamFiles] == 0 &&
+			counts[messages.StreamDeferred] == 0 && deferredAgain[messages.StreamDeferred] == 0 {
 			return nil
 		}
 	}

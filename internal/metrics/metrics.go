@@ -60,6 +60,7 @@ type Metrics struct {
 	consumerRedeliv    *prometheus.GaugeVec
 	streamMessages     *prometheus.GaugeVec
 	streamOldestAge    *prometheus.GaugeVec
+	deferred           *prometheus.GaugeVec
 	deduplicated       *prometheus.CounterVec
 }
 
@@ -138,6 +139,7 @@ func New() *Metrics {
 	m.consumerAckPending = gaugeVec("consumer_ack_pending_messages", "Messages delivered to a consumer and not yet acknowledged.", "consumer")
 	m.consumerRedeliv = gaugeVec("consumer_redelivered_messages", "Messages of a consumer being redelivered.", "consumer")
 	m.streamMessages = gaugeVec("stream_messages", "Messages stored in a stream.", "stream")
+	m.deferred = gaugeVec("deferred_messages", "Messages of a stage waiting in ALHARVEST_DEFERRED for Assemblyline to finish their submission (counted by the server, so every replica agrees; bounded by the store's per-stage limit).", "stage")
 	m.streamOldestAge = gaugeVec("stream_oldest_message_age_seconds", "Age of the oldest message stored in a stream (0 when empty): how long the oldest work has waited.", "stream")
 
 	build := prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: namespace, Name: "build_info", Help: "Build information; always 1."}, []string{"version", "revision", "vcs_time", "goversion"})
@@ -253,6 +255,12 @@ func (m *Metrics) ConsumerState(consumer string, pending, ackPending, redelivere
 // StreamState records how many messages a stream holds.
 func (m *Metrics) StreamState(stream string, msgs uint64) {
 	m.streamMessages.WithLabelValues(stream).Set(float64(msgs))
+}
+
+// DeferredMessages records how many deferred copies a stage has waiting,
+// polled from JetStream.
+func (m *Metrics) DeferredMessages(stage string, n uint64) {
+	m.deferred.WithLabelValues(stage).Set(float64(n))
 }
 
 // Snapshot is a point-in-time reading of the counters a run report needs.

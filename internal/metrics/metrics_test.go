@@ -189,12 +189,15 @@ func TestObserversUpdateTheirSeries(t *testing.T) {
 				m.ConsumerState("scorer", 5, 2, 1)
 				m.StreamState("ALHARVEST_DLQ", 4)
 				m.StreamState("ALHARVEST_DLQ", 3)
+				m.DeferredMessages("scorer", 12)
+				m.DeferredMessages("scorer", 7)
 			},
 			want: []series{
 				{"alharvest_consumer_pending_messages", map[string]string{"consumer": "scorer"}, 5},
 				{"alharvest_consumer_ack_pending_messages", map[string]string{"consumer": "scorer"}, 2},
 				{"alharvest_consumer_redelivered_messages", map[string]string{"consumer": "scorer"}, 1},
 				{"alharvest_stream_messages", map[string]string{"stream": "ALHARVEST_DLQ"}, 3},
+				{"alharvest_deferred_messages", map[string]string{"stage": "scorer"}, 7},
 			},
 		},
 	}
@@ -291,6 +294,7 @@ func TestREADMEMetricsTable(t *testing.T) {
 	m.Collected(1, true)
 	m.ConsumerState("scorer", 0, 0, 0)
 	m.StreamState("ALHARVEST_SIDS", 0)
+	m.DeferredMessages("scorer", 0)
 	m.WebhookRequest(webhook.OutcomeStored)
 	m.Deduplicated("scorer", "alharvest.files")
 	m.StreamAge("ALHARVEST_SIDS", 0, time.Time{}, time.Now())

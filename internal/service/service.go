@@ -246,11 +246,19 @@ func stageWorker[T any](ctx context.Context, e *Env, stage, stream, durable stri
 	rebind := func(ctx context.Context) (jetstream.Consumer, error) {
 		return broker.Consumer(ctx, e.JS, stream, durable, cc, e.Log)
 	}
+	deferred, err := broker.DeferredConsumer(ctx, e.JS, stage, 0, e.Cfg.NATS.Replicas, e.Log)
+	if err != nil {
+		return nil, err
+	}
 	sealKey, err := worker.SealKey(ctx, e.JS)
 	if err != nil {
 		return nil, err
 	}
 	w := worker.New(e.JS, cons, h, worker.Config{
+		Deferred: deferred,
+		RebindDeferred: func(ctx context.Context) (jetstream.Consumer, error) {
+			return broker.DeferredConsumer(ctx, e.JS, stage, 0, e.Cfg.NATS.Replicas, e.Log)
+		},
 		Stage:       stage,
 		Concurrency: sc.Concurrency,
 		MaxAttempts: sc.MaxAttempts,
@@ -347,7 +355,16 @@ func (e *Env) pollOnce(ctx context.Context) {
 			e.Metrics.ConsumerState(c.consumer, ci.NumPending, uint64(ci.NumAckPending), uint64(ci.NumRedelivered))
 		}
 	}
-	for _, s := range []string{messages.StreamSIDs, messages.StreamFiles, messages.StreamDLQ, messages.StreamCollected} {
+	// One request counts every stage's deferred copies, from the server,
+	// so all replicas report the same.
+	if st, err := e.JS.Stream(ctx, messages.StreamDeferred); err == nil {
+		if info, err := st.Info(ctx, jetstream.WithSubjectFilter(messages.SubjectDeferredPrefix+">")); err == nil {
+			for _, stage := range []string{messages.StageScorer, messages.StageDownloader} {
+				e.Metrics.DeferredMessages(stage, info.State.Subjects[messages.DeferredSubject(stage)])
+			}
+		}
+	}
+	for _, s := range []string{messages.StreamSIDs, messages.StreamFiles, messages.StreamDeferred, messages.StreamDLQ, messages.StreamCollected} {
 		if st, err := e.JS.Stream(ctx, s); err == nil {
 			state := st.CachedInfo().State
 			e.Metrics.StreamState(s, state.Msgs)

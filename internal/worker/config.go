@@ -58,6 +58,15 @@ type Config struct {
 	// same key (SealKey loads the shared one). Nil: a random key of this
 	// process, so that copies another replica made start afresh.
 	SealKey []byte
+	// Deferred, when set, is the stage's consumer of its deferred store
+	// (broker.DeferredConsumer): a "not ready yet" message waits there, off
+	// the work consumer, and Run moves it back to its work subject when its
+	// time comes. Without it a deferred copy waits in the work queue itself
+	// and holds a place of MaxAckPending while it waits.
+	Deferred jetstream.Consumer
+	// RebindDeferred, when set, recreates Deferred if it disappears, as
+	// Rebind does for the work consumer.
+	RebindDeferred func(ctx context.Context) (jetstream.Consumer, error)
 	// FailFast makes Run return as soon as a handler reports a Halt failure
 	// (bad credentials, daily quota), instead of pausing and probing. The
 	// one-command run uses it; services do not. It does not apply to a

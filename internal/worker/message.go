@@ -36,6 +36,9 @@ const (
 	HeaderDeferrals = "Alharvest-Deferrals"
 	// HeaderFirstSeen is when the original message entered the stream.
 	HeaderFirstSeen = "Alharvest-First-Seen"
+	// HeaderDeferredSubject names the work subject a copy in the deferred
+	// store goes back to when its Not-Before time comes.
+	HeaderDeferredSubject = "Alharvest-Deferred-Subject"
 	// HeaderAttempts counts the attempts a re-published copy inherits from
 	// the message it replaces.
 	HeaderAttempts = "Alharvest-Attempts"
@@ -103,7 +106,7 @@ func (w *Worker) notBefore(h nats.Header, meta *jetstream.MsgMetadata) (time.Tim
 // Not-Before of a finished wait.
 func copyHeaders(dst, src nats.Header) {
 	for k, v := range src {
-		if (len(k) >= 5 && strings.EqualFold(k[:5], "nats-")) || k == HeaderNotBefore {
+		if (len(k) >= 5 && strings.EqualFold(k[:5], "nats-")) || k == HeaderNotBefore || k == HeaderDeferredSubject {
 			continue
 		}
 		dst[k] = slices.Clone(v)

@@ -57,7 +57,13 @@ func (w *Worker) deferMsg(ctx context.Context, m jetstream.Msg, meta *jetstream.
 	}
 	deferrals++
 	delay := w.cfg.DeferDelay(deferrals)
-	err := w.replace(ctx, m, msg, w.cfg.PublishTimeout, log, func(h nats.Header) {
+	// The copy waits in the stage's deferred store when there is one, where
+	// it holds no place of the work consumer's MaxAckPending (see forward).
+	to := ""
+	if w.cfg.Deferred != nil {
+		to = messages.DeferredSubject(w.cfg.Stage)
+	}
+	err := w.replace(ctx, m, msg, to, w.cfg.PublishTimeout, log, func(h nats.Header) {
 		// Unique to this delivered message, so a lost ack is absorbed by
 		// de-duplication and no two messages can ever share it.
 		h.Set(messages.HeaderMsgID, fmt.Sprintf("%s.%d.defer", meta.Stream, meta.Sequence.Stream))
@@ -66,9 +72,10 @@ func (w *Worker) deferMsg(ctx context.Context, m jetstream.Msg, meta *jetstream.
 		h.Set(HeaderNotBefore, time.Now().Add(delay).UTC().Format(time.RFC3339Nano))
 	})
 	if err != nil {
-		// Fall back to a plain delayed redelivery: it costs an attempt, but
-		// loses nothing.
-		log.Warn("cannot re-publish deferred message; delaying it in place", "err", err)
+		// Fall back to a plain delayed redelivery (the deferred store is
+		// full, or away): it costs an attempt and holds a place of
+		// MaxAckPending meanwhile, but loses nothing.
+		log.Warn("cannot store deferred message; delaying it in place", "err", err)
 		_ = m.NakWithDelay(delay)
 		w.cfg.Observer.Settled(w.cfg.Stage, OutcomeRetried, failure.KindOf(cause))
 		return
@@ -78,8 +85,10 @@ func (w *Worker) deferMsg(ctx context.Context, m jetstream.Msg, meta *jetstream.
 }
 
 // replace stores a copy of m, with the headers edit sets, in m's place:
-// once JetStream has the copy, m is acked. The copy keeps m's age.
-func (w *Worker) replace(ctx context.Context, m jetstream.Msg, msg *Message, timeout time.Duration, log *slog.Logger, edit func(nats.Header)) error {
+// once JetStream has the copy, m is acked. The copy keeps m's age. With to
+// set, the copy is stored there (a deferred store) and names m's subject,
+// for which it is sealed, in HeaderDeferredSubject.
+func (w *Worker) replace(ctx context.Context, m jetstream.Msg, msg *Message, to string, timeout time.Duration, log *slog.Logger, edit func(nats.Header)) error {
 	cp := nats.NewMsg(m.Subject())
 	cp.Data = m.Data()
 	copyHeaders(cp.Header, m.Headers())
@@ -94,6 +103,10 @@ func (w *Worker) replace(ctx context.Context, m jetstream.Msg, msg *Message, tim
 	}
 	edit(cp.Header)
 	cp.Header.Set(HeaderSeal, w.seal(cp.Subject, cp.Data, cp.Header))
+	if to != "" {
+		cp.Header.Set(HeaderDeferredSubject, cp.Subject)
+		cp.Subject = to
+	}
 	pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), timeout)
 	defer cancel()
 	if _, err := w.js.PublishMsg(pctx, cp); err != nil {
@@ -111,7 +124,7 @@ func (w *Worker) replace(ctx context.Context, m jetstream.Msg, msg *Message, tim
 // at the cost of an attempt.
 func (w *Worker) handBack(ctx context.Context, m jetstream.Msg, meta *jetstream.MsgMetadata, msg *Message, log *slog.Logger) {
 	// Hand-backs happen at shutdown, after the grace period: a short wait.
-	err := w.replace(ctx, m, msg, 5*time.Second, log, func(h nats.Header) {
+	err := w.replace(ctx, m, msg, "", 5*time.Second, log, func(h nats.Header) {
 		h.Set(messages.HeaderMsgID, fmt.Sprintf("%s.%d.%d.back", meta.Stream, meta.Sequence.Stream, meta.NumDelivered))
 		h.Set(HeaderAttempts, strconv.Itoa(msg.Attempt-1))
 	})

@@ -15,7 +15,10 @@
 //   - transient failures are retried with NakWithDelay on an exponential
 //     backoff/v4 schedule and dead-lettered after MaxAttempts deliveries;
 //   - a "not ready yet" failure is re-published with a Not-Before header
-//     and retried on a slower schedule, bounded by MaxDeferAge;
+//     and retried on a slower schedule, bounded by MaxDeferAge; the copy
+//     waits in the stage's deferred store (Config.Deferred), not in its
+//     work queue, so waiting submissions never hold the work consumer's
+//     MaxAckPending and cannot stall new work (see below);
 //   - permanent failures, a payload the handler cannot decode among them,
 //     go straight to the dead-letter stream with their reason, and then
 //     leave the work queue;
@@ -34,6 +37,30 @@
 //     message, nothing more;
 //   - on shutdown, intake stops, in-flight work gets a grace period, and
 //     whatever is left is handed back for immediate redelivery.
+//
+// Deferred messages. A copy waiting in the work queue for its Not-Before
+// time has to be delivered and put back with NakWithDelay, and a message so
+// put back is ack-pending: thousands of submissions running for hours would
+// fill MaxAckPending and the stage would receive nothing new. So a deferred
+// copy goes to ALHARVEST_DEFERRED on alharvest.deferred.<stage>, where the
+// stage's second durable consumer (broker.DeferredConsumer) holds it on a
+// server timer, and Run moves it back to its work subject when it is due.
+// Waiting then costs only the deferred consumer's MaxAckPending, which
+// equals the store's bound (broker.Topology.DeferredMax, discard-new per
+// subject): past the bound a deferral fails and the message is delayed in
+// place as before, at the cost of an attempt. The server counts the store
+// per stage, so every replica and `alharvest status` see the same number.
+//
+// JetStream's message schedules (`Nats-Schedule: @at <time>`,
+// `Nats-Schedule-Target`) would keep the timer without any consumer, but
+// do not fit with nats-server 2.15.2: a schedule's target must be a
+// subject of the same stream, a stream that allows schedules cannot use
+// DiscardNew (the work queues need it, so that a flooding publisher gets
+// an error rather than dropping queued work), and schedules require
+// AllowRollup, which would let any publisher of alharvest.sids purge the
+// queue with a Nats-Rollup header. In a stream of their own they would
+// still need a forwarder to the work subject, and lose the discard-new
+// bound.
 package worker
 
 import (
@@ -128,8 +155,16 @@ func (w *Worker) Run(ctx context.Context) error {
 		}()
 	}
 
+	forwarded := make(chan struct{})
+	go func() {
+		defer close(forwarded)
+		if w.cfg.Deferred != nil {
+			w.forward(runCtx)
+		}
+	}()
 	w.dispatch(runCtx, jobs, ready)
 	close(jobs)
+	<-forwarded
 
 	done := make(chan struct{})
 	go func() { wg.Wait(); close(done) }()

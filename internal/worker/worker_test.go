@@ -26,10 +26,11 @@ import (
 // fixture is a real JetStream server with alharvest's layout and a scorer
 // consumer, for driving a Worker with test handlers.
 type fixture struct {
-	t    *testing.T
-	js   jetstream.JetStream
-	nc   *nats.Conn
-	cons jetstream.Consumer
+	t        *testing.T
+	js       jetstream.JetStream
+	nc       *nats.Conn
+	cons     jetstream.Consumer
+	deferred jetstream.Consumer // the scorer's deferred store
 }
 
 func newFixture(t *testing.T, ackWait time.Duration) *fixture {
@@ -42,7 +43,11 @@ func newFixture(t *testing.T, ackWait time.Duration) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &fixture{t: t, js: js, nc: nc, cons: cons}
+	deferred, err := broker.DeferredConsumer(context.Background(), js, messages.StageScorer, 0, 1, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &fixture{t: t, js: js, nc: nc, cons: cons, deferred: deferred}
 }
 
 func (f *fixture) publishSID(sid string) {
@@ -87,6 +92,9 @@ func start[T any](f *fixture, h worker.Handler[T], cfg worker.Config) (stop func
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = quietLog()
+	}
+	if cfg.Deferred == nil {
+		cfg.Deferred = f.deferred
 	}
 	w := worker.New(f.js, f.cons, h, cfg)
 	ctx, cancel := context.WithCancel(context.Background())
@@ -157,7 +165,7 @@ func TestSuccessPublishesOutputsThenAcks(t *testing.T) {
 	for i := range 20 {
 		f.publishSID("sid" + strconv.Itoa(i))
 	}
-	testenv.Eventually(t, 10*time.Second, "queue drained", func() bool { return f.streamMsgs(messages.StreamSIDs) == 0 })
+	testenv.Eventually(t, 10*time.Second, "queue drained", f.drained)
 	// Outputs are de-duplicated by hash: "sid0".."sid9" have lengths 4, "sid10".. 5.
 	if got := f.streamMsgs(messages.StreamFiles); got != 2 {
 		t.Errorf("files stream has %d messages, want 2 distinct hashes", got)
@@ -202,7 +210,7 @@ func TestFailures(t *testing.T) {
 				return nil, nil
 			}), worker.Config{MaxAttempts: 4})
 			f.publishSID("abc")
-			testenv.Eventually(t, 10*time.Second, "queue drained", func() bool { return f.streamMsgs(messages.StreamSIDs) == 0 })
+			testenv.Eventually(t, 10*time.Second, "queue drained", f.drained)
 			time.Sleep(200 * time.Millisecond) // no stray redelivery
 			if int(handled.Load()) != tc.wantHandled {
 				t.Errorf("handled %d times, want %d", handled.Load(), tc.wantHandled)
@@ -254,7 +262,7 @@ func TestInvalidPayloadDeadLettersWithReason(t *testing.T) {
 		t.Errorf("reason %q, want %q", reason, want)
 	}
 	// The removal follows the dead letter; it is asynchronous.
-	testenv.Eventually(t, 5*time.Second, "work queue emptied", func() bool { return f.streamMsgs(messages.StreamSIDs) == 0 })
+	testenv.Eventually(t, 5*time.Second, "work queue emptied", f.drained)
 	if n := handled.Load(); n != 0 {
 		t.Errorf("an undecodable message reached the handler %d times", n)
 	}
@@ -280,7 +288,7 @@ func TestDeferDoesNotUseUpAttempts(t *testing.T) {
 	}), worker.Config{MaxAttempts: 3})
 	f.publishSID("abc")
 	testenv.Eventually(t, 20*time.Second, "handled 7 times", func() bool { return handled.Load() == 7 })
-	testenv.Eventually(t, 5*time.Second, "queue drained", func() bool { return f.streamMsgs(messages.StreamSIDs) == 0 })
+	testenv.Eventually(t, 5*time.Second, "queue drained", f.drained)
 	if n := len(f.dlq()); n != 0 {
 		t.Fatalf("dead-lettered despite attempts budget (%d letters): %s", n, f.dlq()[0].Header.Get(messages.HeaderReason))
 	}
@@ -306,7 +314,7 @@ func TestDeferIsBoundedByAge(t *testing.T) {
 	if !strings.Contains(reason, "still not ready after") || !strings.Contains(reason, "not completed") {
 		t.Errorf("reason %q", reason)
 	}
-	testenv.Eventually(t, 5*time.Second, "queue drained", func() bool { return f.streamMsgs(messages.StreamSIDs) == 0 })
+	testenv.Eventually(t, 5*time.Second, "queue drained", f.drained)
 }
 
 func TestCrashLoopIsDeadLettered(t *testing.T) {
@@ -353,7 +361,7 @@ func TestHeartbeatKeepsSlowWorkFromRedelivery(t *testing.T) {
 		return nil, nil
 	}), worker.Config{AckWait: ackWait, Concurrency: 2})
 	f.publishSID("slow")
-	testenv.Eventually(t, 10*time.Second, "queue drained", func() bool { return f.streamMsgs(messages.StreamSIDs) == 0 })
+	testenv.Eventually(t, 10*time.Second, "queue drained", f.drained)
 	if handled.Load() != 1 {
 		t.Errorf("handled %d times; the heartbeat did not hold the message", handled.Load())
 	}
@@ -399,7 +407,7 @@ func TestHaltPausesAndProbesUntilFixed(t *testing.T) {
 	for i := range 5 {
 		f.publishSID("s" + strconv.Itoa(i))
 	}
-	testenv.Eventually(t, 10*time.Second, "queue drained", func() bool { return f.streamMsgs(messages.StreamSIDs) == 0 })
+	testenv.Eventually(t, 10*time.Second, "queue drained", f.drained)
 	if n := len(f.dlq()); n != 0 {
 		t.Errorf("%d dead letters; halts must not use up attempts", n)
 	}
@@ -464,7 +472,7 @@ func TestPublishFailureRetriesInsteadOfAcking(t *testing.T) {
 		return nil, nil
 	}), worker.Config{PublishTimeout: 2 * time.Second})
 	f.publishSID("abc")
-	testenv.Eventually(t, 15*time.Second, "queue drained", func() bool { return f.streamMsgs(messages.StreamSIDs) == 0 })
+	testenv.Eventually(t, 15*time.Second, "queue drained", f.drained)
 	if handled.Load() != 2 {
 		t.Errorf("handled %d times, want 2 (the first publish failed)", handled.Load())
 	}
@@ -577,7 +585,7 @@ func TestHandBacksDoNotSpendAttempts(t *testing.T) {
 	if a := attempt.Load(); a != 1 {
 		t.Errorf("attempt %d after only hand-backs, want 1", a)
 	}
-	testenv.Eventually(t, 5*time.Second, "queue drained", func() bool { return f.streamMsgs(messages.StreamSIDs) == 0 })
+	testenv.Eventually(t, 5*time.Second, "queue drained", f.drained)
 }
 
 // TestPublishersControlHeadersDoNotBlockCopies: a publisher's JetStream
@@ -604,7 +612,7 @@ func TestPublishersControlHeadersDoNotBlockCopies(t *testing.T) {
 			if _, err := f.js.PublishMsg(context.Background(), m, jetstream.WithExpectStream(messages.StreamSIDs)); err != nil {
 				t.Fatal(err)
 			}
-			testenv.Eventually(t, 10*time.Second, "queue drained", func() bool { return f.streamMsgs(messages.StreamSIDs) == 0 })
+			testenv.Eventually(t, 10*time.Second, "queue drained", f.drained)
 			if tc.name == "dead letter" && len(f.dlq()) != 1 {
 				t.Errorf("%d dead letters, want 1", len(f.dlq()))
 			}
@@ -749,7 +757,7 @@ func TestServerAwayPausesWithoutSpendingAttempts(t *testing.T) {
 			}
 
 			srv.up.Store(true)
-			testenv.Eventually(t, 10*time.Second, "queue drained", func() bool { return f.streamMsgs(messages.StreamSIDs) == 0 })
+			testenv.Eventually(t, 10*time.Second, "queue drained", f.drained)
 			if w.Halted() || w.HaltReason() != "" {
 				t.Errorf("still halted after the server came back: %q", w.HaltReason())
 			}
@@ -864,7 +872,7 @@ func TestIdleConsumerIsNotRestarted(t *testing.T) {
 	f.run(worker.HandlerFunc(func(ctx context.Context, m *worker.Message) ([]*nats.Msg, error) { return nil, nil }),
 		worker.Config{StallAfter: 100 * time.Millisecond, Observer: obs})
 	f.publishSID("abc")
-	testenv.Eventually(t, 5*time.Second, "drained", func() bool { return f.streamMsgs(messages.StreamSIDs) == 0 })
+	testenv.Eventually(t, 5*time.Second, "drained", f.drained)
 	time.Sleep(time.Second) // nothing waiting: a quiet pull is no stall
 	if n := obs.n.Load(); n != 0 {
 		t.Errorf("%d restarts of an idle consumer", n)
@@ -922,7 +930,7 @@ func TestPublishersBookkeepingHeadersAreIgnored(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			testenv.Eventually(t, 10*time.Second, "queue drained", func() bool { return f.streamMsgs(messages.StreamSIDs) == 0 })
+			testenv.Eventually(t, 10*time.Second, "queue drained", f.drained)
 			if n := len(f.dlq()); n != 0 {
 				t.Fatalf("dead-lettered: %s", f.dlq()[0].Header.Get(messages.HeaderReason))
 			}
@@ -977,7 +985,7 @@ func TestHandlerPanicIsDeadLetteredAndContained(t *testing.T) {
 	for _, sid := range []string{"ok1", "handleboom", "ok2", "decodeboom", "ok3"} {
 		f.publishSID(sid)
 	}
-	testenv.Eventually(t, 10*time.Second, "queue drained", func() bool { return f.streamMsgs(messages.StreamSIDs) == 0 })
+	testenv.Eventually(t, 10*time.Second, "queue drained", f.drained)
 	if n := handled.Load(); n != 3 {
 		t.Errorf("%d good messages handled, want 3", n)
 	}
@@ -1022,7 +1030,7 @@ func TestSlowHandlersLeaveNothingWaitingPastItsDeadline(t *testing.T) {
 	for i := range 6 {
 		f.publishSID("slow" + strconv.Itoa(i))
 	}
-	testenv.Eventually(t, 30*time.Second, "queue drained", func() bool { return f.streamMsgs(messages.StreamSIDs) == 0 })
+	testenv.Eventually(t, 30*time.Second, "queue drained", f.drained)
 	mu.Lock()
 	defer mu.Unlock()
 	if len(seen) != 6 {
