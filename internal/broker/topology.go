@@ -174,7 +174,8 @@ func SIDDedupWindow(interval, overlap time.Duration) time.Duration {
 
 // Provision creates or updates the streams and the bucket. Settings of an
 // existing stream that differ (an upgrade, a changed SEARCH_INTERVAL) are
-// updated in place; its messages stay.
+// updated in place; its messages stay. What already matches is only read
+// (see ensure.go).
 func Provision(ctx context.Context, js jetstream.JetStream, t Topology, log *slog.Logger) error {
 	if log == nil {
 		log = slog.Default()
@@ -187,16 +188,14 @@ func Provision(ctx context.Context, js jetstream.JetStream, t Topology, log *slo
 	}
 	for _, sc := range t.Streams() {
 		err := Retry(ctx, log, "stream "+sc.Name, func(ctx context.Context) error {
-			_, err := js.CreateOrUpdateStream(ctx, sc)
-			return err
+			return ensureStream(ctx, js, sc)
 		})
 		if err != nil {
 			return err
 		}
 	}
 	return Retry(ctx, log, "bucket "+messages.BucketState, func(ctx context.Context) error {
-		_, err := js.CreateOrUpdateKeyValue(ctx, t.Bucket())
-		return err
+		return ensureBucket(ctx, js, t.Bucket())
 	})
 }
 
@@ -232,7 +231,7 @@ func Consumer(ctx context.Context, js jetstream.JetStream, stream, durable strin
 	var cons jetstream.Consumer
 	err := Retry(ctx, log, "consumer "+durable, func(ctx context.Context) error {
 		var err error
-		cons, err = js.CreateOrUpdateConsumer(ctx, stream, jetstream.ConsumerConfig{
+		cons, err = ensureConsumer(ctx, js, stream, jetstream.ConsumerConfig{
 			Durable:       durable,
 			Description:   "alharvest " + durable + " (shared by every replica)",
 			AckPolicy:     jetstream.AckExplicitPolicy,
@@ -266,7 +265,7 @@ func DeferredConsumer(ctx context.Context, js jetstream.JetStream, stage string,
 	var cons jetstream.Consumer
 	err := Retry(ctx, log, "consumer "+durable, func(ctx context.Context) error {
 		var err error
-		cons, err = js.CreateOrUpdateConsumer(ctx, messages.StreamDeferred, jetstream.ConsumerConfig{
+		cons, err = ensureConsumer(ctx, js, messages.StreamDeferred, jetstream.ConsumerConfig{
 			Durable:       durable,
 			Description:   "alharvest " + stage + " deferred copies (shared by every replica)",
 			FilterSubject: messages.DeferredSubject(stage),
