@@ -96,7 +96,7 @@ func New() *Metrics {
 	m.deduplicated = counterVec("messages_deduplicated_total", "Outputs JetStream did not store because the stream had the same message ID within its duplicate window (a file shared by submissions scored within 2 min of each other, or re-published on purpose inside the window).", "stage", "subject")
 	m.halted = gaugeVec("stage_halted", "1 while a stage is halted (Assemblyline refuses its calls: credentials, daily quota; OUTPUT_DIR full) or paused because Assemblyline is away.", "stage")
 
-	m.restarts = counterVec("consumer_restarts_total", "Pulls a stage re-created because they delivered nothing while its consumer had work waiting.", "stage")
+	m.restarts = counterVec("consumer_restarts_total", "Pulls of a stage that delivered nothing while its consumer had work waiting and room: a lost request or lost answers (the next pull is a new request).", "stage")
 	m.alRequests = counterVec("al_requests_total", "Assemblyline HTTP requests by endpoint and status code (0 = no response).", "endpoint", "code")
 	m.alDuration = prometheus.NewHistogramVec(prometheus.HistogramOpts{
 		Namespace: namespace, Name: "al_request_duration_seconds",
@@ -181,7 +181,7 @@ func (m *Metrics) Halted(stage string, halted bool) {
 	m.halted.WithLabelValues(stage).Set(v)
 }
 
-// ConsumerRestarted counts a pull the worker re-created after it went silent.
+// ConsumerRestarted counts a pull that went silent while work waited.
 func (m *Metrics) ConsumerRestarted(stage string) { m.restarts.WithLabelValues(stage).Inc() }
 
 // ALRequest records one Assemblyline HTTP attempt.

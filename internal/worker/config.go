@@ -47,11 +47,12 @@ type Config struct {
 	// PauseProbe gives the delay between probes while the server is away
 	// (default: exponential from 1 s to 15 s; a probe is one small call).
 	PauseProbe func(probe int) time.Duration
-	// StallAfter bounds how long intake may wait for a message while its
-	// consumer has undelivered work (NumPending) and room to deliver it
-	// (NumAckPending below MaxAckPending) before the pull is re-created: a
-	// pull subscription that lost messages (a slow consumer after a
-	// reconnect) can otherwise sit idle for good (default 30 s).
+	// StallAfter is how long one pull request lasts at most (default
+	// 10 s). One that delivered nothing while the consumer had undelivered
+	// work (NumPending) and room to deliver it (NumAckPending below
+	// MaxAckPending) lost its request or its answers (a slow consumer
+	// after a reconnect): it is logged and counted, and the next pull is a
+	// new request.
 	StallAfter time.Duration
 	// SealKey authenticates the headers the worker puts on the copies it
 	// re-publishes (see HeaderSeal); every replica of a stage needs the
@@ -113,7 +114,7 @@ func (c *Config) setDefaults() {
 		c.PauseProbe = Backoff(time.Second, 15*time.Second)
 	}
 	if c.StallAfter <= 0 {
-		c.StallAfter = 30 * time.Second
+		c.StallAfter = 10 * time.Second
 	}
 	if c.Grace <= 0 {
 		c.Grace = 20 * time.Second

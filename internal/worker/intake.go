@@ -3,61 +3,157 @@ package worker
 import (
 	"context"
 	"errors"
-	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 )
 
-// dispatch pulls messages and hands each to a free handler goroutine.
+// Intake asks the server for exactly as many messages as handlers wait for
+// one, in one pull request, and hands each to one of them as it arrives.
+// Nothing is ever pulled ahead of a handler, so no message waits in a client
+// buffer with its ack deadline running while every handler is busy; and a
+// busy stage still moves many messages per round trip instead of one (an
+// earlier intake pulled one message per request: three times slower
+// against an instant server).
+
+// dispatch runs intake until ctx ends.
 func (w *Worker) dispatch(ctx context.Context, jobs chan<- jetstream.Msg, ready chan struct{}) {
 	retry := newExponential(100*time.Millisecond, 5*time.Second)
 	failures := 0
 	for ctx.Err() == nil {
-		// A short pull expiry bounds how long a lost pull request can stall
-		// intake: heartbeats stop, the iterator notices within the expiry and
-		// pulls again.
-		// One message per pull request: pump asks for the next only when a
-		// handler waits for it, so nothing sits in the client's buffer
-		// past its ack deadline while the handlers are busy.
-		it, err := w.consumer.Messages(jetstream.PullMaxMessages(1), jetstream.PullExpiry(10*time.Second))
-		if err != nil {
-			failures++
-			w.log.Warn("cannot start consuming; will retry", "err", err, "attempt", failures)
-			w.rebindIfGone(ctx, err)
-			sleepCtx(ctx, retry.NextBackOff())
+		if w.latch.isSet() {
+			// Pull nothing while halted or paused: the handlers could not
+			// do anything with it.
+			_ = w.latch.wait(ctx)
 			continue
 		}
-		failures = 0
-		retry.Reset()
-		var waiting atomic.Int64 // since when pump waits in Next (UnixNano); 0 when not
-		wctx, stopWatch := context.WithCancel(ctx)
-		watched := make(chan struct{})
-		go func() { defer close(watched); w.watch(wctx, it, &waiting) }()
-		err = w.pump(ctx, it, jobs, ready, &waiting)
-		stopWatch()
-		<-watched
-		// Hand back what the client had already buffered, so another replica
-		// can take it now rather than after its ack deadline.
-		it.Drain()
-		for {
-			m, err := it.Next(jetstream.NextMaxWait(200 * time.Millisecond))
-			if err != nil {
-				break
+		// Wait for a free handler, then count every other one.
+		select {
+		case <-ready:
+		case <-w.latch.trippedCh():
+			continue
+		case <-ctx.Done():
+			return
+		}
+		n := 1
+	count:
+		for n < w.cfg.Concurrency {
+			select {
+			case <-ready:
+				n++
+			default:
+				break count
 			}
-			w.handBackUnhandled(ctx, m)
+		}
+		got, err := w.pull(ctx, n, jobs)
+		for ; got < n; got++ {
+			ready <- struct{}{} // the handler still waits; never blocks
+		}
+		if err == nil {
+			failures = 0
+			retry.Reset()
+			continue
+		}
+		if ctx.Err() != nil {
+			return
+		}
+		failures++
+		if failures == 1 {
+			w.log.Debug("pull failed; pulling again", "err", err)
+		} else {
+			w.log.Warn("pulls keep failing; retrying", "err", err, "attempt", failures)
 		}
 		w.rebindIfGone(ctx, err)
-		if errors.Is(err, errPaused) {
-			// Pull nothing while halted or paused: a buffered message's ack
-			// deadline would run out unseen.
-			_ = w.latch.wait(ctx)
-		}
+		sleepCtx(ctx, retry.NextBackOff())
 	}
 }
 
-// errPaused ends a pump when the stage halts or pauses.
-var errPaused = errors.New("stage halted or paused")
+// pull makes one pull request for n messages and gives each to a waiting
+// handler. It returns how many it gave, once the request is over: n
+// delivered, or StallAfter passed (the server ends the request a little
+// before), or ctx ended.
+func (w *Worker) pull(ctx context.Context, n int, jobs chan<- jetstream.Msg) (int, error) {
+	fctx, cancel := context.WithTimeout(ctx, w.cfg.StallAfter)
+	defer cancel()
+	batch, err := w.consumer.Fetch(n, jetstream.FetchContext(fctx))
+	if err != nil {
+		return 0, err
+	}
+	got := 0
+	handBack := false
+	tripped := w.latch.trippedCh()
+	for {
+		var m jetstream.Msg
+		var ok bool
+		select {
+		case m, ok = <-batch.Messages():
+		case <-tripped:
+			// Halted or paused: what this request still delivers goes back
+			// to the queue at once (the request is not cancelled, or what
+			// the server sends meanwhile would wait out its ack deadline).
+			handBack, tripped = true, nil
+			continue
+		case <-fctx.Done():
+			// The client library ends the request at the deadline too;
+			// this only guards against one that never does.
+			ok = false
+		}
+		if !ok {
+			break
+		}
+		if handBack || ctx.Err() != nil {
+			w.handBackUnhandled(ctx, m)
+			continue
+		}
+		jobs <- m // at once: a handler gave its token and waits
+		got++
+	}
+	if ctx.Err() != nil {
+		return got, ctx.Err()
+	}
+	if err := batch.Error(); err != nil && !errors.Is(err, context.DeadlineExceeded) {
+		return got, w.consumerGone(ctx, err)
+	}
+	if got == 0 && !handBack {
+		w.checkStall(ctx)
+	}
+	return got, nil
+}
+
+// consumerGone returns err, or the consumer-not-found error when the
+// consumer no longer exists: a pull from a deleted consumer can fail with
+// an error that does not say so (no responders), and only the server
+// knows.
+func (w *Worker) consumerGone(ctx context.Context, err error) error {
+	if errors.Is(err, jetstream.ErrConsumerDeleted) || errors.Is(err, jetstream.ErrConsumerNotFound) {
+		return err
+	}
+	ictx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	if _, ierr := w.consumer.Info(ictx); errors.Is(ierr, jetstream.ErrConsumerNotFound) {
+		return ierr
+	}
+	return err
+}
+
+// checkStall is told that a pull delivered nothing in StallAfter. That is
+// normal for an idle queue; but with work waiting (NumPending) and room to
+// deliver it (NumAckPending below MaxAckPending) the request or its
+// answers were lost — a slow-consumer drop right after a reconnect does
+// that — and an operator should know: it is logged and counted. The next
+// pull is a new request either way.
+func (w *Worker) checkStall(ctx context.Context) {
+	ictx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	info, err := w.consumer.Info(ictx)
+	cancel()
+	if err != nil || info.NumPending == 0 ||
+		(info.Config.MaxAckPending > 0 && info.NumAckPending >= info.Config.MaxAckPending) {
+		return
+	}
+	w.log.Warn("consumer has work waiting but the pull delivered nothing; pulling anew",
+		"pending", info.NumPending, "ack_pending", info.NumAckPending, "waited", w.cfg.StallAfter)
+	w.cfg.Observer.ConsumerRestarted(w.cfg.Stage)
+}
 
 // rebindIfGone recreates the consumer when err says it no longer exists.
 func (w *Worker) rebindIfGone(ctx context.Context, err error) {
@@ -70,93 +166,6 @@ func (w *Worker) rebindIfGone(ctx context.Context, err error) {
 		w.consumer = c
 	} else {
 		w.log.Error("cannot recreate the consumer", "err", rerr)
-	}
-}
-
-// pump moves messages from one iterator to the handlers until ctx ends or the
-// iterator breaks; it returns the error that broke it.
-func (w *Worker) pump(ctx context.Context, it jetstream.MessagesContext, jobs chan<- jetstream.Msg, ready chan struct{}, waiting *atomic.Int64) error {
-	for {
-		if w.latch.isSet() {
-			return errPaused
-		}
-		// Wait for a free handler before pulling.
-		select {
-		case <-ready:
-		case <-w.latch.trippedCh():
-			return errPaused
-		case <-ctx.Done():
-			return ctx.Err()
-		}
-		waiting.Store(time.Now().UnixNano())
-		m, err := it.Next(jetstream.NextContext(ctx))
-		waiting.Store(0)
-		if err != nil {
-			ready <- struct{}{} // the handler still waits; never blocks
-			if ctx.Err() != nil {
-				return ctx.Err()
-			}
-			if errors.Is(err, jetstream.ErrMsgIteratorClosed) || errors.Is(err, jetstream.ErrConsumerDeleted) {
-				w.log.Warn("message iterator closed; restarting it", "err", err)
-				sleepCtx(ctx, time.Second)
-				return err
-			}
-			// Missing heartbeats and similar hiccups while NATS reconnects:
-			// the iterator keeps going on its own — unless the consumer
-			// itself is gone, which only asking the server tells.
-			w.log.Debug("pull consumer hiccup", "err", err)
-			ictx, cancel := context.WithTimeout(ctx, 2*time.Second)
-			_, ierr := w.consumer.Info(ictx)
-			cancel()
-			if errors.Is(ierr, jetstream.ErrConsumerNotFound) {
-				return ierr
-			}
-			sleepCtx(ctx, 100*time.Millisecond)
-			continue
-		}
-		select {
-		case jobs <- m: // at once: a handler gave its token and waits
-		case <-ctx.Done():
-			w.handBackUnhandled(ctx, m)
-			return ctx.Err()
-		}
-	}
-}
-
-// watch is intake's watchdog: it stops it, so that dispatch pulls anew,
-// when pump has waited StallAfter for a message while the consumer has
-// undelivered work and room to deliver it. A pull subscription that lost
-// its messages (a slow consumer right after a reconnect) otherwise takes
-// nothing, for good, while the queue fills.
-func (w *Worker) watch(ctx context.Context, it jetstream.MessagesContext, waiting *atomic.Int64) {
-	t := time.NewTicker(max(w.cfg.StallAfter/4, 10*time.Millisecond))
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-		since := waiting.Load()
-		if since == 0 || time.Since(time.Unix(0, since)) < w.cfg.StallAfter {
-			continue
-		}
-		ictx, cancel := context.WithTimeout(ctx, 5*time.Second)
-		info, err := w.consumer.Info(ictx)
-		cancel()
-		if err != nil || info.NumPending == 0 ||
-			(info.Config.MaxAckPending > 0 && info.NumAckPending >= info.Config.MaxAckPending) {
-			continue
-		}
-		if since != waiting.Load() {
-			continue // a message arrived meanwhile
-		}
-		w.log.Warn("consumer has work waiting but the pull delivers nothing; re-creating it",
-			"pending", info.NumPending, "ack_pending", info.NumAckPending,
-			"idle", time.Since(time.Unix(0, since)).Round(time.Millisecond))
-		w.cfg.Observer.ConsumerRestarted(w.cfg.Stage)
-		it.Stop()
-		return
 	}
 }
 

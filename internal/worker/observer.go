@@ -23,8 +23,8 @@ type Observer interface {
 	Settled(stage string, outcome Outcome, kind failure.Kind)
 	InFlight(stage string, delta int)
 	Halted(stage string, halted bool)
-	// ConsumerRestarted: intake re-created a pull that had gone silent
-	// while its consumer had work waiting.
+	// ConsumerRestarted: a pull delivered nothing while its consumer had
+	// work waiting and room to deliver it; intake pulls anew.
 	ConsumerRestarted(stage string)
 }
 

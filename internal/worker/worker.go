@@ -29,9 +29,11 @@
 //     attempt only if the stage's Probe finds the server answering; if it
 //     does not, the stage pauses — no new intake, held messages kept alive —
 //     and probes until the server is back (Config.Probe);
-//   - a message is pulled only for a handler waiting for it, so none waits
-//     pulled but unhandled past its ack deadline; a pull that delivers
-//     nothing while the consumer has work waiting is re-created;
+//   - a message is pulled only for a handler waiting for it (one request
+//     asks for as many as handlers wait), so none waits pulled but
+//     unhandled past its ack deadline; every pull request ends within
+//     StallAfter, and one that delivered nothing while the consumer had
+//     work waiting is logged and counted;
 //   - the bookkeeping headers of re-published copies count only under the
 //     worker's own seal (HeaderSeal); a handler's panic dead-letters its
 //     message, nothing more;

@@ -799,34 +799,26 @@ func TestServerUpMeansTheFailureIsTheMessages(t *testing.T) {
 }
 
 // silentOnce is a real consumer whose first pull goes silent: it delivers
-// nothing, ever, as a pull subscription does after a slow-consumer drop
-// during a reconnect. Later pulls are the consumer's own.
+// nothing and never ends by itself, as a pull request whose answers were
+// lost (a slow-consumer drop during a reconnect). Later pulls are the
+// consumer's own.
 type silentOnce struct {
 	jetstream.Consumer
 	calls atomic.Int32
 }
 
-func (c *silentOnce) Messages(opts ...jetstream.PullMessagesOpt) (jetstream.MessagesContext, error) {
+func (c *silentOnce) Fetch(n int, opts ...jetstream.FetchOpt) (jetstream.MessageBatch, error) {
 	if c.calls.Add(1) == 1 {
-		return newSilentIter(), nil
+		return silentBatch{make(chan jetstream.Msg)}, nil
 	}
-	return c.Consumer.Messages(opts...)
+	return c.Consumer.Fetch(n, opts...)
 }
 
-// silentIter delivers nothing until stopped.
-type silentIter struct {
-	stopped chan struct{}
-	once    sync.Once
-}
+// silentBatch delivers nothing, ever.
+type silentBatch struct{ msgs chan jetstream.Msg }
 
-func newSilentIter() *silentIter { return &silentIter{stopped: make(chan struct{})} }
-
-func (it *silentIter) Next(opts ...jetstream.NextOpt) (jetstream.Msg, error) {
-	<-it.stopped
-	return nil, jetstream.ErrMsgIteratorClosed
-}
-func (it *silentIter) Stop()  { it.once.Do(func() { close(it.stopped) }) }
-func (it *silentIter) Drain() { it.Stop() }
+func (b silentBatch) Messages() <-chan jetstream.Msg { return b.msgs }
+func (b silentBatch) Error() error                   { return nil }
 
 // restartCounter counts ConsumerRestarted.
 type restartCounter struct {
