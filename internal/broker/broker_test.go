@@ -50,22 +50,7 @@ func TestEmbeddedServerOwnsItsDataDirectory(t *testing.T) {
 }
 
 func TestProvisionLaysOutTheContractAndIsIdempotent(t *testing.T) {
-	emb, err := StartEmbedded(EmbeddedConfig{DataDir: t.TempDir()}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer emb.Shutdown()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	nc, err := Connect(ctx, ConnConfig{InProcess: emb.Server}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	js, err := JetStream(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	ctx, js := embeddedJS(t, EmbeddedConfig{})
 	for range 2 { // every replica of every stage provisions at start
 		if err := Provision(ctx, js, Topology{}, nil); err != nil {
 			t.Fatal(err)
@@ -230,4 +215,31 @@ func TestConnConfigFromCarriesEverySetting(t *testing.T) {
 			t.Errorf("%+v: String() = %q, want %q and no secret", tc.n, s, tc.auth)
 		}
 	}
+}
+
+// embeddedJS starts an embedded server for the test (in the test's
+// temporary directory unless cfg names one) and connects to it; the
+// context bounds the test's calls.
+func embeddedJS(t testing.TB, cfg EmbeddedConfig) (context.Context, jetstream.JetStream) {
+	t.Helper()
+	if cfg.DataDir == "" {
+		cfg.DataDir = t.TempDir()
+	}
+	emb, err := StartEmbedded(cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(emb.Shutdown)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	t.Cleanup(cancel)
+	nc, err := Connect(ctx, ConnConfig{InProcess: emb.Server}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	js, err := JetStream(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ctx, js
 }

@@ -1,7 +1,6 @@
 package broker
 
 import (
-	"context"
 	"strings"
 	"sync"
 	"testing"
@@ -57,22 +56,8 @@ func (w *apiWrites) take(t *testing.T, nc *nats.Conn) []string {
 }
 
 func TestProvisionWritesOnlyWhatDiffers(t *testing.T) {
-	emb, err := StartEmbedded(EmbeddedConfig{DataDir: t.TempDir()}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(emb.Shutdown)
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	nc, err := Connect(ctx, ConnConfig{InProcess: emb.Server}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	js, err := JetStream(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	ctx, js := embeddedJS(t, EmbeddedConfig{})
+	nc := js.Conn()
 	writes := watchAPIWrites(t, nc)
 	provision := func(top Topology) {
 		t.Helper()

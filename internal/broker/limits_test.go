@@ -13,28 +13,6 @@ import (
 	"github.com/alharvest/alharvest/pkg/messages"
 )
 
-// embeddedJS starts an embedded server for the test and connects to it.
-func embeddedJS(t *testing.T) (context.Context, jetstream.JetStream) {
-	t.Helper()
-	emb, err := StartEmbedded(EmbeddedConfig{DataDir: t.TempDir()}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(emb.Shutdown)
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	t.Cleanup(cancel)
-	nc, err := Connect(ctx, ConnConfig{InProcess: emb.Server}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	js, err := JetStream(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return ctx, js
-}
-
 func sidConfig(t *testing.T, ctx context.Context, js jetstream.JetStream) jetstream.StreamConfig {
 	t.Helper()
 	s, err := js.Stream(ctx, messages.StreamSIDs)
@@ -60,7 +38,7 @@ func TestWorkQueuesRejectPublishesWhenFull(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			ctx, js := embeddedJS(t)
+			ctx, js := embeddedJS(t, EmbeddedConfig{})
 			if err := Provision(ctx, js, tc.topo, nil); err != nil {
 				t.Fatal(err)
 			}
@@ -95,7 +73,7 @@ func TestWorkQueuesRejectPublishesWhenFull(t *testing.T) {
 // in place, not refused and not recreated; a stage that does not search
 // (DedupWindow zero) keeps the window the searcher set.
 func TestProvisionUpdatesAnExistingSIDsStream(t *testing.T) {
-	ctx, js := embeddedJS(t)
+	ctx, js := embeddedJS(t, EmbeddedConfig{})
 	old := Topology{}.Streams()[0]
 	old.Duplicates, old.MaxMsgs, old.MaxBytes = 20*time.Minute, -1, -1
 	if _, err := js.CreateStream(ctx, old); err != nil {
@@ -149,7 +127,7 @@ func TestSIDDedupWindow(t *testing.T) {
 // deferral (the worker then delays the message in place), and the other
 // stage can still defer.
 func TestDeferredStoreIsBoundedPerStage(t *testing.T) {
-	ctx, js := embeddedJS(t)
+	ctx, js := embeddedJS(t, EmbeddedConfig{})
 	if err := Provision(ctx, js, Topology{DeferredMax: 3}, nil); err != nil {
 		t.Fatal(err)
 	}

@@ -35,21 +35,8 @@ func BenchmarkPublishAck(b *testing.B) {
 				}
 				b.Cleanup(func() { os.RemoveAll(dir) })
 			}
-			emb, err := StartEmbedded(EmbeddedConfig{DataDir: dir, SyncInterval: bc.sync}, nil)
-			if err != nil {
-				b.Fatal(err)
-			}
-			b.Cleanup(emb.Shutdown)
+			_, js := embeddedJS(b, EmbeddedConfig{DataDir: dir, SyncInterval: bc.sync})
 			ctx := context.Background()
-			nc, err := Connect(ctx, ConnConfig{InProcess: emb.Server}, nil)
-			if err != nil {
-				b.Fatal(err)
-			}
-			b.Cleanup(nc.Close)
-			js, err := JetStream(nc)
-			if err != nil {
-				b.Fatal(err)
-			}
 			if err := Provision(ctx, js, Topology{}, nil); err != nil {
 				b.Fatal(err)
 			}
