@@ -536,6 +536,8 @@ func TestLogLinesNameTheMessage(t *testing.T) {
 	}), worker.Config{Logger: slog.New(slog.NewJSONHandler(&buf, nil))})
 	f.publishRaw("abc")
 	testenv.Eventually(t, 10*time.Second, "dead letter", func() bool { return len(f.dlq()) == 1 })
+	// The line is written once the copy is stored and the original removed.
+	testenv.Eventually(t, 5*time.Second, "log line", func() bool { return strings.Contains(buf.String(), `"msg":"dead-lettered"`) })
 	line := buf.String()
 	for _, want := range []string{`"msg":"dead-lettered"`, `"stage":"scorer"`, `"sid":"abc"`, `"attempt":1`} {
 		if !strings.Contains(line, want) {
