@@ -27,6 +27,13 @@ func (w *Worker) dispatch(ctx context.Context, jobs chan<- jetstream.Msg, ready 
 			_ = w.latch.wait(ctx)
 			continue
 		}
+		if nc := w.js.Conn(); nc != nil && !nc.IsConnected() {
+			// A pull request made now would wait in the reconnect buffer
+			// and reach the server after its inbox is gone: whatever the
+			// server then sent it would wait out its ack deadline.
+			sleepCtx(ctx, 100*time.Millisecond)
+			continue
+		}
 		// Wait for a free handler, then count every other one.
 		select {
 		case <-ready:
