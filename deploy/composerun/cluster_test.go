@@ -135,16 +135,24 @@ func clusterOptions() options {
 		env:   map[string]string{"DOWNLOADER_CONCURRENCY": "2", "SCORER_CONCURRENCY": "2"}}
 }
 
+// clusterMidRun starts the demo on the three-node cluster, waits until a
+// fifth of the expected files are collected, and returns the project, the
+// expected set and the node leading the files stream: the one to hurt.
+func clusterMidRun(t *testing.T) (p *project, want []string, leader string) {
+	t.Helper()
+	p = newProject(t, clusterOptions())
+	p.compose("--profile", "demo", "up", "-d")
+	p.waitHealthy(3*time.Minute, clusterPipeline...)
+	want, _ = p.expected()
+	waitFor(t, "the first files", time.Minute, func() (bool, string) { return p.collectedCount() >= len(want)/5, "" })
+	return p, want, p.leader("nats2", messages.StreamFiles)
+}
+
 // TestClusterNodeLoss: SIGKILL of the node leading the work-queue streams
 // mid-run, restarted 15 s later; the stages carry on through the other two.
 func TestClusterNodeLoss(t *testing.T) {
 	t.Parallel()
-	p := newProject(t, clusterOptions())
-	p.compose("--profile", "demo", "up", "-d")
-	p.waitHealthy(3*time.Minute, clusterPipeline...)
-	want, _ := p.expected()
-	waitFor(t, "the first files", time.Minute, func() (bool, string) { return p.collectedCount() >= len(want)/5, "" })
-	victim := p.leader("nats2", messages.StreamFiles)
+	p, want, victim := clusterMidRun(t)
 	other := "nats2"
 	if victim == other {
 		other = "nats3"
@@ -171,12 +179,7 @@ func TestClusterNodeLoss(t *testing.T) {
 // network for 25 s mid-run, then reconnected.
 func TestClusterPartition(t *testing.T) {
 	t.Parallel()
-	p := newProject(t, clusterOptions())
-	p.compose("--profile", "demo", "up", "-d")
-	p.waitHealthy(3*time.Minute, clusterPipeline...)
-	want, _ := p.expected()
-	waitFor(t, "the first files", time.Minute, func() (bool, string) { return p.collectedCount() >= len(want)/5, "" })
-	victim := p.leader("nats2", messages.StreamFiles)
+	p, want, victim := clusterMidRun(t)
 	c := p.one(victim)
 	network := p.name + "_default"
 	aliases := []string{victim}
