@@ -12,7 +12,18 @@ import (
 // commands that call Assemblyline without the rest of a stage (check,
 // dry run). gate may be nil (no limit beyond the server's quota).
 func ALClient(cfg *config.Config, gate *quota.Limiter, log *slog.Logger) (*assemblyline.Client, error) {
-	c := assemblyline.Config{
+	c := alConfig(cfg, log)
+	if gate != nil {
+		c.Gate = gate
+	}
+	return assemblyline.New(c)
+}
+
+// alConfig is the Assemblyline client's configuration from alharvest's,
+// without a gate or an observer: those differ between a stage and a
+// one-off command.
+func alConfig(cfg *config.Config, log *slog.Logger) assemblyline.Config {
+	return assemblyline.Config{
 		BaseURL:            cfg.AL.URL,
 		User:               cfg.AL.User,
 		APIKey:             cfg.AL.APIKey,
@@ -24,8 +35,4 @@ func ALClient(cfg *config.Config, gate *quota.Limiter, log *slog.Logger) (*assem
 		MaxDownloadBytes:   cfg.AL.MaxDownloadBytes,
 		Logger:             log,
 	}
-	if gate != nil {
-		c.Gate = gate
-	}
-	return assemblyline.New(c)
 }

@@ -80,23 +80,13 @@ func Setup(ctx context.Context, binary string, cfg *config.Config, opts Options)
 		}
 		gate = quota.New(quota.Config{Max: ceiling, OnLimit: e.Metrics.ConcurrencyLimit})
 	}
-	al, err := assemblyline.New(assemblyline.Config{
-		BaseURL:            cfg.AL.URL,
-		User:               cfg.AL.User,
-		APIKey:             cfg.AL.APIKey,
-		InsecureSkipVerify: !cfg.AL.VerifyTLS,
-		CAFile:             cfg.AL.CAFile,
-		AllowPlainHTTP:     cfg.AL.AllowHTTP,
-		Gate:               gate,
-		MaxRetries:         cfg.AL.MaxRetries,
-		MaxJSONBytes:       cfg.AL.MaxJSONBytes,
-		MaxDownloadBytes:   cfg.AL.MaxDownloadBytes,
-		Logger:             log.With("component", "assemblyline"),
-		Observe: func(c assemblyline.Call) {
-			e.Metrics.ALRequest(c.Endpoint, c.Status, c.Duration, c.QuotaRejected)
-			e.Health.alCall(c)
-		},
-	})
+	ac := alConfig(cfg, log.With("component", "assemblyline"))
+	ac.Gate = gate
+	ac.Observe = func(c assemblyline.Call) {
+		e.Metrics.ALRequest(c.Endpoint, c.Status, c.Duration, c.QuotaRejected)
+		e.Health.alCall(c)
+	}
+	al, err := assemblyline.New(ac)
 	if err != nil {
 		return nil, err
 	}

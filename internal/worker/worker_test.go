@@ -530,7 +530,7 @@ func (sidHandler) LogAttrs(sid messages.SID) []slog.Attr {
 
 func TestLogLinesNameTheMessage(t *testing.T) {
 	f := newFixture(t, 5*time.Second)
-	var buf syncBuffer
+	var buf testenv.Buffer
 	start(f, sidHandler(func(context.Context, messages.SID, *worker.Message) ([]*nats.Msg, error) {
 		return nil, failure.Errorf(failure.NotFound, "Submission ID x does not exists.")
 	}), worker.Config{Logger: slog.New(slog.NewJSONHandler(&buf, nil))})
@@ -545,18 +545,6 @@ func TestLogLinesNameTheMessage(t *testing.T) {
 		}
 	}
 }
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
 
 // TestHandBacksDoNotSpendAttempts: a message handed back at every shutdown
 // (rolling restarts with a backlog) must still get its full budget.
