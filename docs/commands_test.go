@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"io/fs"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -699,4 +700,48 @@ func run(t *testing.T, dir string, env []string, bin string, args ...string) (st
 		}
 	}
 	return out.String(), code
+}
+
+// TestNamedTestsExist checks that every test, benchmark and fuzz target a
+// page names in code (`TestKill9`, `BenchmarkPublishAck`) is defined in
+// the module, so that the evidence a page cites cannot vanish unnoticed.
+func TestNamedTestsExist(t *testing.T) {
+	defined := map[string]bool{}
+	funcRe := regexp.MustCompile(`(?m)^func ((?:Test|Benchmark|Fuzz)\w*)\(`)
+	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() || !strings.HasSuffix(p, "_test.go") {
+			return err
+		}
+		b, err := os.ReadFile(p)
+		for _, m := range funcRe.FindAllStringSubmatch(string(b), -1) {
+			defined[m[1]] = true
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	nameRe := regexp.MustCompile("\\b((?:Test|Benchmark|Fuzz)[A-Z][A-Za-z0-9_]*)(\\*?)")
+	var named int
+	for _, p := range pages(t) {
+		for i, line := range strings.Split(p.text, "\n") {
+			for _, span := range codeSpanRe.FindAllStringSubmatch(line, -1) {
+				for _, m := range nameRe.FindAllStringSubmatch(span[1], -1) {
+					named++
+					if m[2] == "*" { // a family: TestHostile*
+						if !slices.ContainsFunc(slices.Collect(maps.Keys(defined)), func(d string) bool { return strings.HasPrefix(d, m[1]) }) {
+							t.Errorf("%s:%d names %s*, and no test file defines one", p.path, i+1, m[1])
+						}
+						continue
+					}
+					if !defined[m[1]] {
+						t.Errorf("%s:%d names %s, which no test file defines", p.path, i+1, m[1])
+					}
+				}
+			}
+		}
+	}
+	if named < 30 {
+		t.Errorf("found only %d test names in the pages; has the extraction broken?", named)
+	}
 }
