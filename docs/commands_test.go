@@ -721,7 +721,7 @@ func TestNamedTestsExist(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	nameRe := regexp.MustCompile("\\b((?:Test|Benchmark|Fuzz)[A-Z][A-Za-z0-9_]*)(\\*?)")
+	nameRe := regexp.MustCompile(`\b((?:Test|Benchmark|Fuzz)[A-Z][A-Za-z0-9_]*)(\*?)`)
 	var named int
 	for _, p := range pages(t) {
 		for i, line := range strings.Split(p.text, "\n") {
