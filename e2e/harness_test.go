@@ -40,6 +40,9 @@ var (
 // binaries builds the commands once per test run and returns their directory.
 func binaries(t *testing.T) string {
 	t.Helper()
+	if testing.Short() {
+		t.Skip("builds every binary and runs separate processes (minutes)")
+	}
 	binOnce.Do(func() {
 		binDir, binErr = os.MkdirTemp("", "alharvest-e2e-bin-")
 		if binErr != nil {

@@ -12,7 +12,7 @@ import (
 	"github.com/alharvest/alharvest/pkg/messages"
 )
 
-// TestAssemblylineOutagesPauseTheStages is issue 9's acceptance scenario:
+// TestAssemblylineOutagesPauseTheStages is the outage acceptance scenario:
 // while work is in flight, Assemblyline is replaced by a proxy's 502 pages,
 // then by an ingress's 404 pages, then refuses connections, 30 s each, on a
 // retry schedule that would dead-letter everything in a few seconds

@@ -26,7 +26,7 @@ var pipeline = []string{"nats", "alsim", "searcher", "scorer", "downloader"}
 func TestDemo(t *testing.T) {
 	t.Parallel()
 	// The demo's server config plus a user that may only feed SIDs, as
-	// the README tells operators to add one.
+	// docs/operations.md tells operators to add one.
 	conf, err := os.ReadFile(filepath.Join(repoRoot(t), "deploy", "nats-server.conf"))
 	if err != nil {
 		t.Fatal(err)

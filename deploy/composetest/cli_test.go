@@ -28,6 +28,9 @@ func composeCLIs() map[string][]string {
 // scenario: the files must be valid for Docker's own tools, not only for
 // the Go loader.
 func TestComposeConfigCLI(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs every installed Compose CLI on every scenario (about a minute)")
+	}
 	clis := composeCLIs()
 	if len(clis) == 0 {
 		t.Skip("neither docker-compose nor the docker compose plugin is installed")

@@ -7,7 +7,7 @@ import (
 
 // Why hand-written parsing of untrusted input is worth keeping: it was to
 // go unless removing it cost more than 5 % on the overhead-bound workload.
-// Measured side by side (2026-12-06, a shared 2-core VM): the same code
+// Measured side by side (on a shared 2-core VM): the same code
 // built twice, with this fast path and with readAnswer going straight to
 // encoding/json, `albench -workload overhead -bin <dir>` run alternately
 // A/B, 16 pairs in mode one and 10 in mode multi. Without it a run took a

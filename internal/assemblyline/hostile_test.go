@@ -336,8 +336,8 @@ func TestHostileDeepNesting(t *testing.T) {
 			reply:    rawJSON(`{"api_response": {}, "api_error_message": "", "x": ` + closed + `}`),
 			wantKind: failure.Unavailable, wantMsg: []string{"exceeded max depth"}, requests: 2},
 		// Not an envelope, so not Assemblyline saying "not found": a 404
-		// only counts as the file's own failure in Assemblyline's envelope
-		// (issue 9 item 2); anything else is the server being away.
+		// only counts as the file's own failure in Assemblyline's envelope;
+		// anything else is the server being away.
 		{name: "as a 404 body", endpoint: "download", reply: raw(404, "application/json", closed),
 			wantKind: failure.Unavailable, wantMsg: []string{"HTTP 404 Not Found from 127.0.0.1:", "not an Assemblyline API answer", "it starts: [[[["}, requests: 2},
 		{name: "as a JSON body under 200", endpoint: "download", reply: rawJSON(envOf(closed)),
@@ -450,8 +450,8 @@ func TestHostileEndlessBody(t *testing.T) {
 		{
 			// Error answers of a download are capped at 1 MiB whatever
 			// MaxJSONBytes says. What was read is no complete envelope, so
-			// it is not Assemblyline saying "not found" (issue 9 item 2:
-			// no real envelope is a megabyte long): the server is treated
+			// it is not Assemblyline saying "not found" (no real envelope
+			// is a megabyte long): the server is treated
 			// as away rather than the file as missing.
 			name: "endless 404 error answer", endpoint: "download", status: 404, contentType: "application/json",
 			prefix: `{"api_response": {}, "api_error_message": "The file was not found in the system.`, chunk: bytes.Repeat([]byte("!"), 64<<10),

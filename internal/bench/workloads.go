@@ -19,7 +19,7 @@ type Workload struct {
 	Modes []string
 }
 
-// Workloads are the measurements the README's Performance section reports.
+// Workloads are the measurements docs/performance.md reports.
 var Workloads = map[string]Workload{
 	"latency": {
 		Name:  "latency",

@@ -1,7 +1,7 @@
 // Package exitcode names the exit statuses of every alharvest binary
 // (alharvest and its admin subcommands, searcher, scorer, downloader, alsim,
 // albench), so one number means one thing everywhere and scripts can rely
-// on it. The README documents them; keep both in step.
+// on it. docs/commands.md documents them; keep both in step.
 package exitcode
 
 import (

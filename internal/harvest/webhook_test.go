@@ -107,7 +107,7 @@ func TestFollowCollectsPushedLateArrivals(t *testing.T) {
 					t.Errorf("webhook queued %v SIDs; pusher %+v", webhook, st)
 				}
 				// A loose bound: the machine is shared; albench measures
-				// the real figure (README, Real-time collection).
+				// the real figure (docs/realtime.md).
 				if lag := collectedAt.Sub(lastArrival); lag > 30*time.Second {
 					t.Errorf("last file collected %v after the last completion", lag)
 				}

@@ -1,6 +1,6 @@
-// Package metrics holds alharvest's Prometheus metrics, the names the
-// README documents; internal/service serves them, with the liveness and
-// readiness probes, on HTTP_ADDR.
+// Package metrics holds alharvest's Prometheus metrics, the names
+// docs/monitoring.md documents; internal/service serves them, with the
+// liveness and readiness probes, on HTTP_ADDR.
 //
 // Labels are bounded: stage, outcome, failure kind, endpoint, status code.
 // Never a SID or a hash, which would give every file its own time series.

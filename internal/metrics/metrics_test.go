@@ -257,18 +257,18 @@ func TestSnapshotReadsTheCounters(t *testing.T) {
 	}
 }
 
-// TestREADMEMetricsTable keeps the README's metrics table and the registry
-// in step: every documented metric is exported, every exported alharvest_
-// metric is documented.
-func TestREADMEMetricsTable(t *testing.T) {
-	b, err := os.ReadFile("../../README.md")
+// TestMetricsTable keeps the metrics table of docs/monitoring.md and the
+// registry in step: every documented metric is exported, every exported
+// alharvest_ metric is documented.
+func TestMetricsTable(t *testing.T) {
+	b, err := os.ReadFile("../../docs/monitoring.md")
 	if err != nil {
 		t.Fatal(err)
 	}
 	text := string(b)
-	start := strings.Index(text, "### Metrics")
+	start := strings.Index(text, "## Metrics")
 	if start < 0 {
-		t.Fatal("README has no Metrics section")
+		t.Fatal("docs/monitoring.md has no Metrics section")
 	}
 	end := strings.Index(text[start+1:], "\n#")
 	if end < 0 {
@@ -279,7 +279,7 @@ func TestREADMEMetricsTable(t *testing.T) {
 		documented = append(documented, namespace+"_"+m[1])
 	}
 	if len(documented) < 20 {
-		t.Fatalf("found only %d rows in the README's metrics table; has its format changed?", len(documented))
+		t.Fatalf("found only %d rows in the metrics table of docs/monitoring.md; has its format changed?", len(documented))
 	}
 
 	// A labelled metric is exported once it has a series: touch every one.
@@ -312,7 +312,7 @@ func TestREADMEMetricsTable(t *testing.T) {
 	slices.Sort(documented)
 	slices.Sort(exported)
 	if !slices.Equal(documented, exported) {
-		t.Errorf("README documents\n  %v\nthe registry exports\n  %v", documented, exported)
+		t.Errorf("docs/monitoring.md documents\n  %v\nthe registry exports\n  %v", documented, exported)
 	}
 	if v, ok := read(t, m, "alharvest_build_info", nil); ok || v != 0 {
 		t.Error("build_info has a series without its version labels")

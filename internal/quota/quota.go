@@ -61,7 +61,7 @@
 //   - A KV key per call slot, taken with Create and per-message TTL
 //     (LimitMarkerTTL): exact and self-cleaning, but every call pays two
 //     KV round trips (0.3–1 ms each on loopback, far more on a loaded host
-//     or a cluster), against the budget of 1 ms per call, and a
+//     or a cluster), against a budget of 1 ms per call, and a
 //     full quota turns into a spin of failing Creates.
 //   - Fixed fair shares (quota / processes) with membership only: no per-call
 //     cost, but a busy stage cannot use what an idle one leaves, and with
