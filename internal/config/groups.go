@@ -15,9 +15,9 @@ import (
 type group func(l *loader, c *Config)
 
 var groups = map[string][]group{
-	Searcher:   {alGroup, natsGroup, logGroup, httpGroup(":9101"), thresholdGroup, searchGroup, webhookGroup},
-	Scorer:     {alGroup, natsGroup, logGroup, httpGroup(":9102"), thresholdGroup, scorerGroup, shutdownGroup},
-	Downloader: {alGroup, natsGroup, logGroup, httpGroup(":9103"), downloaderGroup, outputGroup, shutdownGroup},
+	Searcher:   {alGroup, natsGroup, logGroup, httpGroup("127.0.0.1:9101"), thresholdGroup, searchGroup, webhookGroup},
+	Scorer:     {alGroup, natsGroup, logGroup, httpGroup("127.0.0.1:9102"), thresholdGroup, scorerGroup, shutdownGroup},
+	Downloader: {alGroup, natsGroup, logGroup, httpGroup("127.0.0.1:9103"), downloaderGroup, outputGroup, shutdownGroup},
 	Alharvest: {alGroup, natsGroup, logGroup, httpGroup(""), thresholdGroup, searchGroup, scorerGroup,
 		downloaderGroup, outputGroup, dataGroup, shutdownGroup, webhookGroup},
 	Admin: {natsGroup, logGroup, dataGroup},
