@@ -5,7 +5,6 @@ package config
 import (
 	"errors"
 	"fmt"
-	"os"
 	"slices"
 	"strings"
 	"time"
@@ -48,11 +47,11 @@ func alGroup(l *loader, c *Config) {
 			if c.AL.APIKey != "" {
 				return errors.New("set AL_APIKEY or AL_APIKEY_FILE, not both")
 			}
-			b, err := os.ReadFile(keyFile)
+			key, err := readSecretFile("AL_APIKEY_FILE", keyFile)
 			if err != nil {
-				return fmt.Errorf("AL_APIKEY_FILE: %w", err)
+				return err
 			}
-			c.AL.APIKey = strings.TrimSpace(string(b))
+			c.AL.APIKey = key
 		}
 		switch {
 		case c.AL.URL == "":
