@@ -116,9 +116,11 @@ func TestOutOfDescriptorsHaltsAndResumes(t *testing.T) {
 		t.Fatalf("%d dead letters while out of descriptors", n)
 	}
 
+	freed := time.Now()
 	testenv.Eventually(t, 10*time.Second, "collected once descriptors were free", func() bool {
 		return streamMsgs(t, js, messages.StreamFiles) == 0 && !w.Halted()
 	})
+	t.Logf("halted with %q; collected %s after descriptors were freed", reason, time.Since(freed).Round(time.Millisecond))
 	h.checkCollected(t, sha)
 	if n := streamMsgs(t, js, messages.StreamDLQ); n != 0 {
 		t.Errorf("%d dead letters", n)
