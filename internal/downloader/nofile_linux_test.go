@@ -66,7 +66,8 @@ func exhaustDescriptors(t *testing.T) (restore func()) {
 // TestOutOfDescriptorsHaltsAndResumes: a downloader that cannot open a
 // file or a connection (EMFILE) halts, saying why, spends none of the
 // message's attempts and dead-letters nothing; once descriptors are free
-// again it resumes by itself and collects the file.
+// again it resumes by itself, probing at the pace of a pause (not the
+// slow schedule of a halt an operator must clear), and collects the file.
 func TestOutOfDescriptorsHaltsAndResumes(t *testing.T) {
 	h := newHarness(t, alsim.Config{Seed: 41, Submissions: 60})
 	sha := h.qualifying(t, 1)[0]
@@ -83,7 +84,8 @@ func TestOutOfDescriptorsHaltsAndResumes(t *testing.T) {
 	w := worker.New(js, cons, d, worker.Config{
 		Stage: messages.StageDownloader, MaxAttempts: 2,
 		RetryDelay: func(int) time.Duration { return 20 * time.Millisecond },
-		HaltProbe:  func(int) time.Duration { return 100 * time.Millisecond },
+		HaltProbe:  func(int) time.Duration { return time.Hour }, // a resources halt must not wait for this
+		PauseProbe: func(int) time.Duration { return 100 * time.Millisecond },
 		Grace:      2 * time.Second, Logger: quiet,
 	})
 	runCtx, cancel := context.WithCancel(ctx)
