@@ -285,8 +285,10 @@ func TestTelemetryServerBoundsItsClients(t *testing.T) {
 
 	limits := telemetryLimits(false)
 	limits.MaxConns = 2
-	limits.ReadHeaderTimeout = 300 * time.Millisecond
-	limits.IdleTimeout = 300 * time.Millisecond
+	// Long enough that the two silent connections still hold their
+	// slots when the probe below is checked, even on a loaded machine.
+	limits.ReadHeaderTimeout = time.Second
+	limits.IdleTimeout = time.Second
 	addr := "127.0.0.1:" + strconv.Itoa(testenv.FreePort(t))
 	ctx, cancel := context.WithCancel(context.Background())
 	served := make(chan error, 1)
