@@ -16,8 +16,9 @@ import (
 // DefaultLimits bound the receiver's clients. Assemblyline pushes one
 // small body per completed submission from a few workers; 64 connections
 // leave plenty of room for it while a flood of idle or slow connections
-// holds at most 64 of the process's file descriptors, and loses no push
-// (connections beyond the cap wait to be accepted).
+// holds at most 64 of the process's file descriptors. A push beyond the
+// cap waits to be accepted rather than being refused; one that
+// Assemblyline gives up on meanwhile is found by the next sweep.
 var DefaultLimits = connlimit.Limits{
 	MaxConns:          64,
 	ReadHeaderTimeout: 10 * time.Second,
