@@ -20,3 +20,7 @@ func Describe(nc *nats.Conn, c ConnConfig) string {
 	_, err := nc.TLSConnectionState()
 	return fmt.Sprintf("%s (auth %s, tls %t)", url, c.auth(), err == nil)
 }
+
+// RedactURLs returns a comma-separated URL list with any user:password@
+// masked, for printing a URL that may carry credentials (NATS_URL, AL_URL).
+func RedactURLs(urls string) string { return redactURLs(urls) }

@@ -22,7 +22,8 @@ type EmbeddedConfig struct {
 	DataDir string
 	// Listen, when not empty ("127.0.0.1:4222"), also serves NATS clients
 	// over TCP so other processes can publish SIDs or inspect the queues.
-	// Empty means no socket at all; an empty host (":4222") means loopback.
+	// Empty means no socket at all; an empty host (":4222") means loopback;
+	// port 0 means a free port the system chooses (ClientURL says which).
 	// An address beyond loopback requires credentials (User and Password,
 	// or Token): StartEmbedded refuses to serve the network without them.
 	Listen string
@@ -89,6 +90,11 @@ func StartEmbedded(cfg EmbeddedConfig, log *slog.Logger) (*Embedded, error) {
 			return nil, fmt.Errorf("embedded NATS listen address %q: %w", cfg.Listen, err)
 		}
 		opts.Host, opts.Port = host, port
+		if port == 0 {
+			// nats-server reads 0 as its default port, 4222; a free port
+			// chosen by the system is RANDOM_PORT. ClientURL says which.
+			opts.Port = server.RANDOM_PORT
+		}
 		if !netaddr.IsLoopback(host) {
 			log.Warn("embedded NATS listens beyond this machine; only clients with the configured credentials get in, and without TLS they travel in clear: prefer a firewall, or the compose deployment's NATS", "listen", net.JoinHostPort(host, strconv.Itoa(port)))
 		}

@@ -2,6 +2,7 @@ package broker
 
 import (
 	"context"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -43,11 +44,20 @@ func TestListenBeyondLoopbackNeedsCredentials(t *testing.T) {
 				t.Fatal(err)
 			}
 			t.Cleanup(emb.Shutdown)
-			url := strings.Replace(emb.ClientURL(), "0.0.0.0", "127.0.0.1", 1)
+			// Port 0 is a free port, never nats-server's default 4222
+			// (which a developer's own NATS may hold).
+			u, err := url.Parse(emb.ClientURL())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if p := u.Port(); p == "" || p == "0" || p == "4222" {
+				t.Fatalf("listening on %s, want a free port the system chose", emb.ClientURL())
+			}
+			clientURL := strings.Replace(emb.ClientURL(), "0.0.0.0", "127.0.0.1", 1)
 			dial := func(c ConnConfig) error {
 				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 				defer cancel()
-				c.URLs = url
+				c.URLs = clientURL
 				nc, err := Connect(ctx, c, nil)
 				if err == nil {
 					nc.Close()

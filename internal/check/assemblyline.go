@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/alharvest/alharvest/internal/broker"
 	"github.com/alharvest/alharvest/internal/config"
 	"github.com/alharvest/alharvest/internal/failure"
 	"github.com/alharvest/alharvest/internal/netaddr"
@@ -53,7 +54,7 @@ func checkAssemblyline(ctx context.Context, cfg *config.Config, o Options) []Res
 	if err != nil {
 		return append(out, probeFailure(cfg, err))
 	}
-	out = append(out, ok(areaAL, "reachable", fmt.Sprintf("%s answered in %s", cfg.AL.URL, p.Took.Round(time.Millisecond))))
+	out = append(out, ok(areaAL, "reachable", fmt.Sprintf("%s answered in %s", broker.RedactURLs(cfg.AL.URL), p.Took.Round(time.Millisecond))))
 	if p.TLS != "" {
 		d := p.TLS
 		if p.PeerSubject != "" {

@@ -16,6 +16,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/alharvest/alharvest/internal/broker"
 	"github.com/alharvest/alharvest/internal/config"
 )
 
@@ -82,6 +83,9 @@ func Settings(binary string, fs *flag.FlagSet, cfg *config.Config) []Setting {
 			if s.Given {
 				s.Value = "[REDACTED]"
 			}
+		} else if strings.HasSuffix(v.Env, "_URL") || strings.HasSuffix(v.Env, "_HOST") {
+			// A URL may carry user:password@ (nats://user:pass@host).
+			s.Value = broker.RedactURLs(s.Value)
 		}
 		out = append(out, s)
 	}

@@ -5,7 +5,6 @@ package config
 import (
 	"errors"
 	"fmt"
-	"os"
 	"slices"
 	"strings"
 	"time"
@@ -15,9 +14,9 @@ import (
 type group func(l *loader, c *Config)
 
 var groups = map[string][]group{
-	Searcher:   {alGroup, natsGroup, logGroup, httpGroup(":9101"), thresholdGroup, searchGroup, webhookGroup},
-	Scorer:     {alGroup, natsGroup, logGroup, httpGroup(":9102"), thresholdGroup, scorerGroup, shutdownGroup},
-	Downloader: {alGroup, natsGroup, logGroup, httpGroup(":9103"), downloaderGroup, outputGroup, shutdownGroup},
+	Searcher:   {alGroup, natsGroup, logGroup, httpGroup("127.0.0.1:9101"), thresholdGroup, searchGroup, webhookGroup},
+	Scorer:     {alGroup, natsGroup, logGroup, httpGroup("127.0.0.1:9102"), thresholdGroup, scorerGroup, shutdownGroup},
+	Downloader: {alGroup, natsGroup, logGroup, httpGroup("127.0.0.1:9103"), downloaderGroup, outputGroup, shutdownGroup},
 	Alharvest: {alGroup, natsGroup, logGroup, httpGroup(""), thresholdGroup, searchGroup, scorerGroup,
 		downloaderGroup, outputGroup, dataGroup, shutdownGroup, webhookGroup},
 	Admin: {natsGroup, logGroup, dataGroup},
@@ -48,11 +47,11 @@ func alGroup(l *loader, c *Config) {
 			if c.AL.APIKey != "" {
 				return errors.New("set AL_APIKEY or AL_APIKEY_FILE, not both")
 			}
-			b, err := os.ReadFile(keyFile)
+			key, err := readSecretFile("AL_APIKEY_FILE", keyFile)
 			if err != nil {
-				return fmt.Errorf("AL_APIKEY_FILE: %w", err)
+				return err
 			}
-			c.AL.APIKey = strings.TrimSpace(string(b))
+			c.AL.APIKey = key
 		}
 		switch {
 		case c.AL.URL == "":

@@ -63,6 +63,42 @@ func TestSecretFiles(t *testing.T) {
 	}
 }
 
+// TestEmptySecretFileSaysEmpty: every secret file, AL_APIKEY_FILE
+// included, that holds nothing (or only white space) is refused as "is
+// empty", naming the variable and the path — not as a missing setting,
+// which would send the operator looking for the wrong mistake.
+func TestEmptySecretFileSaysEmpty(t *testing.T) {
+	empty := filepath.Join(t.TempDir(), "empty")
+	if err := os.WriteFile(empty, []byte(" \n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	files := map[string]map[string]string{
+		"AL_APIKEY_FILE":        {"AL_APIKEY": ""},
+		"NATS_PASSWORD_FILE":    {"NATS_USER": "u"},
+		"NATS_TOKEN_FILE":       {},
+		"WEBHOOK_PASSWORD_FILE": {"WEBHOOK_ADDR": "127.0.0.1:9", "WEBHOOK_USER": "u"},
+		"WEBHOOK_TOKEN_FILE":    {"WEBHOOK_ADDR": "127.0.0.1:9"},
+	}
+	// Every secret file a binary reads is in the table.
+	for _, v := range config.Vars(config.Alharvest) {
+		if strings.HasSuffix(v.Env, "_FILE") && v.Env != "AL_CA_FILE" {
+			if _, ok := files[v.Env]; !ok {
+				t.Errorf("%s is not tested", v.Env)
+			}
+		}
+	}
+	for fileEnv, extra := range files {
+		t.Run(fileEnv, func(t *testing.T) {
+			e := with(extra)
+			e[fileEnv] = empty
+			_, _, err := config.Load(config.Alharvest, nil, env(e), nil)
+			if want := fileEnv + ": " + empty + " is empty"; err == nil || !strings.Contains(err.Error(), want) {
+				t.Errorf("err = %v, want %q", err, want)
+			}
+		})
+	}
+}
+
 // TestSecretsOnTheCommandLineAreWarnedAbout: --al-apikey, --nats-password
 // and --nats-token work but each earns a warning naming the flag (never the
 // value) and the safer ways; the environment or a file earns none.

@@ -199,6 +199,11 @@ var errNotOurs = errors.New("not a regular file of its own")
 func (d *Downloader) present(final, sha string, log *slog.Logger) (int64, bool, error) {
 	f, st, err := openExisting(final)
 	if err != nil {
+		if failure.ActionFor(err) == failure.Halt {
+			// Out of descriptors, say: whatever is there, this process
+			// cannot look, and would not get further downloading it.
+			return 0, false, err
+		}
 		if !errors.Is(err, fs.ErrNotExist) {
 			log.Warn("output path is not a regular file of ours; replacing it", "err", err)
 		}
@@ -207,15 +212,14 @@ func (d *Downloader) present(final, sha string, log *slog.Logger) (int64, bool, 
 	defer f.Close()
 	info, err := cart.Verify(f, sha)
 	if err != nil {
+		if failure.ActionFor(err) == failure.Halt {
+			return 0, false, fmt.Errorf("read existing file: %w", err)
+		}
 		log.Warn("existing file fails verification; downloading again", "err", err)
 		return 0, false, nil
 	}
-	if st.Mode().Perm()&^FilePerm != 0 {
-		// Put by someone else, perhaps executable or world-readable: it is
-		// malware, so take those permissions away.
-		if err := f.Chmod(FilePerm); err != nil {
-			log.Warn("cannot restrict permissions of existing file", "err", err)
-		}
+	if err := exactMode(f, st); err != nil {
+		log.Warn("cannot restrict permissions of existing file", "err", err)
 	}
 	// Make sure it is on disk before acking: a predecessor may have died
 	// between linking the file and syncing the directory.
@@ -226,6 +230,17 @@ func (d *Downloader) present(final, sha string, log *slog.Logger) (int64, bool, 
 		return 0, false, diskError(fmt.Errorf("fsync %s: %w", d.dir, err))
 	}
 	return info.Size, true, nil
+}
+
+// exactMode gives a file found at a final name exactly FilePerm. Put by
+// someone else, it may be executable, world-readable or setuid: it is
+// malware, so it ends with the mode the downloader gives its own files.
+func exactMode(f *os.File, st fs.FileInfo) error {
+	const bits = fs.ModePerm | fs.ModeSetuid | fs.ModeSetgid | fs.ModeSticky
+	if st.Mode()&bits == FilePerm {
+		return nil
+	}
+	return f.Chmod(FilePerm)
 }
 
 // fetch downloads into a temporary file next to final, verifies it while it
@@ -313,12 +328,15 @@ func (w storageWriter) Write(p []byte) (int, error) {
 	return n, err
 }
 
-// diskError classifies a local file-system error. A full, read-only or
-// forbidden disk fails every file alike, so the stage halts (Storage) until
-// an operator fixes it; anything else — say a directory squatting on a
-// file's final name — concerns one file and is retried, then dead-lettered.
+// diskError classifies a local file-system error. A forbidden or failing
+// disk fails every file alike, so the stage halts (Storage) until an
+// operator fixes it; anything else — say a directory squatting on a file's
+// final name — concerns one file and is retried, then dead-lettered. (A
+// full or read-only disk, or a process out of descriptors, is classified by
+// failure.KindOf wherever it is met; EACCES, EPERM and EIO mean the disk
+// only here, where the call is known to have touched it.)
 func diskError(err error) error {
-	for _, errno := range []syscall.Errno{syscall.ENOSPC, syscall.EDQUOT, syscall.EROFS, syscall.EACCES, syscall.EPERM, syscall.EIO} {
+	for _, errno := range []syscall.Errno{syscall.EACCES, syscall.EPERM, syscall.EIO} {
 		if errors.Is(err, errno) {
 			return failure.Wrap(failure.Storage, err)
 		}

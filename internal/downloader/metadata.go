@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/alharvest/alharvest/internal/failure"
 	"github.com/alharvest/alharvest/pkg/messages"
 )
 
@@ -20,12 +21,23 @@ func MetadataPath(cartPath string) string {
 // care as the cART itself: a hidden, locked temporary file in OUTPUT_DIR,
 // fsynced, renamed into place, directory fsynced. A reader never sees a
 // partial file; a crash leaves the old one or none. Unless fresh (the cART
-// was just written), an existing metadata file is kept.
+// was just written), an existing metadata file is kept — if it is a
+// regular file of its own (see openExisting), given exactly FilePerm;
+// anything else there (a symlink, a hard link, a FIFO) is replaced, never
+// followed.
 func (d *Downloader) writeMetadata(ev messages.Collected, fresh bool) error {
 	final := MetadataPath(ev.Path)
 	if !fresh {
-		if _, err := os.Lstat(final); err == nil {
+		f, st, err := openExisting(final)
+		if err == nil {
+			defer f.Close()
+			if err := exactMode(f, st); err != nil {
+				return diskError(fmt.Errorf("metadata: chmod %s: %w", filepath.Base(final), err))
+			}
 			return nil
+		}
+		if failure.ActionFor(err) == failure.Halt {
+			return fmt.Errorf("metadata: open %s: %w", filepath.Base(final), err)
 		}
 	}
 	body, err := json.MarshalIndent(ev, "", "  ")

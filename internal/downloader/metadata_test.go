@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"os"
+	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
@@ -74,4 +75,98 @@ func TestMetadataCarriesProvenance(t *testing.T) {
 		t.Errorf("a refused message caused %d downloads", n)
 	}
 	h.checkOnly(t, sha+".cart", sha+".json")
+}
+
+// TestPlantedFilesAreReplacedOrGivenOurMode: a valid cART someone else put
+// at the final name is kept, but ends with exactly the downloader's mode
+// (no setuid, setgid or sticky bit survives); a symlink, hard link or FIFO
+// at <sha256>.json is replaced by a file of our own even when the cART is
+// already in place, and whatever it pointed at is left untouched.
+func TestPlantedFilesAreReplacedOrGivenOurMode(t *testing.T) {
+	h := newHarness(t, alsim.Config{Seed: 31, Submissions: 60})
+	sha := h.qualifying(t, 1)[0]
+	scratch := t.TempDir()
+	d, err := downloader.New(h.al, downloader.Config{OutputDir: scratch, Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := worker.HandleOnce(context.Background(), d, fileMsg(sha, "", 0)); err != nil {
+		t.Fatal(err)
+	}
+	good, err := os.ReadFile(filepath.Join(scratch, sha+".cart"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	outside := filepath.Join(h.parent, "precious.json")
+	const precious = `{"not":"yours"}`
+
+	tests := []struct {
+		name     string
+		cartMode os.FileMode
+		json     func(t *testing.T, final string) // plants something at <sha256>.json; nil: nothing
+	}{
+		{"setuid cART", 0o640 | os.ModeSetuid, nil},
+		{"setgid cART", 0o640 | os.ModeSetgid, nil},
+		{"sticky, world-readable cART", 0o644 | os.ModeSticky, nil},
+		{"cART more private than ours", 0o600, nil},
+		{"symlink at the json", 0o640, func(t *testing.T, final string) { symlink(t, outside, final) }},
+		{"dangling symlink at the json", 0o640, func(t *testing.T, final string) { symlink(t, filepath.Join(h.parent, "nowhere"), final) }},
+		{"hard link at the json", 0o640, func(t *testing.T, final string) {
+			if err := os.Link(outside, final); err != nil {
+				t.Skip("hard links unsupported:", err)
+			}
+		}},
+		{"FIFO at the json", 0o640, func(t *testing.T, final string) {
+			if err := mkfifo(final); err != nil {
+				t.Skip("FIFOs unsupported:", err)
+			}
+		}},
+		{"setuid json of our own", 0o640, func(t *testing.T, final string) {
+			write(t, final, []byte(precious), 0o640|os.ModeSetuid)
+		}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			os.RemoveAll(h.out)
+			if err := os.MkdirAll(h.out, downloader.DirPerm); err != nil {
+				t.Fatal(err)
+			}
+			write(t, outside, []byte(precious), 0o644)
+			write(t, h.final(sha), good, tc.cartMode)
+			if st, err := os.Stat(h.final(sha)); err != nil || st.Mode() != tc.cartMode {
+				t.Skipf("cannot plant mode %v here: got %v, %v", tc.cartMode, st.Mode(), err)
+			}
+			meta := downloader.MetadataPath(h.final(sha))
+			if tc.json != nil {
+				tc.json(t, meta)
+			}
+			d, err := downloader.New(h.al, downloader.Config{OutputDir: h.out, Metadata: true, Logger: quiet})
+			if err != nil {
+				t.Fatal(err)
+			}
+			before := h.downloads()
+			if _, err := worker.HandleOnce(context.Background(), d, fileMsg(sha, "abc", 7000)); err != nil {
+				t.Fatal(err)
+			}
+			if n := h.downloads() - before; n != 0 {
+				t.Errorf("%d download calls for a valid cART in place", n)
+			}
+			for _, p := range []string{h.final(sha), meta} {
+				st, err := os.Lstat(p)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if st.Mode() != downloader.FilePerm {
+					t.Errorf("%s has mode %v, want exactly %v", filepath.Base(p), st.Mode(), downloader.FilePerm)
+				}
+			}
+			if b, err := os.ReadFile(outside); err != nil || string(b) != precious {
+				t.Errorf("file outside OUTPUT_DIR changed: %q, %v", b, err)
+			}
+			if st, err := os.Stat(outside); err != nil || st.Mode() != 0o644 {
+				t.Errorf("file outside OUTPUT_DIR has mode %v, %v", st.Mode(), err)
+			}
+			h.checkOnly(t, sha+".cart", sha+".json")
+		})
+	}
 }

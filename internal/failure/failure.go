@@ -11,6 +11,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"syscall"
 	"unicode/utf8"
 )
 
@@ -61,6 +62,11 @@ const (
 	// Panic: the handler panicked on this message, a bug that a retry
 	// would only repeat (and that would otherwise crash the process).
 	Panic
+	// Resources: this process or its host ran out of something every
+	// message needs — file descriptors (EMFILE, ENFILE), kernel buffers or
+	// memory (ENOBUFS, ENOMEM). No message is at fault; the stage waits
+	// until some are freed.
+	Resources
 )
 
 var kindNames = [...]string{
@@ -82,6 +88,7 @@ var kindNames = [...]string{
 	Storage:         "storage",
 	Terminal:        "terminal",
 	Panic:           "panic",
+	Resources:       "resources",
 }
 
 // String returns a short snake_case name, suitable as a metric label value.
@@ -161,7 +168,18 @@ type Kinder interface {
 // KindOf returns the kind of the outermost classified error in err's chain.
 // Context cancellation counts as Canceled and a context deadline as Timeout
 // unless something more specific was said first.
+//
+// A local errno that says the process or its disk ran out (see localErrno)
+// wins over any classification around it: a connection to Assemblyline
+// that failed with EMFILE is tagged Unavailable by the client, yet no
+// server and no message is at fault.
 func KindOf(err error) Kind {
+	if err == nil {
+		return Unknown
+	}
+	if k, ok := localErrno(err); ok {
+		return k
+	}
 	for e := err; e != nil; e = errors.Unwrap(e) {
 		switch t := e.(type) {
 		case *Error:
@@ -190,7 +208,8 @@ func KindOf(err error) Kind {
 //
 //	Invalid, NotFound, BadRequest, TooLarge,
 //	Terminal, Panic                              → DeadLetter (no retry can help)
-//	Auth, Forbidden, QuotaDaily, Storage         → Halt (the stage, not the message, is at fault)
+//	Auth, Forbidden, QuotaDaily, Storage,
+//	Resources                                    → Halt (the stage, not the message, is at fault)
 //	NotReady                                     → Defer (wait for Assemblyline to finish)
 //	Canceled                                     → HandBack (we are stopping)
 //	QuotaConcurrent, Unavailable, Timeout,
@@ -202,7 +221,7 @@ func ActionFor(err error) Action {
 	switch KindOf(err) {
 	case Invalid, NotFound, BadRequest, TooLarge, Terminal, Panic:
 		return DeadLetter
-	case Auth, Forbidden, QuotaDaily, Storage:
+	case Auth, Forbidden, QuotaDaily, Storage, Resources:
 		return Halt
 	case NotReady:
 		return Defer
@@ -211,6 +230,38 @@ func ActionFor(err error) Action {
 	default:
 		return Retry
 	}
+}
+
+// localErrnos are the errnos that only this process's own limits or its
+// own disk produce, whatever call met them; each fails every message alike.
+// EACCES, EPERM and EIO are not here: a firewall answers a connect with
+// EPERM, so only code that knows it touched the disk may call those
+// Storage.
+var localErrnos = [...]struct {
+	errno syscall.Errno
+	kind  Kind
+}{
+	{syscall.EMFILE, Resources},
+	{syscall.ENFILE, Resources},
+	{syscall.ENOBUFS, Resources},
+	{syscall.ENOMEM, Resources},
+	{syscall.ENOSPC, Storage},
+	{syscall.EDQUOT, Storage},
+	{syscall.EROFS, Storage},
+}
+
+// localErrno finds a localErrnos errno anywhere in err's chain.
+func localErrno(err error) (Kind, bool) {
+	var errno syscall.Errno
+	if !errors.As(err, &errno) {
+		return Unknown, false
+	}
+	for _, l := range localErrnos {
+		if errors.Is(err, l.errno) {
+			return l.kind, true
+		}
+	}
+	return Unknown, false
 }
 
 // ServerSuspect reports whether err may be the server's failure rather than

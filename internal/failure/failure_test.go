@@ -5,8 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
+	"net"
 	"net/http"
+	"os"
 	"strings"
+	"syscall"
 	"testing"
 	"unicode/utf8"
 
@@ -39,6 +43,7 @@ func TestActionForEveryKind(t *testing.T) {
 		{failure.Storage, "storage", failure.Halt, false},
 		{failure.Terminal, "terminal", failure.DeadLetter, false},
 		{failure.Panic, "panic", failure.DeadLetter, false},
+		{failure.Resources, "resources", failure.Halt, false},
 	}
 	seen := map[failure.Kind]bool{}
 	for _, tc := range tests {
@@ -71,6 +76,51 @@ func TestActionForEveryKind(t *testing.T) {
 	}
 	if got := failure.Kind(200).String(); got != "kind(200)" {
 		t.Errorf("unknown kind String = %q", got)
+	}
+}
+
+// TestLocalErrnosAreTheProcesssProblem: running out of descriptors, buffers
+// or disk is classified by its errno wherever it is met and whatever the
+// code around it said, so that it halts the stage and never spends a
+// message's attempt; an errno a remote peer or a firewall can cause keeps
+// the classification it was given.
+func TestLocalErrnosAreTheProcesssProblem(t *testing.T) {
+	// What the Assemblyline client returns for a dial that failed for want
+	// of a descriptor: its own Unavailable around the net package's error.
+	dial := &net.OpError{Op: "dial", Net: "tcp", Err: os.NewSyscallError("socket", syscall.EMFILE)}
+	tests := []struct {
+		name string
+		err  error
+		want failure.Kind
+	}{
+		{"temporary file, too many open files", fmt.Errorf("file x: create temporary file: %w", &fs.PathError{Op: "open", Path: "/out/x", Err: syscall.EMFILE}), failure.Resources},
+		{"system file table full", &fs.PathError{Op: "open", Path: "/out", Err: syscall.ENFILE}, failure.Resources},
+		{"no buffer space", os.NewSyscallError("write", syscall.ENOBUFS), failure.Resources},
+		{"out of memory", os.NewSyscallError("mmap", syscall.ENOMEM), failure.Resources},
+		{"dial tagged unavailable", failure.Errorf(failure.Unavailable, "assemblyline search: %w", dial), failure.Resources},
+		{"disk full, unclassified", fmt.Errorf("write: %w", syscall.ENOSPC), failure.Storage},
+		{"quota exceeded", &fs.PathError{Op: "write", Path: "/out/x", Err: syscall.EDQUOT}, failure.Storage},
+		{"read-only file system", &fs.PathError{Op: "open", Path: "/out/x", Err: syscall.EROFS}, failure.Storage},
+		{"joined", errors.Join(errors.New("first"), syscall.EMFILE), failure.Resources},
+		// A firewall's EPERM or a refused connection is not ours to halt on.
+		{"connect EPERM", failure.Wrap(failure.Unavailable, &net.OpError{Op: "dial", Err: os.NewSyscallError("connect", syscall.EPERM)}), failure.Unavailable},
+		{"connection refused", failure.Wrap(failure.Unavailable, syscall.ECONNREFUSED), failure.Unavailable},
+		{"unclassified EACCES", &fs.PathError{Op: "open", Path: "/x", Err: syscall.EACCES}, failure.Unknown},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := failure.KindOf(tc.err); got != tc.want {
+				t.Errorf("KindOf(%v) = %v, want %v", tc.err, got, tc.want)
+			}
+			if tc.want == failure.Resources || tc.want == failure.Storage {
+				if got := failure.ActionFor(tc.err); got != failure.Halt {
+					t.Errorf("ActionFor = %v, want halt", got)
+				}
+				if failure.Retryable(tc.err) || failure.ServerSuspect(tc.err) {
+					t.Error("a local shortage must not be retried in-process nor blamed on the server")
+				}
+			}
+		})
 	}
 }
 

@@ -176,3 +176,44 @@ func hasLine(text, status, area, name string) bool {
 	}
 	return false
 }
+
+// TestCheckMasksCredentialsInURLs: a password inside NATS_URL or AL_URL
+// appears nowhere in check's output, text or JSON, whether the server
+// answers or not; the rest of the URL is still shown.
+func TestCheckMasksCredentialsInURLs(t *testing.T) {
+	_, alURL := alsimtest.Serve(t, alsim.Config{Seed: 3, Submissions: 20})
+	ns := natstest.Start(t)
+	_, js := natstest.Connect(t, ns.URL)
+	natstest.Provision(t, js)
+	const natsPass, alPass = "nats-pw-4711", "al-pw-4711"
+	withCreds := func(u, user, pass string) string {
+		scheme, rest, _ := strings.Cut(u, "://")
+		return scheme + "://" + user + ":" + pass + "@" + rest
+	}
+	down := "nats://127.0.0.1:" + strconv.Itoa(testenv.FreePort(t))
+	for _, tc := range []struct{ name, nats string }{
+		{"nats answers", withCreds(ns.URL, "harvester", natsPass)},
+		{"nats down", withCreds(down, "harvester", natsPass)},
+		{"several servers", withCreds(ns.URL, "harvester", natsPass) + "," + withCreds(down, "other", natsPass)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, text, rep := runCheck(t, "-al-url", withCreds(alURL, "aluser", alPass), "-al-user", alsim.DefaultUser,
+				"-al-apikey", alsim.DefaultAPIKey, "-nats-url", tc.nats, "-output-dir", t.TempDir(),
+				"-data-dir", filepath.Join(t.TempDir(), "data"))
+			b, _ := json.Marshal(rep)
+			for _, secret := range []string{natsPass, alPass} {
+				if strings.Contains(text, secret) {
+					t.Errorf("text output contains %q:\n%s", secret, text)
+				}
+				if bytes.Contains(b, []byte(secret)) {
+					t.Errorf("JSON output contains %q:\n%s", secret, b)
+				}
+			}
+			for _, s := range rep.Config {
+				if s.Env == "NATS_URL" && (!strings.Contains(s.Value, "***@127.0.0.1:") || !s.Given) {
+					t.Errorf("NATS_URL printed as %q, want the URL with its credentials masked", s.Value)
+				}
+			}
+		})
+	}
+}

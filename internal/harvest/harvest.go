@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"path/filepath"
 	"time"
 
@@ -76,7 +77,13 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	}
 	defer emb.Shutdown()
 	if url := emb.ClientURL(); url != "" {
-		log.Info("NATS listening; other processes can publish SIDs here", "url", url)
+		level := slog.LevelInfo
+		if _, port, _ := net.SplitHostPort(o.Listen); port == "0" {
+			// The system chose the port: say which even where info lines
+			// are hidden (on a terminal), or nobody could connect.
+			level = slog.LevelWarn
+		}
+		log.Log(ctx, level, "NATS listening; other processes can publish SIDs here", "url", url)
 	}
 
 	env, err := service.Setup(ctx, config.Alharvest, cfg, service.Options{InProcess: emb.Server, Logger: log})

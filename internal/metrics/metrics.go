@@ -126,7 +126,7 @@ func New() *Metrics {
 	// Both sources from the start, so a rate over them never sees a gap.
 	m.sidsFound.WithLabelValues("webhook")
 	m.sidsFound.WithLabelValues("sweep")
-	m.webhookRequests = counterVec("webhook_requests_total", "Requests to the Assemblyline webhook receiver by result (stored, repeated, ignored, bad_request, unauthorized, too_large, unavailable, bad_method).", "result")
+	m.webhookRequests = counterVec("webhook_requests_total", "Requests to the Assemblyline webhook receiver by result (stored, repeated, ignored, bad_request, unauthorized, too_large, unavailable, bad_method, not_found): every refused request is counted here, while the log gets at most one line per result per 10 s.", "result")
 
 	m.scored = counter("scorer_submissions_scored_total", "Submissions scored.")
 	m.qualified = counter("scorer_files_qualified_total", "Files at or above the threshold, counted per submission.")

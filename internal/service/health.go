@@ -18,6 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/alharvest/alharvest/internal/assemblyline"
+	"github.com/alharvest/alharvest/internal/connlimit"
 	"github.com/alharvest/alharvest/internal/failure"
 	"github.com/alharvest/alharvest/internal/worker"
 )
@@ -129,19 +130,39 @@ func (h *Health) handler(reg *prometheus.Registry, pprof bool) http.Handler {
 	return mux
 }
 
-// serveHTTP serves h's handler on addr until ctx ends. An empty addr
-// disables it.
-func serveHTTP(ctx context.Context, addr string, pprof bool, reg *prometheus.Registry, h *Health, log *slog.Logger) error {
+// telemetryLimits bound the clients of HTTP_ADDR: Prometheus, a
+// healthcheck, an operator's curl. Each request is answered in
+// milliseconds, so 32 connections are plenty, and a silent or slow one is
+// cut off within seconds. pprof's CPU profile streams for 30 s by default:
+// with it on, answers may take longer.
+func telemetryLimits(pprof bool) connlimit.Limits {
+	l := connlimit.Limits{
+		MaxConns:          32,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       10 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       time.Minute,
+		MaxHeaderBytes:    64 << 10,
+	}
+	if pprof {
+		l.WriteTimeout = 2 * time.Minute
+	}
+	return l
+}
+
+// serveHTTP serves handler on addr, its clients bounded by limits, until
+// ctx ends. An empty addr disables it.
+func serveHTTP(ctx context.Context, addr string, handler http.Handler, limits connlimit.Limits, log *slog.Logger) error {
 	if addr == "" {
 		return nil
 	}
-	mux := h.handler(reg, pprof)
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return fmt.Errorf("HTTP_ADDR %s: %w", addr, err)
 	}
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
-	log.Info("serving metrics and probes", "addr", ln.Addr().String())
+	srv := &http.Server{Handler: handler, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+	log.Info("serving metrics and probes", "addr", ln.Addr().String(), "max_conns", limits.MaxConns)
+	ln = limits.Apply(srv, ln)
 	go func() {
 		<-ctx.Done()
 		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"slices"
@@ -15,6 +16,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/alharvest/alharvest/internal/assemblyline"
 	"github.com/alharvest/alharvest/internal/config"
@@ -261,5 +264,84 @@ func TestServeTelemetry(t *testing.T) {
 	if resp, err := http.Get("http://" + addr + "/healthz"); err == nil {
 		resp.Body.Close()
 		t.Error("still serving after stop")
+	}
+}
+
+// TestTelemetryServerBoundsItsClients: HTTP_ADDR's server is bounded in
+// every way (connections, header, body, answer, idle keep-alive), leaves
+// room for pprof's 30 s profile when that is on, and serveHTTP applies
+// what it is given: a silent connection and a silent keep-alive are cut
+// off, and connections beyond the cap wait.
+func TestTelemetryServerBoundsItsClients(t *testing.T) {
+	for _, pprof := range []bool{false, true} {
+		l := telemetryLimits(pprof)
+		if l.MaxConns <= 0 || l.ReadHeaderTimeout <= 0 || l.ReadTimeout <= 0 || l.WriteTimeout <= 0 || l.IdleTimeout <= 0 || l.MaxHeaderBytes <= 0 {
+			t.Errorf("pprof %t: limits leave something unbounded: %+v", pprof, l)
+		}
+		if pprof && l.WriteTimeout <= 30*time.Second {
+			t.Errorf("with pprof on, a write timeout of %s cuts its default 30 s profile", l.WriteTimeout)
+		}
+	}
+
+	limits := telemetryLimits(false)
+	limits.MaxConns = 2
+	// Long enough that the two silent connections still hold their
+	// slots when the probe below is checked, even on a loaded machine.
+	limits.ReadHeaderTimeout = time.Second
+	limits.IdleTimeout = time.Second
+	addr := "127.0.0.1:" + strconv.Itoa(testenv.FreePort(t))
+	ctx, cancel := context.WithCancel(context.Background())
+	served := make(chan error, 1)
+	go func() {
+		served <- serveHTTP(ctx, addr, newHealth().handler(prometheus.NewRegistry(), false), limits, slog.New(slog.DiscardHandler))
+	}()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-served; err != nil {
+			t.Errorf("serve: %v", err)
+		}
+	})
+	var first net.Conn
+	testenv.Eventually(t, 10*time.Second, "listening", func() bool {
+		c, err := net.Dial("tcp", addr)
+		if err == nil {
+			first = c
+		}
+		return err == nil
+	})
+	if first == nil {
+		t.FailNow()
+	}
+	defer first.Close()
+	second, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer second.Close()
+	// Both slots are held by silent connections: a probe waits...
+	probe := make(chan int, 1)
+	go func() {
+		resp, err := (&http.Client{Timeout: 10 * time.Second}).Get("http://" + addr + "/healthz")
+		if err != nil {
+			probe <- 0
+			return
+		}
+		resp.Body.Close()
+		probe <- resp.StatusCode
+	}()
+	select {
+	case code := <-probe:
+		t.Errorf("a request beyond the cap of 2 was answered at once (%d)", code)
+	case <-time.After(100 * time.Millisecond):
+	}
+	// ...until the header timeout cuts them off.
+	for _, c := range []net.Conn{first, second} {
+		_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		if _, err := io.Copy(io.Discard, c); err != nil {
+			t.Errorf("a silent connection was not closed by the server: %v", err)
+		}
+	}
+	if code := <-probe; code != http.StatusOK {
+		t.Errorf("the waiting probe got %d, want 200", code)
 	}
 }

@@ -190,7 +190,7 @@ func (e *Env) ServeTelemetry(ctx context.Context) (stop func()) {
 	ctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	var wg sync.WaitGroup
 	wg.Go(func() {
-		if err := serveHTTP(ctx, e.Cfg.HTTPAddr, e.Cfg.Pprof, e.Metrics.Registry, e.Health, e.Log); err != nil {
+		if err := serveHTTP(ctx, e.Cfg.HTTPAddr, e.Health.handler(e.Metrics.Registry, e.Cfg.Pprof), telemetryLimits(e.Cfg.Pprof), e.Log); err != nil {
 			e.Log.Error("metrics server failed", "err", err)
 		}
 	})

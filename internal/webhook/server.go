@@ -9,10 +9,30 @@ import (
 	"net"
 	"net/http"
 	"time"
+
+	"github.com/alharvest/alharvest/internal/connlimit"
 )
+
+// DefaultLimits bound the receiver's clients. Assemblyline pushes one
+// small body per completed submission from a few workers; 64 connections
+// leave plenty of room for it while a flood of idle or slow connections
+// holds at most 64 of the process's file descriptors. A push beyond the
+// cap waits to be accepted rather than being refused; one that
+// Assemblyline gives up on meanwhile is found by the next sweep.
+var DefaultLimits = connlimit.Limits{
+	MaxConns:          64,
+	ReadHeaderTimeout: 10 * time.Second,
+	ReadTimeout:       30 * time.Second,
+	WriteTimeout:      30 * time.Second,
+	IdleTimeout:       2 * time.Minute,
+	MaxHeaderBytes:    64 << 10,
+}
 
 // Server is a listening receiver.
 type Server struct {
+	// Limits bound its clients (DefaultLimits unless changed before Serve).
+	Limits connlimit.Limits
+
 	ln  net.Listener
 	srv *http.Server
 	tls bool
@@ -26,15 +46,10 @@ func Listen(addr, certFile, keyFile string, h http.Handler, log *slog.Logger) (*
 		log = slog.Default()
 	}
 	srv := &http.Server{
-		Handler:           h,
-		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       30 * time.Second,
-		WriteTimeout:      30 * time.Second,
-		IdleTimeout:       2 * time.Minute,
-		MaxHeaderBytes:    64 << 10,
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+		Handler:  h,
+		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
-	s := &Server{srv: srv, log: log}
+	s := &Server{Limits: DefaultLimits, srv: srv, log: log}
 	if certFile != "" || keyFile != "" {
 		cert, err := tls.LoadX509KeyPair(certFile, keyFile)
 		if err != nil {
@@ -63,7 +78,8 @@ func (s *Server) URL() string {
 // Serve answers pushes until ctx ends, then lets requests in flight finish
 // (each is at most one JetStream publish).
 func (s *Server) Serve(ctx context.Context) error {
-	s.log.Info("serving the Assemblyline webhook receiver", "url", s.URL())
+	ln := s.Limits.Apply(s.srv, s.ln)
+	s.log.Info("serving the Assemblyline webhook receiver", "url", s.URL(), "max_conns", s.Limits.MaxConns)
 	go func() {
 		<-ctx.Done()
 		sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -72,9 +88,9 @@ func (s *Server) Serve(ctx context.Context) error {
 	}()
 	var err error
 	if s.tls {
-		err = s.srv.ServeTLS(s.ln, "", "")
+		err = s.srv.ServeTLS(ln, "", "")
 	} else {
-		err = s.srv.Serve(s.ln)
+		err = s.srv.Serve(ln)
 	}
 	if errors.Is(err, http.ErrServerClosed) {
 		return nil

@@ -9,6 +9,7 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
+	"log/slog"
 	"math/big"
 	"net"
 	"net/http"
@@ -110,5 +111,69 @@ func TestListenErrors(t *testing.T) {
 	defer l.Close()
 	if _, err := webhook.Listen(l.Addr().String(), "", "", http.NotFoundHandler(), nil); err == nil || !strings.Contains(err.Error(), "WEBHOOK_ADDR") {
 		t.Errorf("port taken: %v", err)
+	}
+}
+
+// openFDs counts this process's open descriptors, or skips where /proc
+// does not tell.
+func openFDs(t *testing.T) int {
+	t.Helper()
+	es, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Skipf("cannot count descriptors: %v", err)
+	}
+	return len(es)
+}
+
+// TestServerBoundsIdleConnections: forty idle connections to the
+// receiver hold at most its cap of the process's descriptors; each is cut
+// off once its header timeout passes, and a real push that arrives among
+// them waits its turn and is stored.
+func TestServerBoundsIdleConnections(t *testing.T) {
+	if webhook.DefaultLimits.MaxConns <= 0 || webhook.DefaultLimits.ReadHeaderTimeout <= 0 || webhook.DefaultLimits.ReadTimeout <= 0 ||
+		webhook.DefaultLimits.WriteTimeout <= 0 || webhook.DefaultLimits.IdleTimeout <= 0 {
+		t.Errorf("DefaultLimits leave something unbounded: %+v", webhook.DefaultLimits)
+	}
+	js := natstest.Provisioned(t)
+	quiet := slog.New(slog.DiscardHandler)
+	rcv := webhook.New(js, webhook.Config{Threshold: 7000, Auth: webhook.Auth{Token: token}, Logger: quiet})
+	s, err := webhook.Listen("127.0.0.1:0", "", "", rcv, quiet)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const capN, idle = 8, 40
+	s.Limits.MaxConns = capN
+	s.Limits.ReadHeaderTimeout = 500 * time.Millisecond
+	ctx, cancel := context.WithCancel(context.Background())
+	served := make(chan error, 1)
+	go func() { served <- s.Serve(ctx) }()
+	t.Cleanup(func() { cancel(); <-served })
+	addr := strings.TrimSuffix(strings.TrimPrefix(s.URL(), "http://"), webhook.Path)
+
+	before := openFDs(t)
+	for range idle {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+	}
+	time.Sleep(200 * time.Millisecond) // let the server accept what it will
+	// Our own client ends count too; the server's may add at most capN
+	// (a few more for the runtime and NATS would not reach 2×idle).
+	if grew := openFDs(t) - before; grew > idle+capN+4 {
+		t.Errorf("%d idle connections opened %d descriptors; the server holds more than its cap of %d", idle, grew, capN)
+	}
+
+	req, _ := http.NewRequest(http.MethodPost, s.URL(), strings.NewReader(push("Idle1", 9000, false)))
+	req.Header.Set("Authorization", "Bearer "+token)
+	client := &http.Client{Timeout: 30 * time.Second}
+	resp, err := client.Do(req)
+	if err != nil {
+		t.Fatalf("a push among idle connections: %v", err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusAccepted {
+		t.Errorf("push answered %d, want 202", resp.StatusCode)
 	}
 }

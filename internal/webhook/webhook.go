@@ -50,6 +50,7 @@ const (
 	OutcomeTooLarge     = "too_large"    // 413
 	OutcomeUnavailable  = "unavailable"  // 503
 	OutcomeBadMethod    = "bad_method"   // 405
+	OutcomeNotFound     = "not_found"    // 404, not the receiver's path
 )
 
 // Publisher is the part of JetStream the receiver writes to.
@@ -84,8 +85,12 @@ type Config struct {
 	// PublishTimeout bounds waiting for JetStream's ack (default 5 s),
 	// well inside the time Assemblyline waits for an answer.
 	PublishTimeout time.Duration
-	Logger         *slog.Logger
-	Observer       Observer
+	// LogEvery bounds the log lines about refused or failed requests to
+	// one per outcome per interval (default DefaultLogEvery); the
+	// Observer still counts each one.
+	LogEvery time.Duration
+	Logger   *slog.Logger
+	Observer Observer
 }
 
 // Receiver is the webhook's http.Handler.
@@ -93,6 +98,8 @@ type Receiver struct {
 	pub Publisher
 	cfg Config
 	log *slog.Logger
+	// refusals logs refused and failed requests at a bounded rate.
+	refusals *logRate
 	// Digests of the expected credentials: comparing fixed-size digests in
 	// constant time leaks neither content nor length.
 	user, pass, token [32]byte
@@ -110,7 +117,11 @@ func New(pub Publisher, cfg Config) *Receiver {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
+	if cfg.LogEvery <= 0 {
+		cfg.LogEvery = DefaultLogEvery
+	}
 	r := &Receiver{pub: pub, cfg: cfg, log: cfg.Logger.With("component", "webhook")}
+	r.refusals = newLogRate(r.log, cfg.LogEvery)
 	if cfg.Auth.User != "" && cfg.Auth.Password != "" {
 		r.basic = true
 		r.user, r.pass = sha256.Sum256([]byte(cfg.Auth.User)), sha256.Sum256([]byte(cfg.Auth.Password))
@@ -134,10 +145,12 @@ type Answer struct {
 // ServeHTTP implements http.Handler.
 func (r *Receiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	if req.URL.Path != Path {
-		http.NotFound(w, req)
+		r.refusals.write(slog.LevelWarn, OutcomeNotFound, "webhook request refused: not the receiver's path", "remote", req.RemoteAddr)
+		r.answer(w, http.StatusNotFound, Answer{Result: OutcomeNotFound, Reason: "the receiver listens on " + Path})
 		return
 	}
 	if req.Method != http.MethodPost && req.Method != http.MethodPut {
+		r.refusals.write(slog.LevelWarn, OutcomeBadMethod, "webhook request refused: not POST or PUT", "remote", req.RemoteAddr, "method", req.Method)
 		w.Header().Set("Allow", "POST, PUT")
 		r.answer(w, http.StatusMethodNotAllowed, Answer{Result: OutcomeBadMethod, Reason: "use POST or PUT"})
 		return
@@ -148,7 +161,7 @@ func (r *Receiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		} else {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="alharvest"`)
 		}
-		r.log.Warn("webhook push refused: bad or missing credentials", "remote", req.RemoteAddr)
+		r.refusals.write(slog.LevelWarn, OutcomeUnauthorized, "webhook push refused: bad or missing credentials", "remote", req.RemoteAddr)
 		r.answer(w, http.StatusUnauthorized, Answer{Result: OutcomeUnauthorized, Reason: "bad or missing credentials"})
 		return
 	}
@@ -163,17 +176,18 @@ func (r *Receiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 			r.tooLarge(w, req)
 			return
 		}
+		r.refusals.write(slog.LevelWarn, OutcomeBadRequest, "webhook push refused: cannot read the body", "remote", req.RemoteAddr, "err", err)
 		r.answer(w, http.StatusBadRequest, Answer{Result: OutcomeBadRequest, Reason: "cannot read the body"})
 		return
 	}
 	p, err := Decode(body)
 	if err != nil {
-		r.log.Warn("webhook push refused: not Assemblyline's webhook body", "remote", req.RemoteAddr, "err", err)
+		r.refusals.write(slog.LevelWarn, OutcomeBadRequest, "webhook push refused: not Assemblyline's webhook body", "remote", req.RemoteAddr, "err", err)
 		r.answer(w, http.StatusBadRequest, Answer{Result: OutcomeBadRequest, Reason: err.Error()})
 		return
 	}
 	if err := messages.ValidateSID(p.SID); err != nil {
-		r.log.Warn("webhook push ignored: invalid SID", "err", err)
+		r.refusals.write(slog.LevelWarn, "invalid_sid", "webhook push ignored: invalid SID", "remote", req.RemoteAddr, "err", err)
 		r.answer(w, http.StatusOK, Answer{Result: OutcomeIgnored, Reason: err.Error()})
 		return
 	}
@@ -192,7 +206,7 @@ func (r *Receiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	defer cancel()
 	ack, err := r.pub.PublishMsg(ctx, m)
 	if err != nil {
-		r.log.Error("webhook push not stored; answering 503 so Assemblyline retries", "sid", p.SID, "err", err)
+		r.refusals.write(slog.LevelError, OutcomeUnavailable, "webhook push not stored; answering 503 so Assemblyline retries", "sid", p.SID, "err", err)
 		w.Header().Set("Retry-After", "1")
 		r.answer(w, http.StatusServiceUnavailable, Answer{Result: OutcomeUnavailable, SID: p.SID, Reason: "the queue cannot store it now; retry"})
 		return
@@ -206,7 +220,7 @@ func (r *Receiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 }
 
 func (r *Receiver) tooLarge(w http.ResponseWriter, req *http.Request) {
-	r.log.Warn("webhook push refused: body too large", "remote", req.RemoteAddr, "limit", r.cfg.MaxBody)
+	r.refusals.write(slog.LevelWarn, OutcomeTooLarge, "webhook push refused: body too large", "remote", req.RemoteAddr, "limit", r.cfg.MaxBody)
 	r.answer(w, http.StatusRequestEntityTooLarge, Answer{Result: OutcomeTooLarge,
 		Reason: fmt.Sprintf("body larger than %d bytes", r.cfg.MaxBody)})
 }
@@ -259,7 +273,7 @@ type Push struct {
 func Decode(body []byte) (Push, error) {
 	var raw struct {
 		IsCache    *bool            `json:"is_cache"`
-		Score      *json.Number     `json:"score"`
+		Score      *json.RawMessage `json:"score"`
 		Submission *json.RawMessage `json:"submission"`
 	}
 	body = bytes.TrimSpace(body)
@@ -277,8 +291,10 @@ func Decode(body []byte) (Push, error) {
 	if raw.Score == nil {
 		return Push{}, errors.New(`no "score"`)
 	}
-	score, err := raw.Score.Float64()
-	if err != nil || math.IsInf(score, 0) {
+	// A JSON number only: json.Number would also take a string holding
+	// one ("9000"), which is a wrong type like any other.
+	var score float64
+	if b := *raw.Score; len(b) == 0 || (b[0] != '-' && (b[0] < '0' || b[0] > '9')) || json.Unmarshal(b, &score) != nil || math.IsInf(score, 0) {
 		return Push{}, fmt.Errorf(`"score" is not a number`)
 	}
 	if raw.Submission == nil {

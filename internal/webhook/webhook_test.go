@@ -166,6 +166,10 @@ func TestReceiverAnswers(t *testing.T) {
 		{"JSON array", withBody(basic, "POST", `[1,2]`), 400, webhook.OutcomeBadRequest, ""},
 		{"no submission", withBody(basic, "POST", `{"score": 9000}`), 400, webhook.OutcomeBadRequest, ""},
 		{"no score", withBody(basic, "POST", `{"submission": {"sid": "abc"}}`), 400, webhook.OutcomeBadRequest, ""},
+		{"score as a string", withBody(basic, "POST", push("7Str", "9000", false)), 400, webhook.OutcomeBadRequest, ""},
+		{"score null", withBody(basic, "POST", `{"score": null, "submission": {"sid": "abc"}}`), 400, webhook.OutcomeBadRequest, ""},
+		{"score an object", withBody(basic, "POST", `{"score": {"v": 9000}, "submission": {"sid": "abc"}}`), 400, webhook.OutcomeBadRequest, ""},
+		{"score true", withBody(basic, "POST", `{"score": true, "submission": {"sid": "abc"}}`), 400, webhook.OutcomeBadRequest, ""},
 		{"sid not a string", withBody(basic, "POST", `{"score": 9000, "submission": {"sid": 12}}`), 400, webhook.OutcomeBadRequest, ""},
 		{"trailing data", withBody(basic, "POST", `{"score": 9000, "submission": {"sid": "abc"}} {}`), 400, webhook.OutcomeBadRequest, ""},
 		{"oversized body", withBody(basic, "POST", `{"score": 9000, "pad": "`+strings.Repeat("x", 5000)+`", "submission": {"sid": "big"}}`), 413, webhook.OutcomeTooLarge, ""},
@@ -207,6 +211,9 @@ func TestReceiverUnknownPath(t *testing.T) {
 	f := setup(t, webhook.Auth{Token: token}, 0)
 	if code, _ := f.do(t, req{path: "/other", bearer: token, body: push("abc", 9000, false)}); code != 404 {
 		t.Errorf("status %d, want 404", code)
+	}
+	if n := f.seen.get(webhook.OutcomeNotFound); n != 1 {
+		t.Errorf("%d requests counted not_found, want 1", n)
 	}
 }
 
@@ -270,7 +277,8 @@ func TestDecode(t *testing.T) {
 	if err != nil || p.SID != "abc" || p.Score != 7310 || !p.IsCache {
 		t.Fatalf("%+v %v", p, err)
 	}
-	for _, bad := range []string{``, `null`, `"abc"`, `{"score": "high", "submission": {"sid": "a"}}`, `{"score": 1, "submission": null}`, `{"score": 1, "submission": []}`} {
+	for _, bad := range []string{``, `null`, `"abc"`, `{"score": "high", "submission": {"sid": "a"}}`,
+		`{"score": "9000", "submission": {"sid": "a"}}`, `{"score": "-1", "submission": {"sid": "a"}}`, `{"score": 1e999, "submission": {"sid": "a"}}`, `{"score": 1, "submission": null}`, `{"score": 1, "submission": []}`} {
 		if _, err := webhook.Decode([]byte(bad)); err == nil {
 			t.Errorf("Decode(%q) accepted", bad)
 		}
@@ -311,3 +319,41 @@ func TestReceiverNeverLogsCredentials(t *testing.T) {
 type writerFunc func([]byte) (int, error)
 
 func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
+
+// TestRefusalsAreLoggedAtABoundedRate: 500 bad requests are each counted,
+// but write one log line per kind of refusal per interval, not 500.
+func TestRefusalsAreLoggedAtABoundedRate(t *testing.T) {
+	js := natstest.Provisioned(t)
+	var logs strings.Builder
+	var mu sync.Mutex
+	log := slog.New(slog.NewJSONHandler(writerFunc(func(p []byte) (int, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		return logs.Write(p)
+	}), nil))
+	seen := &counter{}
+	ts := httptest.NewServer(webhook.New(js, webhook.Config{Threshold: 7000, Auth: webhook.Auth{Token: token}, Logger: log, Observer: seen}))
+	t.Cleanup(ts.Close)
+	f := &fixture{js: js, ts: ts}
+	for i := range 500 {
+		if i%2 == 0 {
+			f.do(t, req{bearer: token, body: `{"score": "9000", "submission": {"sid": "abc"}}`})
+		} else {
+			f.do(t, req{bearer: "wrong", body: push("abc", 9000, false)})
+		}
+	}
+	if b, u := seen.get(webhook.OutcomeBadRequest), seen.get(webhook.OutcomeUnauthorized); b != 250 || u != 250 {
+		t.Errorf("counted %d bad requests and %d unauthorized, want 250 each", b, u)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	lines := strings.Split(strings.TrimSpace(logs.String()), "\n")
+	if len(lines) != 2 {
+		t.Fatalf("%d log lines for 500 refused requests, want 2 (one per kind):\n%s", len(lines), logs.String())
+	}
+	for _, l := range lines {
+		if !strings.Contains(l, `"level":"WARN"`) || !strings.Contains(l, "refused") {
+			t.Errorf("unexpected line %s", l)
+		}
+	}
+}

@@ -33,7 +33,9 @@ type Config struct {
 	// alive with InProgress every AckWait/3 (default 30 s).
 	AckWait time.Duration
 	// HaltProbe gives the delay between probes while the stage is halted
-	// (default: exponential from 5 s to 5 min).
+	// (default: exponential from 5 s to 5 min). A halt for want of
+	// descriptors or memory (failure.Resources) probes on PauseProbe's
+	// schedule instead: it clears by itself, usually within seconds.
 	HaltProbe func(probe int) time.Duration
 	// Probe, when set, is the stage's cheap call to the server its handler
 	// depends on (Assemblyline). After a handler fails in a way that may be

@@ -115,8 +115,14 @@ func (w *Worker) halt(ctx context.Context, j job, cause error, log *slog.Logger)
 		}
 		return j.handle(ctx)
 	}
+	schedule := w.cfg.HaltProbe
+	if failure.KindOf(cause) == failure.Resources {
+		// Descriptors and memory come back as soon as something closes,
+		// not when an operator acts: probe at the pace of a pause.
+		schedule = w.cfg.PauseProbe
+	}
 	for probe := 1; ; probe++ {
-		if !sleepCtx(ctx, w.cfg.HaltProbe(probe)) {
+		if !sleepCtx(ctx, schedule(probe)) {
 			w.latch.release()
 			return nil, failure.Wrap(failure.Canceled, ctx.Err())
 		}
