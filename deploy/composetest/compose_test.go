@@ -27,14 +27,14 @@ import (
 )
 
 const (
-	baseFile     = "docker-compose.yml"
-	clusterFile  = "docker-compose.cluster.yml"
-	envExample   = "deploy/env.example"
-	demoEnv      = "deploy/demo.env"
-	demoKeyFile  = "deploy/demo-apikey"
-	binDir       = "/usr/local/bin/"
-	secretsDir   = "/run/secrets/"
-	natsPort     = "4222"
+	baseFile    = "docker-compose.yml"
+	clusterFile = "docker-compose.cluster.yml"
+	envExample  = "deploy/env.example"
+	demoEnv     = "deploy/demo.env"
+	demoKeyFile = "deploy/demo-apikey"
+	binDir      = "/usr/local/bin/"
+	secretsDir  = "/run/secrets/"
+	natsPort    = "4222"
 	// genDir is where the volume `secrets`, which secrets-init fills, is
 	// mounted in every container.
 	genDir = "/secrets/"
