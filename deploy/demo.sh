@@ -1,9 +1,10 @@
 #!/bin/sh
 # The demo end to end: builds the image, starts the pipeline against alsim
-# (docker compose --profile demo), waits until the output directory holds
-# alsim's expected set, and checks it is exactly that set.
+# (docker compose --env-file deploy/demo.env: the demo profile and alsim's
+# settings), waits until the output directory holds alsim's expected set, and
+# checks it is exactly that set.
 #
-#   deploy/demo.sh            # then: docker compose --profile demo down -v
+#   deploy/demo.sh            # then: docker compose --env-file deploy/demo.env down -v
 #   eval "$(deploy/images.sh)"; deploy/demo.sh    # without a registry
 #
 # Needs Docker with the compose plugin (or docker-compose) and curl.
@@ -11,9 +12,9 @@ set -eu
 cd "$(dirname "$0")/.."
 
 if docker compose version >/dev/null 2>&1; then
-  compose="docker compose"
+  compose="docker compose --env-file deploy/demo.env"
 else
-  compose="docker-compose"
+  compose="docker-compose --env-file deploy/demo.env"
 fi
 out="${OUTPUT_HOST_DIR:-./collected}"
 alsim="http://127.0.0.1:${ALSIM_HOST_PORT:-8980}"
@@ -22,9 +23,9 @@ threshold="${SCORE_THRESHOLD:-7000}"
 # Images from deploy/images.sh (ALHARVEST_IMAGE set) are used as they are;
 # otherwise Compose builds from the Dockerfile, which needs a registry.
 if [ -n "${ALHARVEST_IMAGE:-}" ]; then
-  $compose --profile demo up -d
+  $compose up -d
 else
-  $compose --profile demo up -d --build
+  $compose up -d --build
 fi
 
 tmp=$(mktemp -d)

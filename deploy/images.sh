@@ -49,7 +49,9 @@ docker build -q -f deploy/alharvest.Dockerfile -t "$alharvest_image" \
 
 # --- NATS ---------------------------------------------------------------------
 log "building nats-server $natsver"
-mkdir -p "$ctx/n/rootfs/data" "$ctx/n/rootfs/tmp"
+mkdir -p "$ctx/n/rootfs/etc" "$ctx/n/rootfs/tmp" "$ctx/n/owned/data"
+printf 'root:x:0:0:root:/root:/sbin/nologin\nnats:x:65533:65533:nats:/data:/sbin/nologin\n' >"$ctx/n/rootfs/etc/passwd"
+printf 'root:x:0:\nnats:x:65533:\n' >"$ctx/n/rootfs/etc/group"
 chmod 1777 "$ctx/n/rootfs/tmp"
 GOBIN="$ctx/n" go install -trimpath -ldflags "-s -w" "github.com/nats-io/nats-server/v2@$natsver"
 go build -trimpath -ldflags "-s -w" -o "$ctx/n/wget" ./deploy/wgetprobe

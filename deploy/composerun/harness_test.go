@@ -1,6 +1,7 @@
 package composerun
 
 import (
+	"archive/tar"
 	"bufio"
 	"bytes"
 	"context"
@@ -148,6 +149,11 @@ func imageOf(t *testing.T, key string) string {
 // options shape one scenario's project.
 type options struct {
 	cluster bool
+	// production leaves out deploy/demo.env: env must give AL_URL, AL_USER
+	// and AL_APIKEY_SECRET_FILE like an operator's .env.
+	production bool
+	// files are extra override files.
+	files []string
 	// alsim settings (ALSIM_* variables) added by an override file.
 	alsim map[string]string
 	// env for Compose's interpolation (.env-style settings).
@@ -156,11 +162,12 @@ type options struct {
 
 // project is one compose project of a scenario.
 type project struct {
-	t     *testing.T
-	name  string
-	files []string
-	env   []string
-	out   string // OUTPUT_HOST_DIR
+	t       *testing.T
+	name    string
+	files   []string
+	envFile string // --env-file
+	env     []string
+	out     string // OUTPUT_HOST_DIR
 }
 
 func newProject(t *testing.T, o options) *project {
@@ -173,6 +180,16 @@ func newProject(t *testing.T, o options) *project {
 	p.files = []string{filepath.Join(root, "docker-compose.yml")}
 	if o.cluster {
 		p.files = append(p.files, filepath.Join(root, "docker-compose.cluster.yml"))
+	}
+	p.files = append(p.files, o.files...)
+	// The demo's settings, or (production) none: an empty file keeps a
+	// developer's own .env out.
+	p.envFile = filepath.Join(root, "deploy", "demo.env")
+	if o.production {
+		p.envFile = filepath.Join(dir, "empty.env")
+		if err := os.WriteFile(p.envFile, nil, 0o600); err != nil {
+			t.Fatal(err)
+		}
 	}
 	if len(o.alsim) > 0 {
 		var b strings.Builder
@@ -216,7 +233,7 @@ func newProject(t *testing.T, o options) *project {
 
 func (p *project) composeArgs(args ...string) []string {
 	a := slices.Clone(composeCmd[1:])
-	a = append(a, "-p", p.name)
+	a = append(a, "-p", p.name, "--env-file", p.envFile)
 	for _, f := range p.files {
 		a = append(a, "-f", f)
 	}
@@ -523,20 +540,80 @@ func metric(t *testing.T, url, name string, match ...string) float64 {
 	return sum
 }
 
-// js connects the test to a NATS container of the project with the demo key.
-func (p *project) js(service string) jetstream.JetStream {
+// secretFiles reads the volume `secrets` (through a NATS container, which
+// mounts it) as a tar stream: each file's header (mode, owner) and content.
+func (p *project) secretFiles() map[string]secretFile {
 	p.t.Helper()
-	seed := filepath.Join(repoRoot(p.t), "deploy", "demo-nats.nk")
+	cmd := exec.Command("docker", "cp", p.one("nats").ID+":/secrets/.", "-")
+	out, err := cmd.Output()
+	if err != nil {
+		p.t.Fatalf("docker cp the secrets: %v", err)
+	}
+	files := map[string]secretFile{}
+	tr := tar.NewReader(bytes.NewReader(out))
+	for {
+		h, err := tr.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			p.t.Fatal(err)
+		}
+		if h.Typeflag != tar.TypeReg {
+			continue
+		}
+		b, err := io.ReadAll(tr)
+		if err != nil {
+			p.t.Fatal(err)
+		}
+		files[filepath.Base(h.Name)] = secretFile{mode: h.FileInfo().Mode().Perm(), uid: h.Uid, gid: h.Gid, data: b}
+	}
+	return files
+}
+
+type secretFile struct {
+	mode     os.FileMode
+	uid, gid int
+	data     []byte
+}
+
+// connectAs connects the test to a NATS container of the project as the
+// identity whose seed secrets-init wrote in file (stages.nk, feeder.nk,
+// reader.nk); errs, if not nil, receives the server's asynchronous errors.
+func (p *project) connectAs(service, file string, errs chan<- error) *nats.Conn {
+	p.t.Helper()
+	f, ok := p.secretFiles()[file]
+	if !ok {
+		p.t.Fatalf("secrets-init wrote no %s", file)
+	}
+	seed := filepath.Join(p.t.TempDir(), file)
+	if err := os.WriteFile(seed, f.data, 0o600); err != nil {
+		p.t.Fatal(err)
+	}
 	opt, err := nats.NkeyOptionFromSeed(seed)
 	if err != nil {
 		p.t.Fatal(err)
 	}
-	nc, err := nats.Connect("nats://"+p.one(service).ip()+":4222", opt, nats.Timeout(5*time.Second))
+	nc, err := nats.Connect("nats://"+p.one(service).ip()+":4222", opt, nats.Timeout(5*time.Second),
+		nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) {
+			if errs != nil {
+				select {
+				case errs <- err:
+				default:
+				}
+			}
+		}))
 	if err != nil {
-		p.t.Fatalf("connect to %s: %v", service, err)
+		p.t.Fatalf("connect to %s as %s: %v", service, file, err)
 	}
 	p.t.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
+	return nc
+}
+
+// js connects the test to a NATS container of the project with the stages' key.
+func (p *project) js(service string) jetstream.JetStream {
+	p.t.Helper()
+	js, err := jetstream.New(p.connectAs(service, "stages.nk", nil))
 	if err != nil {
 		p.t.Fatal(err)
 	}

@@ -20,29 +20,16 @@ import (
 
 var pipeline = []string{"nats", "alsim", "searcher", "scorer", "downloader"}
 
-// TestDemo: `--profile demo up` reaches healthy, collects the exact set,
-// leaves empty queues, dead-letters only what alsim can never serve, and
-// its collected events name files a consumer can open.
+// TestDemo: `--env-file deploy/demo.env up` reaches healthy, collects the
+// exact set, leaves empty queues, dead-letters only what alsim can never
+// serve, and its collected events name files a consumer can open. The
+// generated feeder identity feeds SIDs and nothing else, and no stage
+// raises an alarm about a demo key.
 func TestDemo(t *testing.T) {
 	t.Parallel()
-	// The demo's server config plus a user that may only feed SIDs, as
-	// docs/operations.md tells operators to add one.
-	conf, err := os.ReadFile(filepath.Join(repoRoot(t), "deploy", "nats-server.conf"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	feederConf := filepath.Join(t.TempDir(), "nats-server.conf")
-	withFeeder := strings.Replace(string(conf), "  users = [\n", "  users = [\n"+feederUser+"\n", 1)
-	if withFeeder == string(conf) {
-		t.Fatal("no users list in deploy/nats-server.conf")
-	}
-	if err := os.WriteFile(feederConf, []byte(withFeeder), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	p := newProject(t, options{alsim: map[string]string{"ALSIM_FAULT_MISSING_BLOBS": "2"},
-		env: map[string]string{"NATS_CONFIG_SECRET_FILE": feederConf}})
+	p := newProject(t, options{alsim: map[string]string{"ALSIM_FAULT_MISSING_BLOBS": "2"}})
 	start := time.Now()
-	p.compose("--profile", "demo", "up", "-d")
+	p.compose("up", "-d")
 	p.waitHealthy(2*time.Minute, pipeline...)
 	healthy := time.Since(start)
 	p.waitCollected(3 * time.Minute)
@@ -81,6 +68,11 @@ func TestDemo(t *testing.T) {
 	}
 
 	checkFeeder(t, p, ev.SID)
+	for _, stage := range []string{"searcher", "scorer", "downloader"} {
+		if logs := docker(t, "logs", p.one(stage).ID); strings.Contains(logs, "demo's key") {
+			t.Errorf("the demo's %s raises the alarm about the demo key", stage)
+		}
+	}
 
 	// The binaries say which build they are.
 	dl := p.one("downloader")
@@ -94,18 +86,11 @@ func TestDemo(t *testing.T) {
 	p.noRestarts(pipeline...)
 }
 
-const feederUser = `    { user: feeder, password: "feeder-pass",
-      permissions: { publish: { allow: ["alharvest.sids"] }, subscribe: { allow: ["_INBOX.>"] } } }`
-
-// checkFeeder: the publish-only user can feed a SID (here a duplicate of
-// one already queued, which JetStream drops) and nothing else.
+// checkFeeder: the generated publish-only identity can feed a SID (here a
+// duplicate of one already queued, which JetStream drops) and nothing else.
 func checkFeeder(t *testing.T, p *project, sid string) {
-	nc, err := nats.Connect("nats://"+p.one("nats").ip()+":4222", nats.UserInfo("feeder", "feeder-pass"),
-		nats.ErrorHandler(func(*nats.Conn, *nats.Subscription, error) {}))
-	if err != nil {
-		t.Fatalf("feeder: %v", err)
-	}
-	defer nc.Close()
+	errs := make(chan error, 4)
+	nc := p.connectAs("nats", "feeder.nk", errs)
 	js, err := jetstream.New(nc)
 	if err != nil {
 		t.Fatal(err)
@@ -122,9 +107,13 @@ func checkFeeder(t *testing.T, p *project, sid string) {
 	if err := nc.Publish(messages.SubjectFiles, []byte("{}")); err == nil {
 		nc.Flush()
 	}
-	time.Sleep(200 * time.Millisecond)
-	if err := nc.LastError(); err == nil || !strings.Contains(strings.ToLower(err.Error()), "permissions violation") {
-		t.Errorf("feeder published to %s: last error %v, want a permissions violation", messages.SubjectFiles, err)
+	select {
+	case err := <-errs:
+		if !strings.Contains(strings.ToLower(err.Error()), "permissions violation") {
+			t.Errorf("feeder published to %s: %v, want a permissions violation", messages.SubjectFiles, err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Errorf("feeder published to %s without a permissions violation", messages.SubjectFiles)
 	}
 	if _, err := nats.Connect("nats://" + p.one("nats").ip() + ":4222"); err == nil {
 		t.Errorf("NATS accepts a client without credentials")
@@ -137,7 +126,7 @@ func TestScale(t *testing.T) {
 	t.Parallel()
 	p := newProject(t, options{alsim: map[string]string{"ALSIM_DOWNLOAD_LATENCY": "200ms", "ALSIM_FULL_LATENCY": "50ms"},
 		env: map[string]string{"DOWNLOADER_CONCURRENCY": "2", "SCORER_CONCURRENCY": "2"}})
-	p.compose("--profile", "demo", "up", "-d", "--scale", "scorer=3", "--scale", "downloader=3")
+	p.compose("up", "-d", "--scale", "scorer=3", "--scale", "downloader=3")
 	p.waitHealthy(2*time.Minute, pipeline...)
 	p.waitCollected(3 * time.Minute)
 	want, _ := p.expected()
@@ -172,7 +161,7 @@ func TestRollingReplace(t *testing.T) {
 	// work queued when they are replaced.
 	p := newProject(t, options{alsim: map[string]string{"ALSIM_DOWNLOAD_LATENCY": "400ms", "ALSIM_FULL_LATENCY": "500ms"},
 		env: map[string]string{"DOWNLOADER_CONCURRENCY": "1", "SCORER_CONCURRENCY": "1"}})
-	p.compose("--profile", "demo", "up", "-d")
+	p.compose("up", "-d")
 	p.waitHealthy(2*time.Minute, pipeline...)
 	want, _ := p.expected()
 	waitFor(t, "the first files", time.Minute, func() (bool, string) { return p.collectedCount() >= 5, "" })
@@ -188,7 +177,7 @@ func TestRollingReplace(t *testing.T) {
 		old := p.one(stage)
 		logs := followLogs(t, old.ID)
 		start := time.Now()
-		p.compose("--profile", "demo", "up", "-d", "--no-deps", "--force-recreate", stage)
+		p.compose("up", "-d", "--no-deps", "--force-recreate", stage)
 		took := time.Since(start)
 		t.Logf("replacing the %s took %v with %d of %d files collected", stage, took.Round(100*time.Millisecond), p.collectedCount(), len(want))
 		if took > 45*time.Second {
@@ -207,7 +196,7 @@ func TestKillStage(t *testing.T) {
 	t.Parallel()
 	p := newProject(t, options{alsim: map[string]string{"ALSIM_DOWNLOAD_LATENCY": "400ms", "ALSIM_FULL_LATENCY": "100ms"},
 		env: map[string]string{"DOWNLOADER_CONCURRENCY": "2", "SCORER_CONCURRENCY": "2"}})
-	p.compose("--profile", "demo", "up", "-d")
+	p.compose("up", "-d")
 	p.waitHealthy(2*time.Minute, pipeline...)
 	want, _ := p.expected()
 	waitFor(t, "the first files", time.Minute, func() (bool, string) { return p.collectedCount() >= len(want)/5, "" })
@@ -220,7 +209,7 @@ func TestKillStage(t *testing.T) {
 	// as an operator (or an orchestrator) would.
 	time.Sleep(2 * time.Second)
 	killed := time.Now()
-	p.compose("--profile", "demo", "up", "-d", "--no-deps", "downloader", "scorer")
+	p.compose("up", "-d", "--no-deps", "downloader", "scorer")
 	p.waitCollected(3 * time.Minute)
 	t.Logf("every file collected %v after the kill", p.lastWrite().Sub(killed).Round(100*time.Millisecond))
 }

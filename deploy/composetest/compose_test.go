@@ -20,21 +20,24 @@ import (
 
 	"github.com/compose-spec/compose-go/v2/cli"
 	"github.com/compose-spec/compose-go/v2/types"
-	"github.com/nats-io/nkeys"
 
 	"github.com/alharvest/alharvest/internal/alsim"
 	"github.com/alharvest/alharvest/internal/config"
+	"github.com/alharvest/alharvest/internal/secretsinit"
 )
 
 const (
-	baseFile     = "docker-compose.yml"
-	clusterFile  = "docker-compose.cluster.yml"
-	envExample   = "deploy/env.example"
-	demoKeyFile  = "deploy/demo-apikey"
-	demoNATSConf = "deploy/nats-server.conf"
-	binDir       = "/usr/local/bin/"
-	secretsDir   = "/run/secrets/"
-	natsPort     = "4222"
+	baseFile    = "docker-compose.yml"
+	clusterFile = "docker-compose.cluster.yml"
+	envExample  = "deploy/env.example"
+	demoEnv     = "deploy/demo.env"
+	demoKeyFile = "deploy/demo-apikey"
+	binDir      = "/usr/local/bin/"
+	secretsDir  = "/run/secrets/"
+	natsPort    = "4222"
+	// genDir is where the volume `secrets`, which secrets-init fills, is
+	// mounted in every container.
+	genDir = "/secrets/"
 )
 
 // stages are the compose services that run a stage binary of the same name;
@@ -62,38 +65,11 @@ func scenarios(t *testing.T) []scenario {
 	if err := os.WriteFile(key, []byte("prodkey:s3cret\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	token := filepath.Join(filepath.Dir(key), "webhook_token")
-	if err := os.WriteFile(token, []byte("prod-webhook-token\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	// A real deployment's own NATS key pair, as env.example asks for.
-	kp, err := nkeys.CreateUser()
-	if err != nil {
-		t.Fatal(err)
-	}
-	seed, _ := kp.Seed()
-	pub, _ := kp.PublicKey()
-	natsKey := filepath.Join(t.TempDir(), "nats.nk")
-	natsConf := filepath.Join(t.TempDir(), "nats-server.conf")
-	demoConf, err := os.ReadFile(filepath.Join(repoRoot(t), demoNATSConf))
-	if err != nil {
-		t.Fatal(err)
-	}
-	conf := regexp.MustCompile(`nkey: U[A-Z0-9]+`).ReplaceAllString(string(demoConf), "nkey: "+pub)
-	if err := os.WriteFile(natsKey, append(seed, '\n'), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(natsConf, []byte(conf), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	real := map[string]string{"AL_APIKEY_SECRET_FILE": key, "NATS_NKEY_SECRET_FILE": natsKey, "NATS_CONFIG_SECRET_FILE": natsConf, "WEBHOOK_TOKEN_SECRET_FILE": token}
+	real := map[string]string{"AL_APIKEY_SECRET_FILE": key}
+	demo := []string{demoEnv}
 	return []scenario{
 		{
-			name: "demo", files: []string{baseFile}, profiles: []string{"demo"}, demo: true,
-			wantALURL: "http://alsim:8980", wantUser: "65532:65532",
-		},
-		{
-			name: "no profile, no .env", files: []string{baseFile},
+			name: "demo", files: []string{baseFile}, envFiles: demo, profiles: []string{"demo"}, demo: true,
 			wantALURL: "http://alsim:8980", wantUser: "65532:65532",
 		},
 		{
@@ -102,15 +78,11 @@ func scenarios(t *testing.T) []scenario {
 		},
 		{
 			name: "real deployment, own uid", files: []string{baseFile}, envFiles: []string{envExample},
-			env:       map[string]string{"AL_APIKEY_SECRET_FILE": key, "NATS_NKEY_SECRET_FILE": natsKey, "NATS_CONFIG_SECRET_FILE": natsConf, "WEBHOOK_TOKEN_SECRET_FILE": token, "ALHARVEST_UID": "1000", "ALHARVEST_GID": "1000", "AL_URL": "https://al.corp:8443"},
+			env:       map[string]string{"AL_APIKEY_SECRET_FILE": key, "ALHARVEST_UID": "1000", "ALHARVEST_GID": "1000", "AL_URL": "https://al.corp:8443"},
 			wantALURL: "https://al.corp:8443", wantUser: "1000:1000",
 		},
 		{
-			name: "cluster", files: []string{baseFile, clusterFile}, cluster: true,
-			wantALURL: "http://alsim:8980", wantUser: "65532:65532",
-		},
-		{
-			name: "cluster demo", files: []string{baseFile, clusterFile}, profiles: []string{"demo"}, cluster: true, demo: true,
+			name: "cluster demo", files: []string{baseFile, clusterFile}, envFiles: demo, profiles: []string{"demo"}, cluster: true, demo: true,
 			wantALURL: "http://alsim:8980", wantUser: "65532:65532",
 		},
 		{
@@ -230,6 +202,7 @@ func TestCompose(t *testing.T) {
 			t.Run("environment", func(t *testing.T) { checkEnvironment(t, p, sc) })
 			t.Run("nats", func(t *testing.T) { checkNATS(t, p, sc) })
 			t.Run("nats auth", func(t *testing.T) { checkNATSAuth(t, p, sc) })
+			t.Run("generated secrets", func(t *testing.T) { checkGenerated(t, p, sc) })
 			t.Run("hardening", func(t *testing.T) { checkHardening(t, p, sc) })
 			if sc.demo {
 				t.Run("alsim", func(t *testing.T) { checkAlsim(t, p) })
@@ -239,7 +212,7 @@ func TestCompose(t *testing.T) {
 }
 
 func checkServices(t *testing.T, p *types.Project, sc scenario) {
-	want := append([]string{"output-init"}, stages...)
+	want := append([]string{"output-init", "secrets-init"}, stages...)
 	want = append(want, natsNodes(sc)...)
 	if sc.demo {
 		want = append(want, "alsim")
@@ -455,6 +428,17 @@ func checkDependsOn(t *testing.T, p *types.Project, sc scenario) {
 	if !ok || d.Condition != types.ServiceConditionCompletedSuccessfully {
 		t.Errorf("downloader: depends_on output-init = %+v, want service_completed_successfully", d)
 	}
+	// Nothing that reads a generated secret starts before it exists.
+	readers := append(slices.Clone(stages), natsNodes(sc)...)
+	if sc.demo {
+		readers = append(readers, "alsim")
+	}
+	for _, name := range readers {
+		d, ok := p.Services[name].DependsOn["secrets-init"]
+		if !ok || d.Condition != types.ServiceConditionCompletedSuccessfully {
+			t.Errorf("%s: depends_on secrets-init = %+v, want service_completed_successfully", name, d)
+		}
+	}
 }
 
 // varsOf indexes config.Vars(binary) by environment variable.
@@ -631,6 +615,9 @@ func checkEnvironment(t *testing.T, p *types.Project, sc scenario) {
 		// the secret file where compose would mount it.
 		lookup := func(k string) (string, bool) {
 			v, ok := env[k]
+			if gen, ok := strings.CutPrefix(v, genDir); ok {
+				return filepath.Join(generated(t), gen), true
+			}
 			if (k == "AL_APIKEY_FILE" || k == "WEBHOOK_TOKEN_FILE") && v != "" {
 				return hostFile(p, s, v), true
 			}
@@ -714,33 +701,30 @@ func checkNATS(t *testing.T, p *types.Project, sc scenario) {
 		}
 		names[a["name"]] = n
 
-		if !sc.cluster {
-			if a["cluster"] != "" || a["routes"] != "" {
-				t.Errorf("%s: cluster flags on a single server: %v", n, s.Command)
-			}
-			continue
+		// The cluster's settings, with the routes' credentials, are in the
+		// configuration secrets-init writes, never on the command line
+		// (docker inspect shows it).
+		if a["cluster"] != "" || a["routes"] != "" || a["cluster_name"] != "" {
+			t.Errorf("%s: cluster flags on the command line: %v", n, s.Command)
 		}
-		if a["cluster_name"] != "alharvest" {
-			t.Errorf("%s: cluster_name %q", n, a["cluster_name"])
+		want := genDir + secretsinit.ServerConfFile
+		if sc.cluster {
+			want = genDir + secretsinit.ClusterConfFile
 		}
-		if a["cluster"] != "nats://0.0.0.0:6222" {
-			t.Errorf("%s: cluster listen %q, want nats://0.0.0.0:6222", n, a["cluster"])
-		}
-		var routed []string
-		for _, r := range strings.Split(a["routes"], ",") {
-			u, err := url.Parse(r)
-			if err != nil || u.Port() != "6222" {
-				t.Errorf("%s: route %q", n, r)
-				continue
-			}
-			routed = append(routed, hostOf[u.Hostname()])
-		}
-		sort.Strings(routed)
-		if !slices.Equal(routed, nodes) {
-			t.Errorf("%s: routes %q reach %v, want all of %v", n, a["routes"], routed, nodes)
+		if a["c"] != want {
+			t.Errorf("%s: -c %q, want %s", n, a["c"], want)
 		}
 	}
 	if sc.cluster {
+		// The generated routes reach every node.
+		var routed []string
+		for _, r := range secretsinit.DefaultClusterNodes {
+			routed = append(routed, hostOf[r])
+		}
+		sort.Strings(routed)
+		if !slices.Equal(routed, nodes) {
+			t.Errorf("secrets-init's routes %v reach %v, want all of %v", secretsinit.DefaultClusterNodes, routed, nodes)
+		}
 		// The stages' URLs name the nodes nats1..3.
 		for i, n := range nodes {
 			if hostOf[fmt.Sprintf("nats%d", i+1)] != n {
@@ -789,6 +773,15 @@ func checkAlsim(t *testing.T, p *types.Project) {
 		t.Errorf("alsim profiles = %v, want [demo]", s.Profiles)
 	}
 	env := envOf(s)
+
+	// It pushes with the token the searcher requires, as the user that may
+	// read it.
+	if got, want := env["ALSIM_WEBHOOK_TOKEN_FILE"], envOf(p.Services[config.Searcher])["WEBHOOK_TOKEN_FILE"]; got != want || want == "" {
+		t.Errorf("alsim: ALSIM_WEBHOOK_TOKEN_FILE %q, the searcher's WEBHOOK_TOKEN_FILE %q", got, want)
+	}
+	if s.User != p.Services[config.Searcher].User {
+		t.Errorf("alsim: user %q, want the stages' %q (it reads their webhook token)", s.User, p.Services[config.Searcher].User)
+	}
 
 	// It must listen beyond its own loopback for the stages to reach it, on
 	// the port the stages' AL_URL names.
@@ -850,7 +843,7 @@ func TestDemoKeyIsAlsimDefault(t *testing.T) {
 	}
 }
 
-// TestEnvExample checks that deploy/env.example sets only variables the
+// TestEnvExample checks that deploy/env.example and deploy/demo.env set only variables the
 // compose files interpolate (or Compose itself reads).
 func TestEnvExample(t *testing.T) {
 	root := repoRoot(t)
@@ -865,18 +858,20 @@ func TestEnvExample(t *testing.T) {
 			used[m[1]] = true
 		}
 	}
-	b, err := os.ReadFile(filepath.Join(root, envExample))
-	if err != nil {
-		t.Fatal(err)
-	}
-	assign := regexp.MustCompile(`^#?\s*([A-Z][A-Z0-9_]*)=`)
-	for i, line := range strings.Split(string(b), "\n") {
-		m := assign.FindStringSubmatch(line)
-		if m == nil {
-			continue
+	for _, f := range []string{envExample, demoEnv} {
+		b, err := os.ReadFile(filepath.Join(root, f))
+		if err != nil {
+			t.Fatal(err)
 		}
-		if !used[m[1]] {
-			t.Errorf("%s:%d: %s is not used by the compose files", envExample, i+1, m[1])
+		assign := regexp.MustCompile(`^#?\s*([A-Z][A-Z0-9_]*)=`)
+		for i, line := range strings.Split(string(b), "\n") {
+			m := assign.FindStringSubmatch(line)
+			if m == nil {
+				continue
+			}
+			if !used[m[1]] {
+				t.Errorf("%s:%d: %s is not used by the compose files", f, i+1, m[1])
+			}
 		}
 	}
 }

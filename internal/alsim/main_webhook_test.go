@@ -6,6 +6,8 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -23,6 +25,7 @@ func TestWebhookFlagErrors(t *testing.T) {
 		{[]string{"-webhook-url", "ftp://x"}, nil, "http:// or https://"},
 		{[]string{"-webhook-url", "http://x", "-webhook-drop", "1.5"}, nil, "drop"},
 		{[]string{"-webhook-header", "no colon"}, nil, "Name: value"},
+		{[]string{"-webhook-token-file", "/nonexistent/token"}, nil, "/nonexistent/token"},
 		{nil, map[string]string{"ALSIM_WEBHOOK_METHOD": "GET", "ALSIM_WEBHOOK_URL": "http://x"}, "POST or PUT"},
 	}
 	for _, tc := range tests {
@@ -35,13 +38,14 @@ func TestWebhookFlagErrors(t *testing.T) {
 }
 
 // TestServePushesLateArrivals: `alsim serve` with ALSIM_WEBHOOK_* pushes
-// every late arrival, with the configured header, as it completes.
+// every late arrival, with the configured header and the token of
+// ALSIM_WEBHOOK_TOKEN_FILE, as it completes.
 func TestServePushesLateArrivals(t *testing.T) {
 	var mu sync.Mutex
 	got := map[string]bool{}
 	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		b, _ := io.ReadAll(r.Body)
-		if r.Header.Get("Authorization") != "Bearer tok" || r.Method != http.MethodPut {
+		if r.Header.Get("Authorization") != "Bearer tok" || r.Header.Get("X-Extra") != "1" || r.Method != http.MethodPut {
 			w.WriteHeader(http.StatusUnauthorized)
 			return
 		}
@@ -53,12 +57,16 @@ func TestServePushesLateArrivals(t *testing.T) {
 	t.Cleanup(hook.Close)
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
+	tokenFile := filepath.Join(t.TempDir(), "token")
+	if err := os.WriteFile(tokenFile, []byte("tok\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	var out, errb testenv.Buffer
 	done := make(chan int, 1)
 	go func() {
 		done <- run(ctx, []string{"-addr", "127.0.0.1:0", "-submissions", "40", "-late-arrivals", "5", "-arrival-window", "500ms",
-			"-webhook-header", "Authorization: Bearer tok", "-webhook-method", "PUT"}, &out, &errb,
-			envMap(map[string]string{"ALSIM_WEBHOOK_URL": hook.URL + "/webhooks/assemblyline"}))
+			"-webhook-header", "X-Extra: 1", "-webhook-method", "PUT"}, &out, &errb,
+			envMap(map[string]string{"ALSIM_WEBHOOK_URL": hook.URL + "/webhooks/assemblyline", "ALSIM_WEBHOOK_TOKEN_FILE": tokenFile}))
 	}()
 	testenv.Eventually(t, 10*time.Second, "5 pushes", func() bool {
 		mu.Lock()

@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net/http"
+	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -60,6 +61,18 @@ func BindWebhookFlags(fs *flag.FlagSet) *WebhookConfig {
 			return errors.New(`want "Name: value"`)
 		}
 		c.Headers = append(c.Headers, v)
+		return nil
+	})
+	fs.Func("webhook-token-file", env("webhook-token-file", `send "Authorization: Bearer <token>" with the token in this file (the searcher's WEBHOOK_TOKEN_FILE)`), func(path string) error {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		tok := strings.TrimSpace(string(b))
+		if tok == "" {
+			return fmt.Errorf("%s is empty", path)
+		}
+		c.Headers = append(c.Headers, "Authorization: Bearer "+tok)
 		return nil
 	})
 	fs.Int64Var(&c.MinScore, "webhook-min-score", DefaultDesignThreshold, env("webhook-min-score", "the action's filter: push submissions with max_score >= this"))

@@ -53,6 +53,7 @@ type Config struct {
 
 	explicit map[string]bool // settings given rather than defaulted, by env name
 	warnings []string        // see Warnings
+	alarms   []string        // see Alarms
 }
 
 // Explicit reports whether the setting named env (its environment variable)

@@ -71,6 +71,7 @@ func alGroup(l *loader, c *Config) {
 		case c.AL.MaxDownloadBytes < 0:
 			return errors.New("AL_MAX_DOWNLOAD_BYTES must not be negative")
 		}
+		c.alarms = append(c.alarms, demoAPIKeyAlarm(c.AL)...)
 		return nil
 	})
 }
@@ -95,7 +96,7 @@ func natsGroup(l *loader, c *Config) {
 		if (c.NATS.CertFile == "") != (c.NATS.KeyFile == "") {
 			return errors.New("NATS_CERT and NATS_KEY go together")
 		}
-		return nil
+		return checkDemoNKey(c.NATS.NKey)
 	})
 }
 

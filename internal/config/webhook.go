@@ -49,6 +49,8 @@ func webhookGroup(l *loader, c *Config) {
 			}
 		}
 		switch {
+		case w.Token == demoWebhookToken:
+			return errDemoWebhookToken
 		case (w.User == "") != (w.Password == ""):
 			return errors.New("WEBHOOK_USER and WEBHOOK_PASSWORD_FILE go together")
 		case (w.TLSCert == "") != (w.TLSKey == ""):

@@ -94,6 +94,9 @@ func Setup(ctx context.Context, binary string, cfg *config.Config, opts Options)
 	for _, w := range cfg.Warnings() {
 		log.Warn(w)
 	}
+	for _, a := range cfg.Alarms() { // a published demo key outside the demo
+		log.Error(a)
+	}
 	if al.Cleartext() {
 		log.Warn("THE ASSEMBLYLINE API KEY IS SENT IN CLEAR over plain http:// to a host beyond this machine (AL_ALLOW_HTTP=true): anyone on the network path can read it; use https://", "al_url", cfg.AL.URL)
 	}
