@@ -5,6 +5,7 @@ package config
 import (
 	"errors"
 	"fmt"
+	"net/url"
 	"os"
 	"slices"
 	"strings"
@@ -41,8 +42,9 @@ func alGroup(l *loader, c *Config) {
 	l.int64(&c.AL.MaxJSONBytes, "AL_MAX_JSON_BYTES", 64<<20, "largest JSON answer read from Assemblyline (bytes)")
 	l.int64(&c.AL.MaxDownloadBytes, "AL_MAX_DOWNLOAD_BYTES", 16<<30, "largest cART download accepted (bytes; 0 = no limit)")
 	l.finally(func() error {
+		urlVar := "AL_URL"
 		if c.AL.URL == "" && host != "" {
-			c.AL.URL = "https://" + host
+			c.AL.URL, urlVar = "https://"+host, "AL_HOST"
 		}
 		if keyFile != "" {
 			if c.AL.APIKey != "" {
@@ -57,6 +59,8 @@ func alGroup(l *loader, c *Config) {
 		switch {
 		case c.AL.URL == "":
 			return errors.New("AL_URL (or AL_HOST) is required")
+		case checkALURL(urlVar, c.AL.URL) != nil:
+			return checkALURL(urlVar, c.AL.URL)
 		case c.AL.User == "":
 			return errors.New("AL_USER is required")
 		case c.AL.APIKey == "":
@@ -74,6 +78,26 @@ func alGroup(l *loader, c *Config) {
 		}
 		return nil
 	})
+}
+
+// checkALURL refuses an Assemblyline URL the client could not use, naming
+// the variable the user set (env). The value is quoted only where it cannot
+// hold a password.
+func checkALURL(env, raw string) error {
+	u, err := url.Parse(raw)
+	switch {
+	case err != nil:
+		return fmt.Errorf("%s is not a URL: want e.g. https://al.example.org", env)
+	case u.User != nil:
+		return fmt.Errorf("%s must not contain credentials: set AL_USER and AL_APIKEY", env)
+	case u.Scheme != "https" && u.Scheme != "http":
+		return fmt.Errorf("%s=%q: want a URL that starts with https://, e.g. https://%s", env, raw, strings.TrimPrefix(raw, "//"))
+	case u.Hostname() == "":
+		return fmt.Errorf("%s=%q: no host name; want e.g. https://al.example.org", env, raw)
+	case u.RawQuery != "" || u.Fragment != "" || u.ForceQuery:
+		return fmt.Errorf("%s=%q: remove the query or fragment; want e.g. https://al.example.org", env, raw)
+	}
+	return nil
 }
 
 func natsGroup(l *loader, c *Config) {
