@@ -122,12 +122,11 @@ func (c *Call) Parsed(fs *flag.FlagSet, err error) error {
 		c.help(c.Stdout, fs)
 		return errHelpShown
 	}
-	if err != nil {
-		if isFlagSyntax(err) {
-			return exitcode.Use(fmt.Errorf("%w (see '%s')", err, c.helpHint()))
-		}
-		return exitcode.Use(err)
+	if err != nil && isFlagSyntax(err) {
+		return exitcode.Use(fmt.Errorf("%w (see '%s')", err, c.helpHint()))
 	}
+	// The flags parsed; a stray argument is the first thing to point out
+	// (a configuration error may well follow from it).
 	args := fs.Args()
 	cmd := c.cmd
 	switch {
@@ -135,6 +134,9 @@ func (c *Call) Parsed(fs *flag.FlagSet, err error) error {
 		return exitcode.Use(fmt.Errorf("missing %s (see '%s')", cmd.Args, c.helpHint()))
 	case cmd.MaxArgs >= 0 && len(args) > cmd.MaxArgs:
 		return exitcode.Use(fmt.Errorf("unexpected argument %q (see '%s')", args[cmd.MaxArgs], c.helpHint()))
+	}
+	if err != nil {
+		return exitcode.Use(err)
 	}
 	c.Args = args
 	return nil
@@ -342,13 +344,15 @@ func overview(w io.Writer, path string, cmd *Command) {
 		}
 		fmt.Fprintf(tw, "  %s\t%s\n", name, syn)
 	}
+	if !strings.Contains(path, " ") {
+		fmt.Fprintf(tw, "  help [COMMAND]\tthis overview, or a command's flags\n")
+	}
 	tw.Flush()
-	fmt.Fprintf(w, "\n'%s help COMMAND' or '%s COMMAND -h' shows a command's flags.\n", rootName(path), path)
-}
-
-func rootName(path string) string {
-	name, _, _ := strings.Cut(path, " ")
-	return name
+	root, rest, _ := strings.Cut(path, " ")
+	if rest != "" {
+		rest += " "
+	}
+	fmt.Fprintf(w, "\n'%s help %sCOMMAND' or '%s COMMAND -h' shows a command's flags.\n", root, rest, path)
 }
 
 // closest is the subcommand within two edits of a mistyped name, if one.
