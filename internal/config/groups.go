@@ -10,6 +10,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/alharvest/alharvest/internal/netaddr"
 )
 
 // group registers a set of settings on a loader.
@@ -59,8 +61,8 @@ func alGroup(l *loader, c *Config) {
 		switch {
 		case c.AL.URL == "":
 			return errors.New("AL_URL (or AL_HOST) is required")
-		case checkALURL(urlVar, c.AL.URL) != nil:
-			return checkALURL(urlVar, c.AL.URL)
+		case checkALURL(urlVar, c.AL.URL, c.AL.AllowHTTP) != nil:
+			return checkALURL(urlVar, c.AL.URL, c.AL.AllowHTTP)
 		case c.AL.User == "":
 			return errors.New("AL_USER is required")
 		case c.AL.APIKey == "":
@@ -83,7 +85,7 @@ func alGroup(l *loader, c *Config) {
 // checkALURL refuses an Assemblyline URL the client could not use, naming
 // the variable the user set (env). The value is quoted only where it cannot
 // hold a password.
-func checkALURL(env, raw string) error {
+func checkALURL(env, raw string, allowHTTP bool) error {
 	u, err := url.Parse(raw)
 	switch {
 	case err != nil:
@@ -96,6 +98,8 @@ func checkALURL(env, raw string) error {
 		return fmt.Errorf("%s=%q: no host name; want e.g. https://al.example.org", env, raw)
 	case u.RawQuery != "" || u.Fragment != "" || u.ForceQuery:
 		return fmt.Errorf("%s=%q: remove the query or fragment; want e.g. https://al.example.org", env, raw)
+	case u.Scheme == "http" && !allowHTTP && !netaddr.IsLoopback(u.Hostname()):
+		return fmt.Errorf("%s=%q: plain http:// would send the API key in clear to %s: use https://, or set AL_ALLOW_HTTP=true", env, raw, u.Host)
 	}
 	return nil
 }

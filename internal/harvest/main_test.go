@@ -224,3 +224,24 @@ func TestReachable(t *testing.T) {
 		}
 	}
 }
+
+// TestCheckFailsOnAnUnusableDataDir: `alharvest check` fails (exit 1) when
+// DATA_DIR cannot hold the store, with the fix, rather than "ready to run".
+func TestCheckFailsOnAnUnusableDataDir(t *testing.T) {
+	root := credentials(t, "https://127.0.0.1:1")
+	file := filepath.Join(root, "file")
+	if err := os.WriteFile(file, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("DATA_DIR", filepath.Join(file, "data"))
+	var stdout, stderr bytes.Buffer
+	if code := Main([]string{"check"}, &stdout, &stderr); code != 1 {
+		t.Errorf("exit %d, want 1\n%s%s", code, stdout.String(), stderr.String())
+	}
+	text := stdout.String()
+	for _, want := range []string{"fail  data", "not a directory", "-> set DATA_DIR", "not ready"} {
+		if !strings.Contains(text, want) {
+			t.Errorf("check output lacks %q:\n%s", want, text)
+		}
+	}
+}
