@@ -172,11 +172,30 @@ func (c *Call) help(w io.Writer, fs *flag.FlagSet) {
 	} else if c.cmd.Synopsis != "" {
 		fmt.Fprintf(w, "\n%s\n", c.cmd.Synopsis)
 	}
-	if fs != nil && hasFlags(fs) {
-		fmt.Fprint(w, "\nFlags:\n")
-		fs.SetOutput(w)
-		fs.PrintDefaults()
-		fs.SetOutput(io.Discard)
+	if fs == nil || !hasFlags(fs) {
+		return
+	}
+	// The command's own flags first, then the settings every command of
+	// its binary shares, each of which an environment variable also sets.
+	own := flag.NewFlagSet("", flag.ContinueOnError)
+	settings := flag.NewFlagSet("", flag.ContinueOnError)
+	fs.VisitAll(func(f *flag.Flag) {
+		to := own
+		if strings.Contains(f.Usage, "[$") {
+			to = settings
+		}
+		to.Var(f.Value, f.Name, f.Usage)
+		to.Lookup(f.Name).DefValue = f.DefValue
+	})
+	for _, part := range []struct {
+		title string
+		fs    *flag.FlagSet
+	}{{"Flags", own}, {"Settings (flag or environment variable)", settings}} {
+		if hasFlags(part.fs) {
+			fmt.Fprintf(w, "\n%s:\n", part.title)
+			part.fs.SetOutput(w)
+			part.fs.PrintDefaults()
+		}
 	}
 }
 

@@ -46,7 +46,7 @@ func Main(args []string, stdout, stderr io.Writer) int {
 
 var runCommand = &cli.Command{
 	Name:     "run",
-	Synopsis: "one sweep, collect, report, exit (--follow: keep running as a service)",
+	Synopsis: "sweep once, collect, report, exit (--follow: keep running)",
 	Help: "Starts an embedded NATS JetStream (store in DATA_DIR) and the searcher, scorer and downloader\n" +
 		"in this process, sweeps once, waits until every queue is drained, prints a report and exits:\n" +
 		"0 everything collected, 3 something was dead-lettered, 1 failure, 2 bad configuration.\n" +
