@@ -37,6 +37,7 @@ type Error struct {
 	Err  error
 }
 
+// Error is the wrapped error's message ("" when there is none).
 func (e *Error) Error() string {
 	if e.Err == nil {
 		return ""
@@ -44,6 +45,7 @@ func (e *Error) Error() string {
 	return e.Err.Error()
 }
 
+// Unwrap gives errors.Is and errors.As the wrapped error.
 func (e *Error) Unwrap() error { return e.Err }
 
 // With marks err (possibly nil) as ending the process with code.

@@ -105,8 +105,12 @@ func runMain(c *cli.Call, dryRun bool) error {
 
 	// A server that cannot be found or refuses the connection will not
 	// answer the seventh retry either: say so now, before any report.
-	if err := Reachable(c.Ctx, cfg.AL.URL); err != nil && !follow {
-		return err
+	if err := Reachable(c.Ctx, cfg.AL.URL); err != nil {
+		if !follow {
+			return err
+		}
+		// A service starts anyway and retries; say it now all the same.
+		log.Warn(err.Error())
 	}
 	if dryRun {
 		return dryRunMain(c, cfg, asJSON, log)
