@@ -5,13 +5,10 @@ package config
 import (
 	"errors"
 	"fmt"
-	"net/url"
 	"os"
 	"slices"
 	"strings"
 	"time"
-
-	"github.com/alharvest/alharvest/internal/netaddr"
 )
 
 // group registers a set of settings on a loader.
@@ -78,30 +75,8 @@ func alGroup(l *loader, c *Config) {
 		case c.AL.MaxDownloadBytes < 0:
 			return errors.New("AL_MAX_DOWNLOAD_BYTES must not be negative")
 		}
-		return nil
+		return checkALClient(&c.AL, keyFile != "")
 	})
-}
-
-// checkALURL refuses an Assemblyline URL the client could not use, naming
-// the variable the user set (env). The value is quoted only where it cannot
-// hold a password.
-func checkALURL(env, raw string, allowHTTP bool) error {
-	u, err := url.Parse(raw)
-	switch {
-	case err != nil:
-		return fmt.Errorf("%s is not a URL: want e.g. https://al.example.org", env)
-	case u.User != nil:
-		return fmt.Errorf("%s must not contain credentials: set AL_USER and AL_APIKEY", env)
-	case u.Scheme != "https" && u.Scheme != "http":
-		return fmt.Errorf("%s=%q: want a URL that starts with https://, e.g. https://%s", env, raw, strings.TrimPrefix(raw, "//"))
-	case u.Hostname() == "":
-		return fmt.Errorf("%s=%q: no host name; want e.g. https://al.example.org", env, raw)
-	case u.RawQuery != "" || u.Fragment != "" || u.ForceQuery:
-		return fmt.Errorf("%s=%q: remove the query or fragment; want e.g. https://al.example.org", env, raw)
-	case u.Scheme == "http" && !allowHTTP && !netaddr.IsLoopback(u.Hostname()):
-		return fmt.Errorf("%s=%q: plain http:// would send the API key in clear to %s: use https://, or set AL_ALLOW_HTTP=true", env, raw, u.Host)
-	}
-	return nil
 }
 
 func natsGroup(l *loader, c *Config) {
