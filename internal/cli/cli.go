@@ -248,7 +248,7 @@ func dispatch(c *Call, cmd *Command, args []string) error {
 		overview(c.Stdout, c.Path, cmd)
 		return errHelpShown
 	}
-	if len(args) > 0 && args[0] == "help" && cmd == root(c) {
+	if len(args) > 0 && args[0] == "help" && isRoot(c.Path) {
 		return helpCommand(c, cmd, args[1:])
 	}
 	if len(args) == 0 || strings.HasPrefix(args[0], "-") {
@@ -286,13 +286,9 @@ func runAs(c *Call, sub *Command, args []string) error {
 	return sub.Run(c)
 }
 
-// root is the program a call started from: only it answers `help`.
-func root(c *Call) *Command {
-	if strings.Contains(c.Path, " ") {
-		return nil
-	}
-	return c.cmd
-}
+// isRoot reports whether path names a program rather than one of its
+// subcommands: only a program answers `help` and lists it.
+func isRoot(path string) bool { return !strings.Contains(path, " ") }
 
 // helpCommand is `PROGRAM help [CMD [SUB]]`: the overview, or the command's
 // page (it runs the command with -h, which parses nothing else).
@@ -363,7 +359,7 @@ func overview(w io.Writer, path string, cmd *Command) {
 		}
 		fmt.Fprintf(tw, "  %s\t%s\n", name, syn)
 	}
-	if !strings.Contains(path, " ") {
+	if isRoot(path) {
 		fmt.Fprintf(tw, "  help [COMMAND]\tthis overview, or a command's flags\n")
 	}
 	tw.Flush()
