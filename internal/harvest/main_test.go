@@ -123,6 +123,9 @@ func TestHelp(t *testing.T) {
 			if strings.Contains(text, "alharvest-admin") {
 				t.Errorf("help names the internal configuration set:\n%s", text)
 			}
+			if strings.Contains(text, "s3cr3t-pw") {
+				t.Errorf("help shows the API key from the environment:\n%s", text)
+			}
 			untouched(t, root)
 		})
 	}
