@@ -14,6 +14,4 @@ import (
 	"github.com/alharvest/alharvest/internal/bench"
 )
 
-func main() {
-	os.Exit(bench.Main(os.Args[1:], os.Stdout, os.Stderr))
-}
+func main() { os.Exit(bench.Main(os.Args[1:], os.Stdout, os.Stderr)) }

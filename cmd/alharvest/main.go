@@ -12,6 +12,4 @@ import (
 	"github.com/alharvest/alharvest/internal/harvest"
 )
 
-func main() {
-	os.Exit(harvest.Main(os.Args[1:], os.Stdout, os.Stderr))
-}
+func main() { os.Exit(harvest.Main(os.Args[1:], os.Stdout, os.Stderr)) }

@@ -16,6 +16,4 @@ import (
 	"github.com/alharvest/alharvest/internal/alsim"
 )
 
-func main() {
-	os.Exit(alsim.Main(os.Args[1:], os.Stdout, os.Stderr))
-}
+func main() { os.Exit(alsim.Main(os.Args[1:], os.Stdout, os.Stderr)) }

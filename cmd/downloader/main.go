@@ -5,19 +5,10 @@
 package main
 
 import (
-	"context"
 	"os"
 
 	"github.com/alharvest/alharvest/internal/config"
 	"github.com/alharvest/alharvest/internal/service"
 )
 
-func main() {
-	os.Exit(service.Main(config.Downloader, os.Args[1:], nil, func(ctx context.Context, env *service.Env) error {
-		w, err := env.Downloader(ctx, service.StageOptions{})
-		if err != nil {
-			return err
-		}
-		return w.Run(ctx)
-	}))
-}
+func main() { os.Exit(service.Main(config.Downloader, os.Args[1:], os.Stdout, os.Stderr)) }

@@ -6,23 +6,9 @@
 package main
 
 import (
-	"fmt"
 	"os"
 
 	"github.com/alharvest/alharvest/internal/outputinit"
 )
 
-func main() {
-	dir := os.Getenv("DIR")
-	if dir == "" {
-		dir = "/collected"
-	}
-	o, err := outputinit.ParseOwner(os.Getenv("OWNER"))
-	if err == nil {
-		err = outputinit.Prepare(dir, o, os.Stdout)
-	}
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "output-init:", err)
-		os.Exit(1)
-	}
-}
+func main() { os.Exit(outputinit.Main(os.Args[1:], os.Stdout, os.Stderr)) }

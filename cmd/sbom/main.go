@@ -12,6 +12,4 @@ import (
 	"github.com/alharvest/alharvest/internal/sbom"
 )
 
-func main() {
-	os.Exit(sbom.Main(os.Args[1:], os.Stdout, os.Stderr))
-}
+func main() { os.Exit(sbom.Main(os.Args[1:], os.Stdout, os.Stderr)) }

@@ -740,7 +740,7 @@ var (
 	alsimEnvErr   error
 )
 
-// alsimEnv lists the ALSIM_* variables alsim reads, from its own -h.
+// alsimEnv lists the ALSIM_* variables alsim reads, from its own help.
 func alsimEnv(t *testing.T) map[string]bool {
 	t.Helper()
 	alsimEnvOnce.Do(func() {
@@ -749,11 +749,11 @@ func alsimEnv(t *testing.T) map[string]bool {
 			alsimEnvErr = err
 			return
 		}
-		cmd := exec.Command(goBin, "run", "./cmd/alsim", "-h")
+		cmd := exec.Command(goBin, "run", "./cmd/alsim", "help", "serve")
 		cmd.Dir = repoRoot(t)
 		out, err := cmd.CombinedOutput()
 		if err != nil {
-			alsimEnvErr = fmt.Errorf("alsim -h: %v\n%s", err, out)
+			alsimEnvErr = fmt.Errorf("alsim help serve: %v\n%s", err, out)
 			return
 		}
 		alsimEnvNames = map[string]bool{}

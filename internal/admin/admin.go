@@ -1,6 +1,6 @@
-// Package admin implements alharvest's operator subcommands — dlq list,
-// dlq replay and status, against a remote NATS (NATS_URL) or the
-// one-command mode's data directory — and the container healthcheck.
+// Package admin implements alharvest's operator subcommands — dlq (list,
+// replay, delete, purge) and status, against a remote NATS (NATS_URL) or
+// the one-command mode's data directory — and the container healthcheck.
 package admin
 
 import (
@@ -20,6 +20,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/alharvest/alharvest/internal/broker"
+	"github.com/alharvest/alharvest/internal/cli"
 	"github.com/alharvest/alharvest/internal/config"
 	"github.com/alharvest/alharvest/internal/dlq"
 	"github.com/alharvest/alharvest/internal/exitcode"
@@ -78,120 +79,179 @@ func Open(ctx context.Context, cfg *config.Config, natsExplicit bool, log *slog.
 	return &Conn{JS: js, Where: "data directory " + cfg.DataDir, close: func() { nc.Close(); emb.Shutdown() }}, nil
 }
 
-// Command runs an admin subcommand (args after "alharvest") and returns
-// the exit code.
-func Command(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	if len(args) == 0 {
-		fmt.Fprintln(stderr, "usage: alharvest dlq list|replay [flags] | alharvest status [flags] | alharvest healthcheck [flags]")
-		return exitcode.Usage
+// adminConfig parses the admin configuration (NATS, DATA_DIR, logging)
+// plus the command's own flags, and reports whether NATS_URL was given.
+func adminConfig(c *cli.Call, extra func(fs *flag.FlagSet)) (*config.Config, *slog.Logger, bool, error) {
+	cfg, fs, err := config.Load(config.Admin, c.Args, os.LookupEnv, c.Flags(extra))
+	if err := c.Parsed(fs, err); err != nil {
+		return nil, nil, false, err
 	}
-	switch args[0] {
-	case "dlq":
-		if len(args) < 2 || (args[1] != "list" && args[1] != "replay") {
-			fmt.Fprintln(stderr, "usage: alharvest dlq list|replay [flags]")
-			return exitcode.Usage
-		}
-		return dlqCommand(ctx, args[1], args[2:], stdout, stderr)
-	case "status":
-		return statusCommand(ctx, args[1:], stdout, stderr)
-	case "healthcheck":
-		return healthcheckCommand(ctx, args[1:], stdout, stderr)
-	}
-	fmt.Fprintf(stderr, "alharvest: unknown command %q\n", args[0])
-	return exitcode.Usage
-}
-
-// common parses the admin configuration plus the command's own flags.
-func common(name string, args []string, stderr io.Writer, extra func(fs *flag.FlagSet)) (*config.Config, *slog.Logger, bool, int) {
-	cfg, fs, err := config.Load(config.Admin, args, os.LookupEnv, extra)
-	if fs != nil {
-		fs.SetOutput(stderr)
-	}
-	if err != nil {
-		if !errors.Is(err, flag.ErrHelp) {
-			fmt.Fprintf(stderr, "alharvest %s: %v\n", name, err)
-		}
-		return nil, nil, false, exitcode.FromFlags(err)
-	}
-	explicit := os.Getenv("NATS_URL") != ""
-	fs.Visit(func(f *flag.Flag) {
-		if f.Name == "nats-url" {
-			explicit = true
-		}
-	})
-	log := logging.New(logging.Config{Level: cfg.Log.Level, Format: "text", Output: stderr, Binary: "alharvest"})
-	if strings.EqualFold(cfg.Log.Level, "info") {
+	level := cfg.Log.Level
+	if strings.EqualFold(level, "info") {
 		// The embedded server's start-up is noise in an operator command.
-		log = logging.New(logging.Config{Level: "warn", Format: "text", Output: stderr, Binary: "alharvest"})
+		level = "warn"
 	}
+	log := logging.New(logging.Config{Level: level, Format: "text", Output: c.Stderr, Binary: "alharvest"})
 	for _, w := range cfg.Warnings() { // a secret given as a flag
 		log.Warn(w)
 	}
-	return cfg, log, explicit, -1
+	c.Secrets(cfg.NATS.Password, cfg.NATS.Token)
+	return cfg, log, cfg.Explicit("NATS_URL"), nil
 }
 
-func dlqCommand(ctx context.Context, verb string, args []string, stdout, stderr io.Writer) int {
+// DLQCommand is `alharvest dlq`: the dead letters, listed, replayed or
+// removed.
+var DLQCommand = &cli.Command{
+	Name:     "dlq",
+	Synopsis: "inspect, retry or remove dead letters",
+	Help: "Dead letters are the messages a stage gave up on, kept in ALHARVEST_DLQ with the reason.\n" +
+		"Against a running pipeline set NATS_URL; otherwise the commands read DATA_DIR.",
+	Commands: []*cli.Command{
+		{Name: "list", Synopsis: "print dead letters (--json: one JSON object per line, whole payload)",
+			Help: "Prints the selected dead letters as a table, or with --json as JSON lines: one object\n" +
+				"per letter, with the whole payload as text (\"payload_encoding\": \"text\") or, when it is\n" +
+				"not UTF-8 or holds control characters, in base64 (\"payload_encoding\": \"base64\").",
+			Run: func(c *cli.Call) error { return runDLQ(c, "list") }},
+		{Name: "replay", Synopsis: "publish letters back to their subject and remove them (--keep to keep)",
+			Help: "Publishes each selected letter's payload back to its original subject and removes it\n" +
+				"from the DLQ. Select with --seq, --stage or --all.",
+			Run: func(c *cli.Call) error { return runDLQ(c, "replay") }},
+		{Name: "delete", Synopsis: "remove the letters named by --seq",
+			Help: "Removes the dead letters with these sequence numbers (see dlq list) for good.",
+			Run:  func(c *cli.Call) error { return runDLQ(c, "delete") }},
+		{Name: "purge", Synopsis: "remove every dead letter (or one --stage's); needs --yes",
+			Help: "Removes every dead letter, or only those of --stage, for good. Asks for --yes.",
+			Run:  runPurge},
+	},
+}
+
+// selection is the flags that pick dead letters.
+type selection struct {
+	stage, seqs string
+}
+
+func (s *selection) flags(fs *flag.FlagSet) {
+	fs.StringVar(&s.stage, "stage", "", "only dead letters of this stage (scorer, downloader)")
+	fs.StringVar(&s.seqs, "seq", "", "only these DLQ sequence numbers, comma-separated")
+}
+
+func (s *selection) filter() (dlq.Filter, error) {
+	f := dlq.Filter{Stage: s.stage}
+	for _, v := range strings.Split(s.seqs, ",") {
+		if v = strings.TrimSpace(v); v == "" {
+			continue
+		}
+		n, err := strconv.ParseUint(v, 10, 64)
+		if err != nil || n == 0 {
+			return f, exitcode.Use(fmt.Errorf("--seq %q: not a sequence number", v))
+		}
+		f.Seqs = append(f.Seqs, n)
+	}
+	return f, nil
+}
+
+func runDLQ(c *cli.Call, verb string) error {
 	var (
+		sel    selection
 		asJSON bool
-		stage  string
-		seqs   string
 		limit  int
 		keep   bool
 		all    bool
 	)
-	cfg, log, explicit, code := common("dlq "+verb, args, stderr, func(fs *flag.FlagSet) {
-		fs.StringVar(&stage, "stage", "", "only dead letters of this stage (scorer, downloader)")
-		fs.StringVar(&seqs, "seq", "", "only these DLQ sequence numbers, comma-separated")
-		if verb == "list" {
-			fs.BoolVar(&asJSON, "json", false, "print JSON lines")
+	cfg, log, explicit, err := adminConfig(c, func(fs *flag.FlagSet) {
+		sel.flags(fs)
+		switch verb {
+		case "list":
+			fs.BoolVar(&asJSON, "json", false, "print JSON lines: one object per letter, with the whole payload")
 			fs.IntVar(&limit, "limit", 0, "print at most this many (0 = all)")
-		} else {
+		case "replay":
 			fs.BoolVar(&keep, "keep", false, "keep the letters in the DLQ after replaying them")
 			fs.BoolVar(&all, "all", false, "replay every selected letter (required when neither --stage nor --seq is given)")
 		}
 	})
-	if code >= 0 {
-		return code
+	if err != nil {
+		return err
 	}
-	f := dlq.Filter{Stage: stage, Limit: limit}
-	for _, s := range strings.Split(seqs, ",") {
-		if s = strings.TrimSpace(s); s == "" {
-			continue
-		}
-		n, err := strconv.ParseUint(s, 10, 64)
-		if err != nil {
-			fmt.Fprintf(stderr, "alharvest dlq: --seq %q: not a sequence number\n", s)
-			return exitcode.Usage
-		}
-		f.Seqs = append(f.Seqs, n)
+	f, err := sel.filter()
+	if err != nil {
+		return err
 	}
-	if verb == "replay" && stage == "" && len(f.Seqs) == 0 && !all {
-		fmt.Fprintln(stderr, "alharvest dlq replay: say which letters: --stage, --seq, or --all")
-		return exitcode.Usage
+	f.Limit = limit
+	switch {
+	case verb == "replay" && sel.stage == "" && len(f.Seqs) == 0 && !all:
+		return exitcode.Use(errors.New("say which letters: --stage, --seq, or --all"))
+	case verb == "delete" && len(f.Seqs) == 0:
+		return exitcode.Use(errors.New("say which letters: --seq N[,N...] (dlq purge removes them all)"))
 	}
 
-	conn, err := Open(ctx, cfg, explicit, log)
+	conn, err := Open(c.Ctx, cfg, explicit, log)
 	if err != nil {
-		fmt.Fprintf(stderr, "alharvest dlq: %v\n", err)
-		return exitcode.Failed
+		return err
 	}
 	defer conn.Close()
-	letters, err := dlq.List(ctx, conn.JS, f)
+	letters, err := dlq.List(c.Ctx, conn.JS, f)
 	if err != nil {
-		fmt.Fprintf(stderr, "alharvest dlq: %v\n", err)
-		return exitcode.Failed
+		return err
 	}
-	if verb == "list" {
-		printLetters(stdout, letters, asJSON)
-		return exitcode.OK
+	if missing := dlq.Missing(f, letters); len(missing) > 0 {
+		return fmt.Errorf("no dead letter with sequence %s%s (see alharvest dlq list)", joinSeqs(missing), stageNote(sel.stage))
 	}
-	n, err := dlq.Replay(ctx, conn.JS, letters, dlq.ReplayOptions{Keep: keep})
-	fmt.Fprintf(stdout, "replayed %d of %d dead letters\n", n, len(letters))
+	switch verb {
+	case "list":
+		printLetters(c.Stdout, letters, asJSON)
+		return nil
+	case "delete":
+		n, err := dlq.Delete(c.Ctx, conn.JS, letters)
+		fmt.Fprintf(c.Stdout, "deleted %d of %d dead letters\n", n, len(letters))
+		return err
+	}
+	n, err := dlq.Replay(c.Ctx, conn.JS, letters, dlq.ReplayOptions{Keep: keep})
+	fmt.Fprintf(c.Stdout, "replayed %d of %d dead letters\n", n, len(letters))
+	return err
+}
+
+func stageNote(stage string) string {
+	if stage == "" {
+		return ""
+	}
+	return " of stage " + stage
+}
+
+func joinSeqs(seqs []uint64) string {
+	s := make([]string, len(seqs))
+	for i, n := range seqs {
+		s[i] = strconv.FormatUint(n, 10)
+	}
+	return strings.Join(s, ", ")
+}
+
+// runPurge is `alharvest dlq purge --yes [--stage S]`.
+func runPurge(c *cli.Call) error {
+	var (
+		stage string
+		yes   bool
+	)
+	cfg, log, explicit, err := adminConfig(c, func(fs *flag.FlagSet) {
+		fs.StringVar(&stage, "stage", "", "only the dead letters of this stage (scorer, downloader)")
+		fs.BoolVar(&yes, "yes", false, "yes, remove them: they cannot be brought back")
+	})
 	if err != nil {
-		fmt.Fprintf(stderr, "alharvest dlq replay: %v\n", err)
-		return exitcode.Failed
+		return err
 	}
-	return exitcode.OK
+	if !yes {
+		return exitcode.Use(errors.New("this removes dead letters for good: add --yes (dlq list shows them first)"))
+	}
+	conn, err := Open(c.Ctx, cfg, explicit, log)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	n, err := dlq.Purge(c.Ctx, conn.JS, stage)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(c.Stdout, "purged %d dead letters%s\n", n, stageNote(stage))
+	return nil
 }
 
 func printLetters(w io.Writer, letters []dlq.Letter, asJSON bool) {

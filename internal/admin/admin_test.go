@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -14,6 +15,7 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/alharvest/alharvest/internal/broker"
+	"github.com/alharvest/alharvest/internal/cli"
 	"github.com/alharvest/alharvest/internal/natstest"
 	"github.com/alharvest/alharvest/internal/quota"
 	"github.com/alharvest/alharvest/internal/searcher"
@@ -53,7 +55,7 @@ func TestHealthcheck(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			ready = tc.ready
 			var out, errb bytes.Buffer
-			if got := Command(context.Background(), append([]string{"healthcheck"}, tc.args...), &out, &errb); got != tc.want {
+			if got := command(context.Background(), append([]string{"healthcheck"}, tc.args...), &out, &errb); got != tc.want {
 				t.Errorf("exit %d, want %d\n%s%s", got, tc.want, out.String(), errb.String())
 			}
 		})
@@ -155,4 +157,10 @@ func TestStatusShowsTheSharedBudget(t *testing.T) {
 			t.Errorf("status text lacks %q:\n%s", want, text.String())
 		}
 	}
+}
+
+// command runs an admin command under a root named like alharvest's.
+func command(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	root := &cli.Command{Name: "alharvest", Commands: []*cli.Command{StatusCommand, DLQCommand, HealthcheckCommand}}
+	return cli.Run(ctx, root, args, stdout, stderr)
 }

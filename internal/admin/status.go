@@ -12,6 +12,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/alharvest/alharvest/internal/cli"
 	"github.com/alharvest/alharvest/internal/exitcode"
 	"github.com/alharvest/alharvest/internal/quota"
 	"github.com/alharvest/alharvest/internal/searcher"
@@ -195,49 +196,70 @@ func (s *Status) WriteText(w io.Writer) {
 	}
 }
 
-func statusCommand(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+// StatusCommand is `alharvest status`.
+var StatusCommand = &cli.Command{
+	Name:     "status",
+	Synopsis: "queues, dead letters, watermark (--json, --watch 2s)",
+	Help: "Prints the pipeline's queues, dead letters, searcher checkpoints and shared call budgets.\n" +
+		"Against a running pipeline set NATS_URL; otherwise it reads DATA_DIR. With --watch it\n" +
+		"repeats: redrawn in place on a terminal, successive snapshots anywhere else.",
+	Run: runStatus,
+}
+
+// clearScreen moves the cursor home and clears a terminal.
+const clearScreen = "\033[H\033[2J"
+
+func runStatus(c *cli.Call) error {
 	var (
 		asJSON bool
 		watch  time.Duration
 	)
-	cfg, log, explicit, code := common("status", args, stderr, func(fs *flag.FlagSet) {
+	cfg, log, explicit, err := adminConfig(c, func(fs *flag.FlagSet) {
 		fs.BoolVar(&asJSON, "json", false, "print JSON")
 		fs.DurationVar(&watch, "watch", 0, "refresh every interval (e.g. 2s) until interrupted")
 	})
-	if code >= 0 {
-		return code
-	}
-	conn, err := Open(ctx, cfg, explicit, log)
 	if err != nil {
-		fmt.Fprintf(stderr, "alharvest status: %v\n", err)
-		return exitcode.Failed
+		return err
+	}
+	if watch < 0 {
+		return exitcode.Use(fmt.Errorf("--watch %s: want a positive interval such as 2s", watch))
+	}
+	conn, err := Open(c.Ctx, cfg, explicit, log)
+	if err != nil {
+		return err
 	}
 	defer conn.Close()
-	for {
-		qctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	redraw := watch > 0 && !asJSON && cli.IsTerminal(c.Stdout)
+	for first := true; ; first = false {
+		qctx, cancel := context.WithTimeout(c.Ctx, 10*time.Second)
 		st, err := ReadStatus(qctx, conn.JS)
 		cancel()
 		if err != nil {
-			fmt.Fprintf(stderr, "alharvest status: %v\n", err)
-			return exitcode.Failed
+			if c.Ctx.Err() != nil {
+				return nil
+			}
+			return err
 		}
 		st.Where = conn.Where
-		if watch > 0 && !asJSON {
-			fmt.Fprint(stdout, "\033[H\033[2J")
+		switch {
+		case redraw:
+			fmt.Fprint(c.Stdout, clearScreen)
+		case !first && !asJSON:
+			fmt.Fprintln(c.Stdout) // snapshots one after another, a blank line apart
 		}
 		if asJSON {
-			enc := json.NewEncoder(stdout)
+			enc := json.NewEncoder(c.Stdout)
 			enc.SetIndent("", "  ")
 			_ = enc.Encode(st)
 		} else {
-			st.WriteText(stdout)
+			st.WriteText(c.Stdout)
 		}
 		if watch <= 0 {
-			return exitcode.OK
+			return nil
 		}
 		select {
-		case <-ctx.Done():
-			return exitcode.OK
+		case <-c.Ctx.Done():
+			return nil
 		case <-time.After(watch):
 		}
 	}

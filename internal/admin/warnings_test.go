@@ -16,7 +16,7 @@ func TestSecretOnTheCommandLineIsWarnedAbout(t *testing.T) {
 	_, js := natstest.Connect(t, srv.URL)
 	natstest.Provision(t, js)
 	var out, errb bytes.Buffer
-	code := Command(context.Background(), []string{"dlq", "list", "--nats-url", srv.URL, "--nats-token", "admin-cmdline-t0ken"}, &out, &errb)
+	code := command(context.Background(), []string{"dlq", "list", "--nats-url", srv.URL, "--nats-token", "admin-cmdline-t0ken"}, &out, &errb)
 	if code != 0 {
 		t.Fatalf("exit %d\n%s%s", code, out.String(), errb.String())
 	}

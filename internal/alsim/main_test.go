@@ -72,7 +72,6 @@ func TestUsageAndErrors(t *testing.T) {
 		code int
 		out  string
 	}{
-		{[]string{"-h"}, nil, 0, "ALSIM_FAULT_5XX"},
 		{[]string{"frobnicate"}, nil, 2, "unknown command"},
 		{[]string{"expected", "-nope"}, nil, 2, "flag provided but not defined"},
 		{[]string{"expected"}, map[string]string{"ALSIM_SUBMISSIONS": "many"}, 2, "ALSIM_SUBMISSIONS"},
@@ -82,6 +81,24 @@ func TestUsageAndErrors(t *testing.T) {
 		var out, errb bytes.Buffer
 		if code := run(context.Background(), tc.args, &out, &errb, envMap(tc.env)); code != tc.code || !strings.Contains(errb.String(), tc.out) {
 			t.Errorf("%v: exit %d, stderr %q; want %d containing %q", tc.args, code, errb.String(), tc.code, tc.out)
+		}
+	}
+}
+
+// TestHelp: help goes to stdout, the overview lists the commands and a
+// command's page its flags with their variables.
+func TestHelp(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"-h"}, "uncollectable"},
+		{[]string{"help", "serve"}, "ALSIM_FAULT_5XX"},
+		{[]string{"expected", "-h"}, "ALSIM_THRESHOLD"},
+	} {
+		var out, errb bytes.Buffer
+		if code := run(context.Background(), tc.args, &out, &errb, envMap(nil)); code != 0 || !strings.Contains(out.String(), tc.want) || errb.Len() > 0 {
+			t.Errorf("%v: exit %d, stdout %q, stderr %q; want 0 and %q on stdout", tc.args, code, out.String(), errb.String(), tc.want)
 		}
 	}
 }

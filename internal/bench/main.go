@@ -1,20 +1,16 @@
 package bench
 
 import (
-	"context"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"os"
-	"os/signal"
 	"strings"
-	"syscall"
 	"time"
 
+	"github.com/alharvest/alharvest/internal/cli"
 	"github.com/alharvest/alharvest/internal/exitcode"
-	"github.com/alharvest/alharvest/internal/version"
 )
 
 // Main is the albench command (see cmd/albench): run the named workloads in
@@ -22,20 +18,28 @@ import (
 // write JSON. `albench naive` is the naive baseline's child process. It
 // returns the exit code.
 func Main(args []string, stdout, stderr io.Writer) int {
-	if version.IsFlag(args) {
-		fmt.Fprintln(stdout, "albench", version.Get())
-		return exitcode.OK
-	}
-	if len(args) > 0 && args[0] == ModeNaive {
+	return cli.Main(Program, args, stdout, stderr)
+}
+
+// Program is the albench command.
+var Program = &cli.Command{
+	Name: "albench",
+	Help: "Measures alharvest end to end against alsim and prints one table: wall time against the\n" +
+		"physical bound, efficiency, calls and quota 503s, throughput and each process's peak RSS.\n" +
+		"Run it from the module root.",
+	Run: run,
+}
+
+func run(c *cli.Call) error {
+	stdout, stderr := c.Stdout, c.Stderr
+	if len(c.Args) > 0 && c.Args[0] == ModeNaive {
 		// The naive baseline runs as a child process so its RSS is its own.
 		if err := Naive(); err != nil {
-			fmt.Fprintln(stderr, "naive:", err)
-			return exitcode.Failed
+			return fmt.Errorf("naive: %w", err)
 		}
-		return exitcode.OK
+		return nil
 	}
-	fs := flag.NewFlagSet("albench", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := flag.NewFlagSet(c.Path, flag.ContinueOnError)
 	workloads := fs.String("workload", "latency", "comma-separated workloads: "+strings.Join(Names(), ", ")+", realtime")
 	rt := RealtimeOptions{}
 	fs.Float64Var(&rt.Rate, "rate", 10, "realtime: submissions completing per second")
@@ -48,23 +52,14 @@ func Main(args []string, stdout, stderr io.Writer) int {
 	jsonOut := fs.String("json", "", "also write the results as JSON to this file")
 	var env multi
 	fs.Var(&env, "env", "extra VAR=value for the pipeline processes (repeatable)")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return exitcode.OK
-		}
-		return exitcode.Usage
+	if err := c.Parse(fs); err != nil {
+		return err
 	}
-	fail := func(err error) int {
-		fmt.Fprintln(stderr, "albench:", err)
-		return exitcode.Failed
-	}
-
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
+	ctx := c.Ctx
 	if *work == "" {
 		d, err := os.MkdirTemp("", "albench-")
 		if err != nil {
-			return fail(err)
+			return err
 		}
 		*work = d
 	}
@@ -72,7 +67,7 @@ func Main(args []string, stdout, stderr io.Writer) int {
 		*bin = *work + "/bin"
 		fmt.Fprintln(stderr, "building binaries into", *bin)
 		if err := Build(*bin); err != nil {
-			return fail(err)
+			return err
 		}
 	}
 	var results []*Result
@@ -88,7 +83,7 @@ func Main(args []string, stdout, stderr io.Writer) int {
 				o.Mode, o.Bin, o.Work, o.Env, o.Log = strings.TrimSpace(m), *bin, *work, env, stderr
 				r, err := RunRealtime(ctx, o)
 				if err != nil {
-					return fail(fmt.Errorf("realtime/%s: %w", m, err))
+					return fmt.Errorf("realtime/%s: %w", m, err)
 				}
 				realtime = append(realtime, r)
 				WriteRealtimeTable(stderr, []*RealtimeResult{r})
@@ -97,7 +92,7 @@ func Main(args []string, stdout, stderr io.Writer) int {
 		}
 		w, ok := Workloads[strings.TrimSpace(name)]
 		if !ok {
-			return fail(fmt.Errorf("unknown workload %q (have %s)", name, strings.Join(Names(), ", ")))
+			return exitcode.Use(fmt.Errorf("unknown workload %q (have %s)", name, strings.Join(Names(), ", ")))
 		}
 		ms := w.Modes
 		if *modes != "" {
@@ -107,7 +102,7 @@ func Main(args []string, stdout, stderr io.Writer) int {
 		for _, m := range ms {
 			r, err := Run(ctx, Options{Workload: w, Mode: strings.TrimSpace(m), Bin: *bin, Work: *work, Env: env, Log: stderr})
 			if err != nil {
-				return fail(fmt.Errorf("%s/%s: %w", w.Name, m, err))
+				return fmt.Errorf("%s/%s: %w", w.Name, m, err)
 			}
 			results = append(results, r)
 			WriteTable(stderr, []*Result{r})
@@ -127,10 +122,10 @@ func Main(args []string, stdout, stderr io.Writer) int {
 		}
 		b, _ := json.MarshalIndent(all, "", "  ")
 		if err := os.WriteFile(*jsonOut, b, 0o644); err != nil {
-			return fail(err)
+			return err
 		}
 	}
-	return exitcode.OK
+	return nil
 }
 
 // multi is a repeatable string flag.

@@ -2,7 +2,8 @@
 // configuration and tries, the way the pipeline will, each thing a run
 // depends on — Assemblyline (reachability, TLS, credentials, search
 // permission, quota), NATS (connection, JetStream, streams, consumers,
-// bucket) and the output directory (writable, free space, permissions) —
+// bucket), the one-command mode's data directory (created, written,
+// synced) and the output directory (writable, free space, permissions) —
 // and says for each ok, warn or fail with what to do about it.
 package check
 
@@ -105,6 +106,9 @@ func Run(ctx context.Context, cfg *config.Config, o Options) *Report {
 	r.add(checkAssemblyline(ctx, cfg, o)...)
 	r.add(checkNATS(ctx, cfg, o)...)
 	r.add(checkOutput(cfg)...)
+	if !o.NATSExplicit {
+		r.add(checkDataDir(cfg)...)
+	}
 	r.OK = true
 	for _, res := range r.Results {
 		if res.Status == Fail {

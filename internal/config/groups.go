@@ -40,8 +40,9 @@ func alGroup(l *loader, c *Config) {
 	l.int64(&c.AL.MaxJSONBytes, "AL_MAX_JSON_BYTES", 64<<20, "largest JSON answer read from Assemblyline (bytes)")
 	l.int64(&c.AL.MaxDownloadBytes, "AL_MAX_DOWNLOAD_BYTES", 16<<30, "largest cART download accepted (bytes; 0 = no limit)")
 	l.finally(func() error {
+		urlVar := "AL_URL"
 		if c.AL.URL == "" && host != "" {
-			c.AL.URL = "https://" + host
+			c.AL.URL, urlVar = "https://"+host, "AL_HOST"
 		}
 		if keyFile != "" {
 			if c.AL.APIKey != "" {
@@ -56,6 +57,8 @@ func alGroup(l *loader, c *Config) {
 		switch {
 		case c.AL.URL == "":
 			return errors.New("AL_URL (or AL_HOST) is required")
+		case checkALURL(urlVar, c.AL.URL, c.AL.AllowHTTP) != nil:
+			return checkALURL(urlVar, c.AL.URL, c.AL.AllowHTTP)
 		case c.AL.User == "":
 			return errors.New("AL_USER is required")
 		case c.AL.APIKey == "":
@@ -72,7 +75,7 @@ func alGroup(l *loader, c *Config) {
 			return errors.New("AL_MAX_DOWNLOAD_BYTES must not be negative")
 		}
 		c.alarms = append(c.alarms, demoAPIKeyAlarm(c.AL)...)
-		return nil
+		return checkALClient(&c.AL, keyFile != "")
 	})
 }
 

@@ -4,10 +4,13 @@ package dlq
 
 import (
 	"context"
+	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strconv"
 	"time"
+	"unicode/utf8"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -15,18 +18,85 @@ import (
 	"github.com/alharvest/alharvest/pkg/messages"
 )
 
-// Letter is one dead letter.
+// Letter is one dead letter. Its JSON form (see MarshalJSON) carries the
+// whole payload; Payload is the short, terminal-safe preview for tables.
 type Letter struct {
 	// Seq is the letter's sequence in ALHARVEST_DLQ (what replay selects on).
-	Seq             uint64      `json:"seq"`
-	Stage           string      `json:"stage"`
-	OriginalSubject string      `json:"subject"`
-	Reason          string      `json:"reason"`
-	Deliveries      int         `json:"deliveries"`
-	FailedAt        time.Time   `json:"failed_at"`
-	Payload         string      `json:"payload"`
-	Header          nats.Header `json:"-"`
-	Data            []byte      `json:"-"`
+	Seq             uint64
+	Stage           string
+	OriginalSubject string
+	Reason          string
+	Deliveries      int
+	FailedAt        time.Time
+	Payload         string
+	Header          nats.Header
+	Data            []byte
+}
+
+// Payload encodings of a letter's JSON form.
+const (
+	// EncodingText: "payload" is the payload itself, a JSON string.
+	EncodingText = "text"
+	// EncodingBase64: "payload" is the payload in standard base64, because
+	// it is not UTF-8 or holds control characters a terminal would obey.
+	EncodingBase64 = "base64"
+)
+
+// letterJSON is a Letter as `alharvest dlq list --json` prints it.
+type letterJSON struct {
+	Seq             uint64    `json:"seq"`
+	Stage           string    `json:"stage"`
+	OriginalSubject string    `json:"subject"`
+	Reason          string    `json:"reason"`
+	Deliveries      int       `json:"deliveries"`
+	FailedAt        time.Time `json:"failed_at"`
+	Payload         string    `json:"payload"`
+	PayloadEncoding string    `json:"payload_encoding"`
+}
+
+// MarshalJSON writes the letter with its complete payload: as text when it
+// is UTF-8 without control characters (tab and newline allowed), otherwise
+// in base64, so that the document is valid and nothing in it can drive the
+// terminal of whoever pipes it through jq.
+func (l Letter) MarshalJSON() ([]byte, error) {
+	j := letterJSON{Seq: l.Seq, Stage: l.Stage, OriginalSubject: l.OriginalSubject, Reason: l.Reason,
+		Deliveries: l.Deliveries, FailedAt: l.FailedAt, Payload: string(l.Data), PayloadEncoding: EncodingText}
+	if !plainText(l.Data) {
+		j.Payload, j.PayloadEncoding = base64.StdEncoding.EncodeToString(l.Data), EncodingBase64
+	}
+	return json.Marshal(j)
+}
+
+// UnmarshalJSON reads the form MarshalJSON writes, payload into Data.
+func (l *Letter) UnmarshalJSON(b []byte) error {
+	var j letterJSON
+	if err := json.Unmarshal(b, &j); err != nil {
+		return err
+	}
+	data := []byte(j.Payload)
+	if j.PayloadEncoding == EncodingBase64 {
+		var err error
+		if data, err = base64.StdEncoding.DecodeString(j.Payload); err != nil {
+			return fmt.Errorf("dead letter %d: payload: %w", j.Seq, err)
+		}
+	}
+	*l = Letter{Seq: j.Seq, Stage: j.Stage, OriginalSubject: j.OriginalSubject, Reason: j.Reason,
+		Deliveries: j.Deliveries, FailedAt: j.FailedAt, Data: data, Payload: clean(printable(data))}
+	return nil
+}
+
+// plainText reports whether b can travel as a JSON string and be shown
+// as is: valid UTF-8, no control or format character but tab and newline.
+func plainText(b []byte) bool {
+	if !utf8.Valid(b) {
+		return false
+	}
+	for _, r := range string(b) {
+		if r != '\t' && r != '\n' && unsafeRune(r) {
+			return false
+		}
+	}
+	return true
 }
 
 // Filter selects letters.
@@ -93,6 +163,64 @@ func letter(m *jetstream.RawStreamMsg) Letter {
 		l.FailedAt = m.Time
 	}
 	return l
+}
+
+// Missing lists the sequences f selects by number that are not among
+// letters (what List found): asking for a letter that does not exist is
+// an error to the operator, not an empty success.
+func Missing(f Filter, letters []Letter) []uint64 {
+	have := map[uint64]bool{}
+	for _, l := range letters {
+		have[l.Seq] = true
+	}
+	var out []uint64
+	for _, s := range f.Seqs {
+		if !have[s] {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// Delete removes the letters from the DLQ and returns how many it removed.
+func Delete(ctx context.Context, js jetstream.JetStream, letters []Letter) (int, error) {
+	stream, err := js.Stream(ctx, messages.StreamDLQ)
+	if err != nil {
+		return 0, fmt.Errorf("dead-letter stream: %w", err)
+	}
+	n := 0
+	for _, l := range letters {
+		if err := stream.DeleteMsg(ctx, l.Seq); err != nil {
+			return n, fmt.Errorf("delete dead letter %d: %w", l.Seq, err)
+		}
+		n++
+	}
+	return n, nil
+}
+
+// Purge removes every dead letter, or only one stage's when stage is not
+// empty, and returns how many there were.
+func Purge(ctx context.Context, js jetstream.JetStream, stage string) (uint64, error) {
+	stream, err := js.Stream(ctx, messages.StreamDLQ)
+	if err != nil {
+		return 0, fmt.Errorf("dead-letter stream: %w", err)
+	}
+	subject := messages.SubjectDLQPrefix + ">"
+	if stage != "" {
+		subject = messages.DLQSubject(stage)
+	}
+	info, err := stream.Info(ctx, jetstream.WithSubjectFilter(subject))
+	if err != nil {
+		return 0, fmt.Errorf("dead-letter stream: %w", err)
+	}
+	var n uint64
+	for _, c := range info.State.Subjects {
+		n += c
+	}
+	if err := stream.Purge(ctx, jetstream.WithPurgeSubject(subject)); err != nil {
+		return 0, fmt.Errorf("purge dead letters: %w", err)
+	}
+	return n, nil
 }
 
 // ReplayOptions tune Replay.

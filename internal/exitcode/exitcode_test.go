@@ -8,7 +8,7 @@ import (
 	"testing"
 )
 
-func TestFromFlags(t *testing.T) {
+func TestOf(t *testing.T) {
 	parse := func(args ...string) error {
 		fs := flag.NewFlagSet("x", flag.ContinueOnError)
 		fs.SetOutput(io.Discard)
@@ -20,13 +20,19 @@ func TestFromFlags(t *testing.T) {
 		err  error
 		want int
 	}{
+		{"nil", nil, OK},
 		{"-h", parse("-h"), OK},
 		{"-help wrapped", fmt.Errorf("config: %w", parse("-help")), OK},
-		{"unknown flag", parse("-nope"), Usage},
-		{"bad setting", errors.New("AL_URL is empty"), Usage},
+		{"unknown flag", Use(parse("-nope")), Usage},
+		{"bad setting wrapped", fmt.Errorf("run: %w", Use(errors.New("AL_URL is empty"))), Usage},
+		{"dead letters, nothing to say", With(DeadLettered, nil), DeadLettered},
+		{"plain failure", errors.New("connection refused"), Failed},
 	} {
-		if got := FromFlags(tc.err); got != tc.want {
-			t.Errorf("%s: FromFlags(%v) = %d, want %d", tc.name, tc.err, got, tc.want)
+		if got := Of(tc.err); got != tc.want {
+			t.Errorf("%s: Of(%v) = %d, want %d", tc.name, tc.err, got, tc.want)
 		}
+	}
+	if Use(nil) != nil {
+		t.Error("Use(nil) is not nil")
 	}
 }

@@ -16,20 +16,21 @@ import (
 	"github.com/alharvest/alharvest/internal/alsim"
 	"github.com/alharvest/alharvest/internal/alsim/alsimtest"
 	"github.com/alharvest/alharvest/internal/check"
+	"github.com/alharvest/alharvest/internal/cli"
 	"github.com/alharvest/alharvest/internal/natstest"
 	"github.com/alharvest/alharvest/internal/testenv"
 	"github.com/alharvest/alharvest/pkg/messages"
 )
 
-// runCheck runs `alharvest check` with flags and returns the exit code, the
+// doCheck runs `alharvest check` with flags and returns the exit code, the
 // text output and the JSON report.
-func runCheck(t *testing.T, args ...string) (int, string, check.Report) {
+func doCheck(t *testing.T, args ...string) (int, string, check.Report) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	var text, js, errOut bytes.Buffer
-	code := checkCommand(ctx, args, &text, &errOut)
-	if code2 := checkCommand(ctx, append([]string{"--json"}, args...), &js, &errOut); code2 != code {
+	code := cli.Run(ctx, Program, append([]string{"check"}, args...), &text, &errOut)
+	if code2 := cli.Run(ctx, Program, append([]string{"check", "--json"}, args...), &js, &errOut); code2 != code {
 		t.Errorf("exit %d as text, %d as JSON", code, code2)
 	}
 	var rep check.Report
@@ -105,7 +106,7 @@ func TestCheck(t *testing.T) {
 		}, "OUTPUT_DIR"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			code, text, rep := runCheck(t, tc.args...)
+			code, text, rep := doCheck(t, tc.args...)
 			if code != tc.exit {
 				t.Errorf("exit %d, want %d\n%s", code, tc.exit, text)
 			}
@@ -156,7 +157,7 @@ func TestCheck(t *testing.T) {
 // mode's store, and says a fresh directory is fine.
 func TestCheckEmbeddedStore(t *testing.T) {
 	_, alURL := alsimtest.Serve(t, alsim.Config{Seed: 3, Submissions: 20})
-	code, text, rep := runCheck(t, "-al-url", alURL, "-al-user", alsim.DefaultUser, "-al-apikey", alsim.DefaultAPIKey,
+	code, text, rep := doCheck(t, "-al-url", alURL, "-al-user", alsim.DefaultUser, "-al-apikey", alsim.DefaultAPIKey,
 		"-output-dir", t.TempDir(), "-data-dir", filepath.Join(t.TempDir(), "fresh"))
 	if code != 0 {
 		t.Fatalf("exit %d\n%s", code, text)

@@ -13,9 +13,8 @@ import (
 	"strings"
 	"time"
 
-	"golang.org/x/term"
-
 	"github.com/alharvest/alharvest/internal/alsim"
+	"github.com/alharvest/alharvest/internal/cli"
 	"github.com/alharvest/alharvest/internal/config"
 	"github.com/alharvest/alharvest/internal/exitcode"
 	"github.com/alharvest/alharvest/internal/logging"
@@ -37,31 +36,31 @@ func demoCorpus(submissions int) alsim.Config {
 	}
 }
 
-// demoCommand is `alharvest demo`: alsim in-process on a free loopback
-// port, the one-command run against it (sweeping until the late arrivals
-// are in), then OUTPUT_DIR checked against alsim's expected set. Exit 0
-// when OUTPUT_DIR holds exactly that set.
-func demoCommand(ctx context.Context, args []string, stdout io.Writer, stderr *os.File) int {
-	fs := flag.NewFlagSet("alharvest demo", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+var demoCommand = &cli.Command{
+	Name:     "demo",
+	Synopsis: "try it: a simulated Assemblyline in this process, a full run, the result checked",
+	Help: "Runs alharvest against a simulated Assemblyline (alsim) in this process and checks\n" +
+		"the result: no Assemblyline, NATS or second terminal needed. Exit 0 when OUTPUT_DIR\n" +
+		"holds exactly the files alsim expects.",
+	Run: runDemo,
+}
+
+// runDemo is `alharvest demo`: alsim in-process on a free loopback port,
+// the one-command run against it (sweeping until the late arrivals are
+// in), then OUTPUT_DIR checked against alsim's expected set.
+func runDemo(c *cli.Call) error {
+	fs := flag.NewFlagSet(c.Path, flag.ContinueOnError)
 	out := fs.String("output-dir", "", "where the collected files go (default: a new temporary directory)")
 	submissions := fs.Int("submissions", 300, "submissions in the simulated Assemblyline")
 	timeout := fs.Duration("timeout", 3*time.Minute, "give up after this long")
 	noProgress := fs.Bool("no-progress", false, "no live status line on a terminal")
-	fs.Usage = func() {
-		fmt.Fprint(fs.Output(), "Usage: alharvest demo [flags]\n\nRuns alharvest against a simulated Assemblyline (alsim) in this process and checks\nthe result: no Assemblyline, NATS or second terminal needed.\n\nFlags:\n")
-		fs.PrintDefaults()
+	if err := c.Parse(fs); err != nil {
+		return err
 	}
-	if err := fs.Parse(args); err != nil {
-		return exitcode.FromFlags(err)
-	}
-	fail := func(err error) int {
-		fmt.Fprintf(stderr, "alharvest demo: %v\n", err)
-		return exitcode.Failed
-	}
+	ctx, stdout, stderr := c.Ctx, c.Stdout, c.Stderr
 	work, err := os.MkdirTemp("", "alharvest-demo-")
 	if err != nil {
-		return fail(err)
+		return err
 	}
 	if *out == "" {
 		*out = filepath.Join(work, "collected")
@@ -73,7 +72,7 @@ func demoCommand(ctx context.Context, args []string, stdout io.Writer, stderr *o
 	sim, url, wait, err := alsim.Serve(simCtx, "127.0.0.1:0", demoCorpus(*submissions))
 	if err != nil {
 		stopSim()
-		return fail(err)
+		return err
 	}
 	defer func() { stopSim(); _ = wait() }()
 	const threshold = 7000
@@ -93,22 +92,16 @@ func demoCommand(ctx context.Context, args []string, stdout io.Writer, stderr *o
 	}
 	cfg, _, err := config.Load(config.Alharvest, nil, func(k string) (string, bool) { v, ok := env[k]; return v, ok }, nil)
 	if err != nil {
-		return fail(err)
+		return err
 	}
-	terminal := term.IsTerminal(int(stderr.Fd()))
+	terminal := cli.IsTerminal(stderr)
 	var logOut io.Writer = stderr
 	var prog io.Writer
 	if terminal && !*noProgress {
 		logOut, prog = LogWriter(stderr), stderr
 	}
 	log := logging.New(logging.Config{Level: "warn", Format: "text", Output: logOut, Binary: config.Alharvest})
-	width := func() int {
-		w, _, err := term.GetSize(int(stderr.Fd()))
-		if err != nil {
-			return 0
-		}
-		return w
-	}
+	width := func() int { return cli.Width(stderr) }
 
 	// Follow, so the late arrivals are swept too; stop once OUTPUT_DIR has
 	// everything and the lost file has been given up on.
@@ -134,7 +127,7 @@ func demoCommand(ctx context.Context, args []string, stdout io.Writer, stderr *o
 	}()
 	rep, err := Run(runCtx, Options{Config: cfg, Follow: true, Logger: log, Progress: prog, ProgressWidth: width})
 	if err != nil && !errors.Is(err, context.Canceled) {
-		return fail(err)
+		return err
 	}
 	if rep != nil {
 		rep.WriteText(stdout)
@@ -142,7 +135,7 @@ func demoCommand(ctx context.Context, args []string, stdout io.Writer, stderr *o
 	}
 	got, err := collectedHashes(*out)
 	if err != nil {
-		return fail(err)
+		return err
 	}
 	missing, extra := diff(got, want)
 	if len(missing) == 0 && len(extra) == 0 {
@@ -152,11 +145,11 @@ func demoCommand(ctx context.Context, args []string, stdout io.Writer, stderr *o
 		}
 		fmt.Fprintf(stdout, ".\nInspect them: DATA_DIR=%s alharvest dlq list; remove %s when done.\n",
 			filepath.Join(work, "data"), work)
-		return exitcode.OK
+		return nil
 	}
 	fmt.Fprintf(stdout, "demo FAILED: %s lacks %d and has %d unexpected files (first missing: %s)\n",
 		*out, len(missing), len(extra), strings.Join(missing[:min(3, len(missing))], ", "))
-	return exitcode.Failed
+	return exitcode.With(exitcode.Failed, nil)
 }
 
 // deadLettered reports whether alsim saw every lost file asked for (and

@@ -8,6 +8,8 @@ import (
 	"regexp"
 	"strconv"
 	"testing"
+
+	"github.com/alharvest/alharvest/internal/cli"
 )
 
 func TestDemo(t *testing.T) {
@@ -21,7 +23,7 @@ func TestDemo(t *testing.T) {
 	defer stderr.Close()
 	out := t.TempDir()
 	var stdout bytes.Buffer
-	code := demoCommand(context.Background(), []string{"-submissions", "80", "-output-dir", out}, &stdout, stderr)
+	code := cli.Run(context.Background(), Program, []string{"demo", "-submissions", "80", "-output-dir", out}, &stdout, stderr)
 	if code != 0 {
 		logs, _ := os.ReadFile(stderr.Name())
 		t.Fatalf("exit %d\n%s\n%s", code, stdout.String(), logs)

@@ -1,35 +1,31 @@
 package harvest
 
 import (
-	"context"
 	"fmt"
-	"io"
 	"log/slog"
 
+	"github.com/alharvest/alharvest/internal/cli"
 	"github.com/alharvest/alharvest/internal/config"
 	"github.com/alharvest/alharvest/internal/dryrun"
 	"github.com/alharvest/alharvest/internal/exitcode"
-	"github.com/alharvest/alharvest/internal/logging"
 	"github.com/alharvest/alharvest/internal/quota"
 	"github.com/alharvest/alharvest/internal/service"
 )
 
-// dryRunCommand is `alharvest --dry-run`: 0 when the sweep and scoring
-// completed, 1 when they could not.
-func dryRunCommand(ctx context.Context, cfg *config.Config, asJSON bool, log *slog.Logger, stdout, stderr io.Writer) int {
+// dryRunMain is the dry run once configured: exit 0 when the sweep and
+// scoring completed, 1 when they could not.
+func dryRunMain(c *cli.Call, cfg *config.Config, asJSON bool, log *slog.Logger) error {
 	al, err := service.ALClient(cfg, quota.New(quota.Config{Max: cfg.AL.MaxCalls}), log.With("component", "assemblyline"))
 	if err != nil {
-		fmt.Fprintf(stderr, "alharvest: %v\n", logging.Scrub(err.Error(), service.Secrets(cfg)...))
-		return exitcode.Usage
+		return exitcode.Use(err)
 	}
-	res, err := dryrun.Run(ctx, al, dryrun.Options{
+	res, err := dryrun.Run(c.Ctx, al, dryrun.Options{
 		Threshold: cfg.Threshold, Filter: cfg.Search.Filter, PageSize: cfg.Search.PageSize,
 		OutputDir: cfg.OutputDir, Concurrency: cfg.Scorer.Concurrency, Logger: log,
 	})
 	if err != nil {
-		fmt.Fprintf(stderr, "alharvest: dry run: %v\n", logging.Scrub(err.Error(), service.Secrets(cfg)...))
-		return exitcode.Failed
+		return fmt.Errorf("dry run: %w", err)
 	}
-	writeResult(stdout, asJSON, res)
-	return exitcode.OK
+	writeResult(c.Stdout, asJSON, res)
+	return nil
 }

@@ -6,13 +6,9 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"os"
-	"os/signal"
-	"syscall"
-
-	"golang.org/x/term"
 
 	"github.com/alharvest/alharvest/internal/admin"
+	"github.com/alharvest/alharvest/internal/cli"
 	"github.com/alharvest/alharvest/internal/config"
 	"github.com/alharvest/alharvest/internal/exitcode"
 	"github.com/alharvest/alharvest/internal/logging"
@@ -20,57 +16,75 @@ import (
 	"github.com/alharvest/alharvest/internal/version"
 )
 
-// Main is the alharvest command: the one-command run, or an admin
-// subcommand (dlq, status). It returns the exit code.
-func Main(args []string, stdout io.Writer, stderr *os.File) int {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	if len(args) > 0 && (args[0] == "dlq" || args[0] == "status" || args[0] == "healthcheck") {
-		return admin.Command(ctx, args, stdout, stderr)
-	}
-	if len(args) > 0 && args[0] == "demo" {
-		return demoCommand(ctx, args[1:], stdout, stderr)
-	}
-	if len(args) > 0 && args[0] == "recollect" {
-		return recollectCommand(ctx, args[1:], stdout, stderr)
-	}
-	if len(args) > 0 && args[0] == "check" {
-		return checkCommand(ctx, args[1:], stdout, stderr)
-	}
-	if len(args) > 0 && args[0] == "version" {
-		return versionCommand(args[1:], stdout, stderr)
-	}
-	if version.IsFlag(args) {
-		fmt.Fprintln(stdout, "alharvest", version.Get())
-		return exitcode.OK
-	}
+// Program is the alharvest command: its subcommands, in the order a new
+// user needs them. A subcommand is one entry here (see internal/cli).
+var Program = &cli.Command{
+	Name:    "alharvest",
+	Default: "run",
+	Help: "Collects every file Assemblyline scored at or above SCORE_THRESHOLD into OUTPUT_DIR,\n" +
+		"cART-encoded. Configuration comes from the environment (AL_URL, AL_USER, AL_APIKEY, ...)\n" +
+		"or the flags of the same name. Exit status: 0 ok, 1 failure, 2 usage or configuration,\n" +
+		"3 the run dead-lettered something.",
+	Commands: []*cli.Command{
+		runCommand,
+		demoCommand,
+		checkCommand,
+		dryRunCommand,
+		admin.StatusCommand,
+		admin.DLQCommand,
+		recollectCommand,
+		admin.HealthcheckCommand,
+		versionCommand,
+	},
+}
 
+// Main is the alharvest command line (args without the program name); it
+// returns the exit status.
+func Main(args []string, stdout, stderr io.Writer) int {
+	return cli.Main(Program, args, stdout, stderr)
+}
+
+var runCommand = &cli.Command{
+	Name:     "run",
+	Synopsis: "sweep once, collect, report, exit (--follow: keep running)",
+	Help: "Starts an embedded NATS JetStream (store in DATA_DIR) and the searcher, scorer and downloader\n" +
+		"in this process, sweeps once, waits until every queue is drained, prints a report and exits:\n" +
+		"0 everything collected, 3 something was dead-lettered, 1 failure, 2 bad configuration.\n" +
+		"Each flag can also be set with the environment variable in brackets.",
+	Run: func(c *cli.Call) error { return runMain(c, false) },
+}
+
+var dryRunCommand = &cli.Command{
+	Name:     "dry-run",
+	Synopsis: "sweep and score only: what a run would collect; writes nothing (also run --dry-run)",
+	Help: "Sweeps and scores like a run and lists each qualifying sha256 with its score, its SIDs and\n" +
+		"whether OUTPUT_DIR already holds it. Downloads and writes nothing.",
+	Run: func(c *cli.Call) error { return runMain(c, true) },
+}
+
+// runMain is `alharvest [run]` and `alharvest dry-run`.
+func runMain(c *cli.Call, dryRun bool) error {
 	var (
-		follow, asJSON, noProgress, dryRun bool
-		listen                             string
+		follow, asJSON, noProgress bool
+		listen                     string
 	)
-	cfg, _, code, ok := loadConfig("alharvest", config.Alharvest, args, stderr, func(fs *flag.FlagSet) {
-		fs.BoolVar(&follow, "follow", false, "keep running as a service: sweep every SEARCH_INTERVAL until interrupted")
-		fs.StringVar(&listen, "listen", "", "also serve NATS on this address (e.g. 127.0.0.1:4222) so other processes can publish SIDs")
+	cfg, fs, err := config.Load(config.Alharvest, c.Args, nil, c.Flags(func(fs *flag.FlagSet) {
 		fs.BoolVar(&asJSON, "json", false, "print the report as JSON")
-		fs.BoolVar(&noProgress, "no-progress", false, "no live status line on a terminal")
-		fs.BoolVar(&dryRun, "dry-run", false, "sweep and score only: list each qualifying sha256 with its score, SIDs and whether it is present; download and write nothing")
-		fs.Usage = func() { usage(fs) }
-	})
-	if !ok {
-		return code
-	}
-
-	terminal := term.IsTerminal(int(stderr.Fd()))
-	var logOut io.Writer = stderr
-	var prog io.Writer
-	width := func() int {
-		w, _, err := term.GetSize(int(stderr.Fd()))
-		if err != nil {
-			return 0
+		if !dryRun {
+			fs.BoolVar(&follow, "follow", false, "keep running as a service: sweep every SEARCH_INTERVAL until interrupted")
+			fs.StringVar(&listen, "listen", "", "also serve NATS on this address (e.g. 127.0.0.1:4222) so other processes can publish SIDs")
+			fs.BoolVar(&noProgress, "no-progress", false, "no live status line on a terminal")
+			fs.BoolVar(&dryRun, "dry-run", false, "the same as the dry-run command")
 		}
-		return w
+	}))
+	if err := c.Parsed(fs, err); err != nil {
+		return err
 	}
+	c.Secrets(service.Secrets(cfg)...)
+
+	terminal := cli.IsTerminal(c.Stderr)
+	var logOut io.Writer = c.Stderr
+	var prog io.Writer
 	level, format := cfg.Log.Level, cfg.Log.Format
 	if terminal {
 		if format == "auto" {
@@ -81,27 +95,55 @@ func Main(args []string, stdout io.Writer, stderr *os.File) int {
 		if !cfg.Explicit("LOG_LEVEL") {
 			level = "warn"
 		}
-		if !noProgress {
-			logOut = LogWriter(stderr)
-			prog = stderr
+		if !noProgress && !dryRun {
+			logOut = LogWriter(c.Stderr)
+			prog = c.Stderr
 		}
 	}
 	log := logging.New(logging.Config{Level: level, Format: format, Output: logOut,
 		Binary: config.Alharvest, Secrets: service.Secrets(cfg)})
 
-	if dryRun {
-		return dryRunCommand(ctx, cfg, asJSON, log, stdout, stderr)
+	// A server that cannot be found or refuses the connection will not
+	// answer the seventh retry either: say so now, before any report.
+	if err := Reachable(c.Ctx, cfg.AL.URL); err != nil {
+		if !follow {
+			return err
+		}
+		// A service starts anyway and retries; say it now all the same.
+		log.Warn(err.Error())
 	}
-	rep, err := Run(ctx, Options{Config: cfg, Follow: follow, Listen: listen, Logger: log, Progress: prog, ProgressWidth: width})
+	if dryRun {
+		return dryRunMain(c, cfg, asJSON, log)
+	}
+	rep, err := Run(c.Ctx, Options{Config: cfg, Follow: follow, Listen: listen, Logger: log,
+		Progress: prog, ProgressWidth: func() int { return cli.Width(c.Stderr) }})
 	if rep != nil {
-		writeResult(stdout, asJSON, rep)
+		writeResult(c.Stdout, asJSON, rep)
 	}
 	switch {
 	case err != nil && !(follow && errors.Is(err, context.Canceled)):
-		fmt.Fprintf(stderr, "alharvest: %v\n", logging.Scrub(err.Error(), service.Secrets(cfg)...))
-		return exitcode.Failed
+		return err
 	case rep != nil && rep.DeadLettered > 0:
-		return exitcode.DeadLettered
+		return exitcode.With(exitcode.DeadLettered, nil)
 	}
-	return exitcode.OK
+	return nil
+}
+
+var versionCommand = &cli.Command{
+	Name:     "version",
+	Synopsis: "version, VCS revision and Go version (--json); also --version",
+	Run: func(c *cli.Call) error {
+		fs := flag.NewFlagSet(c.Path, flag.ContinueOnError)
+		asJSON := fs.Bool("json", false, "print the build information as JSON")
+		if err := c.Parse(fs); err != nil {
+			return err
+		}
+		info := version.Get()
+		if *asJSON {
+			writeJSON(c.Stdout, info)
+			return nil
+		}
+		fmt.Fprintln(c.Stdout, "alharvest", info)
+		return nil
+	},
 }

@@ -1,38 +1,12 @@
-// What every command shares at its two ends: loading its configuration
-// with its flags, and printing its result for people or, with --json, for
-// programs.
+// What every command shares at its end: printing its result for people
+// or, with --json, for programs.
 
 package harvest
 
 import (
 	"encoding/json"
-	"errors"
-	"flag"
-	"fmt"
 	"io"
-	"os"
-
-	"github.com/alharvest/alharvest/internal/config"
-	"github.com/alharvest/alharvest/internal/exitcode"
 )
-
-// loadConfig loads binary's settings from the environment and args, with
-// the flags extra declares, for the command called name (how its errors
-// start). When the command must stop — -h was asked for, or the
-// configuration is bad (said on stderr) — it reports false and the exit code.
-func loadConfig(name, binary string, args []string, stderr io.Writer, extra func(fs *flag.FlagSet)) (*config.Config, *flag.FlagSet, int, bool) {
-	cfg, fs, err := config.Load(binary, args, os.LookupEnv, func(fs *flag.FlagSet) {
-		fs.SetOutput(stderr)
-		extra(fs)
-	})
-	if err != nil {
-		if !errors.Is(err, flag.ErrHelp) {
-			fmt.Fprintf(stderr, "%s: %v\n", name, err)
-		}
-		return nil, fs, exitcode.FromFlags(err), false
-	}
-	return cfg, fs, 0, true
-}
 
 // textWriter is a result that prints itself for people.
 type textWriter interface {

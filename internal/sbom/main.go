@@ -11,8 +11,8 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/alharvest/alharvest/internal/cli"
 	"github.com/alharvest/alharvest/internal/exitcode"
-	"github.com/alharvest/alharvest/internal/version"
 )
 
 // Main is the sbom command (see cmd/sbom): a CycloneDX JSON bill of
@@ -20,38 +20,40 @@ import (
 // args or, with none, of the module graph in the current directory. It
 // returns the exit code.
 func Main(args []string, stdout, stderr io.Writer) int {
-	if version.IsFlag(args) {
-		fmt.Fprintln(stdout, "sbom", version.Get())
-		return exitcode.OK
-	}
-	fs := flag.NewFlagSet("sbom", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	return cli.Main(Program, args, stdout, stderr)
+}
+
+// Program is the sbom command.
+var Program = &cli.Command{
+	Name:    "sbom",
+	Args:    "[binary...]",
+	MaxArgs: -1,
+	Help: "Writes a CycloneDX JSON bill of materials to stdout: of the Go modules linked into the\n" +
+		"named binaries or, with none, of the module graph in the current directory.\n" +
+		"SOURCE_DATE_EPOCH (seconds) stamps it.",
+	Run: run,
+}
+
+func run(c *cli.Call) error {
+	fs := flag.NewFlagSet(c.Path, flag.ContinueOnError)
 	release := fs.String("release", "", "release version of the main module (default: the module's own)")
-	fs.Usage = func() {
-		fmt.Fprintln(stderr, "Usage: sbom [-release V] [binary...]   CycloneDX JSON on stdout; SOURCE_DATE_EPOCH stamps it")
-		fs.PrintDefaults()
-	}
-	if err := fs.Parse(args); err != nil {
-		return exitcode.FromFlags(err)
-	}
-	fail := func(err error) int {
-		fmt.Fprintln(stderr, "sbom:", err)
-		return exitcode.Failed
+	if err := c.Parse(fs); err != nil {
+		return err
 	}
 	var mods []Module
-	if fs.NArg() == 0 {
+	if len(c.Args) == 0 {
 		out, err := exec.Command("go", "list", "-mod=readonly", "-m", "-json", "all").Output()
 		if err != nil {
-			return fail(fmt.Errorf("go list -m -json all: %w", err))
+			return fmt.Errorf("go list -m -json all: %w", err)
 		}
 		if mods, err = ReadGoList(bytes.NewReader(out)); err != nil {
-			return fail(err)
+			return err
 		}
 	}
-	for _, bin := range fs.Args() {
+	for _, bin := range c.Args {
 		bi, err := buildinfo.ReadFile(bin)
 		if err != nil {
-			return fail(err)
+			return err
 		}
 		mods = append(mods, FromBuildInfo(bi)...)
 	}
@@ -59,16 +61,16 @@ func Main(args []string, stdout, stderr io.Writer) int {
 	if s := os.Getenv("SOURCE_DATE_EPOCH"); s != "" {
 		sec, err := strconv.ParseInt(s, 10, 64)
 		if err != nil {
-			return fail(fmt.Errorf("SOURCE_DATE_EPOCH: %w", err))
+			return exitcode.Use(fmt.Errorf("SOURCE_DATE_EPOCH=%q: want seconds since 1970", s))
 		}
 		o.Time = time.Unix(sec, 0)
 	}
 	doc, err := CycloneDX(mods, o)
 	if err != nil {
-		return fail(err)
+		return err
 	}
-	if _, err := stdout.Write(append(doc, '\n')); err != nil {
-		return fail(err)
+	if _, err := c.Stdout.Write(append(doc, '\n')); err != nil {
+		return err
 	}
-	return exitcode.OK
+	return nil
 }

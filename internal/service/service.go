@@ -20,6 +20,7 @@ import (
 	"github.com/alharvest/alharvest/internal/assemblyline"
 	"github.com/alharvest/alharvest/internal/broker"
 	"github.com/alharvest/alharvest/internal/config"
+	"github.com/alharvest/alharvest/internal/exitcode"
 	"github.com/alharvest/alharvest/internal/logging"
 	"github.com/alharvest/alharvest/internal/metrics"
 	"github.com/alharvest/alharvest/internal/quota"
@@ -88,7 +89,7 @@ func Setup(ctx context.Context, binary string, cfg *config.Config, opts Options)
 	}
 	al, err := assemblyline.New(ac)
 	if err != nil {
-		return nil, err
+		return nil, exitcode.Use(err) // a setting the client cannot use
 	}
 	e.AL = al
 	for _, w := range cfg.Warnings() {
