@@ -12,6 +12,7 @@ import (
 	"github.com/alharvest/alharvest/internal/harvest"
 	"github.com/alharvest/alharvest/internal/outputinit"
 	"github.com/alharvest/alharvest/internal/sbom"
+	"github.com/alharvest/alharvest/internal/secretsinit"
 	"github.com/alharvest/alharvest/internal/service"
 	"github.com/alharvest/alharvest/internal/version"
 )
@@ -36,6 +37,7 @@ func TestEveryBinary(t *testing.T) {
 		{"albench", bench.Main, true},
 		{"sbom", sbom.Main, false},
 		{"output-init", outputinit.Main, true},
+		{"secrets-init", secretsinit.Main, true},
 	} {
 		t.Run(b.name, func(t *testing.T) {
 			t.Setenv("AL_URL", "") // nothing must depend on a configuration
