@@ -49,7 +49,7 @@ func checkAssemblyline(ctx context.Context, cfg *config.Config, o Options) []Res
 	if cfg.Search.Filter != "" {
 		filters = append(filters, cfg.Search.Filter)
 	}
-	p, err := c.Probe(ctx, query, filters)
+	p, err := c.Diagnose(ctx, query, filters)
 	if err != nil {
 		return append(out, probeFailure(cfg, err))
 	}
