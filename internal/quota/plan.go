@@ -51,7 +51,7 @@ func (s *Shared) plan(now time.Time, force bool) (*Budget, bool) {
 		r.Size++
 		r.Changed = ms
 		changed = true
-	case r.Source == SourceAssumed && ms-r.Changed >= s.cfg.Probe.Milliseconds() && r.held() >= r.Size && demand > s.held:
+	case r.Source == SourceAssumed && ms-r.Changed >= s.cfg.ExploreAfter.Milliseconds() && r.held() >= r.Size && demand > s.held:
 		// Nothing has named the quota and every slot is busy: try one more.
 		r.Quota++
 		r.Size++
