@@ -110,8 +110,9 @@ func invalid(format string, args ...any) error {
 type SID struct {
 	// SID is the submission ID: base62, 1 to 22 characters.
 	SID string `json:"sid"`
-	// Source optionally names the publisher, for logs and dead letters.
-	Source string `json:"source,omitempty"`
+	// PublishedBy optionally names the publisher (the JSON field "source"),
+	// for logs and dead letters.
+	PublishedBy string `json:"source,omitempty"`
 }
 
 // Validate reports whether the message can be processed.
@@ -286,8 +287,8 @@ func decodeJSON(data []byte, v any) error {
 
 // NewSIDMsg builds a message for SubjectSIDs with the de-duplication header
 // set to the SID, ready for jetstream's PublishMsg.
-func NewSIDMsg(sid, source string) (*nats.Msg, error) {
-	m := SID{SID: sid, Source: source}
+func NewSIDMsg(sid, publishedBy string) (*nats.Msg, error) {
+	m := SID{SID: sid, PublishedBy: publishedBy}
 	if err := m.Validate(); err != nil {
 		return nil, err
 	}

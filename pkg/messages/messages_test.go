@@ -18,7 +18,7 @@ func TestDecodeSID(t *testing.T) {
 		wantErr  string
 	}{
 		{"json", `{"sid":"4EZNjXD44dmYMRbXYPAe6t"}`, messages.SID{SID: "4EZNjXD44dmYMRbXYPAe6t"}, ""},
-		{"json with source", `{"sid":"bYdMV2iJwYRZko3R3ik2X","source":"feedX"}`, messages.SID{SID: "bYdMV2iJwYRZko3R3ik2X", Source: "feedX"}, ""},
+		{"json with source", `{"sid":"bYdMV2iJwYRZko3R3ik2X","source":"feedX"}`, messages.SID{SID: "bYdMV2iJwYRZko3R3ik2X", PublishedBy: "feedX"}, ""},
 		{"json with unknown field", `{"sid":"abc","extra":[1,2]}`, messages.SID{SID: "abc"}, ""},
 		{"bare text", "4EZNjXD44dmYMRbXYPAe6t", messages.SID{SID: "4EZNjXD44dmYMRbXYPAe6t"}, ""},
 		{"bare text with newline", "  4EZNjXD44dmYMRbXYPAe6t\n", messages.SID{SID: "4EZNjXD44dmYMRbXYPAe6t"}, ""},
@@ -103,7 +103,7 @@ func TestNewSIDMsg(t *testing.T) {
 		t.Errorf("subject %s header %v", m.Subject, m.Header)
 	}
 	back, err := messages.DecodeSID(m.Data)
-	if err != nil || back.SID != "4EZNjXD44dmYMRbXYPAe6t" || back.Source != "feed" {
+	if err != nil || back.SID != "4EZNjXD44dmYMRbXYPAe6t" || back.PublishedBy != "feed" {
 		t.Errorf("round trip: %+v %v", back, err)
 	}
 	if _, err := messages.NewSIDMsg("bad sid", ""); err == nil {
