@@ -123,3 +123,44 @@ func TestCollectedRoundTrip(t *testing.T) {
 		t.Fatalf("got %+v, %v", got, err)
 	}
 }
+
+// TestDecodeNamesTheMessage: Decode is the one decoder behind DecodeSID,
+// DecodeFile and DecodeCollected; each type's errors say which message
+// failed, and what one type accepts another may refuse.
+func TestDecodeNamesTheMessage(t *testing.T) {
+	oversized := []byte(`{"pad":"` + strings.Repeat("x", messages.MaxMessageSize) + `"}`)
+	collected := []byte(`{"sha256":"` + goodSHA + `","path":"/out/x.cart","names":[]}`)
+	tests := []struct {
+		name    string
+		decode  func([]byte) error
+		in      []byte
+		wantErr string
+	}{
+		{"sid oversized", func(b []byte) error { _, err := messages.Decode[messages.SID](b); return err }, oversized, "sid message of"},
+		{"file oversized", func(b []byte) error { _, err := messages.Decode[messages.File](b); return err }, oversized, "file message of"},
+		{"collected oversized", func(b []byte) error { _, err := messages.Decode[messages.Collected](b); return err }, oversized, "collected event of"},
+		{"file as plain text", func(b []byte) error { _, err := messages.Decode[messages.File](b); return err }, []byte(goodSHA), "not a JSON object"},
+		{"collected without path", func(b []byte) error { _, err := messages.Decode[messages.Collected](b); return err }, []byte(`{"sha256":"` + goodSHA + `"}`), "without a path"},
+		{"collected", func(b []byte) error { _, err := messages.Decode[messages.Collected](b); return err }, collected, ""},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			err := tc.decode(tc.in)
+			if tc.wantErr == "" {
+				if err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tc.wantErr) || !errors.Is(err, messages.ErrInvalid) {
+				t.Fatalf("err = %v, want an ErrInvalid containing %q", err, tc.wantErr)
+			}
+		})
+	}
+	// The named decoders are Decode, normalisation included.
+	a, errA := messages.DecodeCollected(collected)
+	b, errB := messages.Decode[messages.Collected](collected)
+	if errA != nil || errB != nil || !reflect.DeepEqual(a, b) || a.Names != nil {
+		t.Errorf("DecodeCollected %+v (%v), Decode %+v (%v); want equal, with empty names as nil", a, errA, b, errB)
+	}
+}
