@@ -9,7 +9,7 @@ import (
 	"github.com/alharvest/alharvest/internal/check"
 	"github.com/alharvest/alharvest/internal/config"
 	"github.com/alharvest/alharvest/internal/exitcode"
-	"github.com/alharvest/alharvest/internal/logging"
+	"github.com/alharvest/alharvest/internal/secret"
 	"github.com/alharvest/alharvest/internal/service"
 )
 
@@ -31,7 +31,7 @@ func checkCommand(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	writeResult(&buf, asJSON, rep)
 	// The configuration is printed redacted and errors never quote a key;
 	// scrubbing the whole text once more costs nothing.
-	io.WriteString(stdout, logging.Scrub(buf.String(), service.Secrets(cfg)...))
+	io.WriteString(stdout, secret.Scrub(buf.String(), service.Secrets(cfg)...))
 	if !rep.OK {
 		return exitcode.Failed
 	}

@@ -9,8 +9,8 @@ import (
 	"github.com/alharvest/alharvest/internal/config"
 	"github.com/alharvest/alharvest/internal/dryrun"
 	"github.com/alharvest/alharvest/internal/exitcode"
-	"github.com/alharvest/alharvest/internal/logging"
 	"github.com/alharvest/alharvest/internal/quota"
+	"github.com/alharvest/alharvest/internal/secret"
 	"github.com/alharvest/alharvest/internal/service"
 )
 
@@ -19,7 +19,7 @@ import (
 func dryRunCommand(ctx context.Context, cfg *config.Config, asJSON bool, log *slog.Logger, stdout, stderr io.Writer) int {
 	al, err := service.ALClient(cfg, quota.New(quota.Config{Max: cfg.AL.MaxCalls}), log.With("component", "assemblyline"))
 	if err != nil {
-		fmt.Fprintf(stderr, "alharvest: %v\n", logging.Scrub(err.Error(), service.Secrets(cfg)...))
+		fmt.Fprintf(stderr, "alharvest: %v\n", secret.Scrub(err.Error(), service.Secrets(cfg)...))
 		return exitcode.Usage
 	}
 	res, err := dryrun.Run(ctx, al, dryrun.Options{
@@ -27,7 +27,7 @@ func dryRunCommand(ctx context.Context, cfg *config.Config, asJSON bool, log *sl
 		OutputDir: cfg.OutputDir, Concurrency: cfg.Scorer.Concurrency, Logger: log,
 	})
 	if err != nil {
-		fmt.Fprintf(stderr, "alharvest: dry run: %v\n", logging.Scrub(err.Error(), service.Secrets(cfg)...))
+		fmt.Fprintf(stderr, "alharvest: dry run: %v\n", secret.Scrub(err.Error(), service.Secrets(cfg)...))
 		return exitcode.Failed
 	}
 	writeResult(stdout, asJSON, res)

@@ -16,6 +16,7 @@ import (
 	"github.com/alharvest/alharvest/internal/config"
 	"github.com/alharvest/alharvest/internal/exitcode"
 	"github.com/alharvest/alharvest/internal/logging"
+	"github.com/alharvest/alharvest/internal/secret"
 	"github.com/alharvest/alharvest/internal/service"
 	"github.com/alharvest/alharvest/internal/version"
 )
@@ -98,7 +99,7 @@ func Main(args []string, stdout io.Writer, stderr *os.File) int {
 	}
 	switch {
 	case err != nil && !(follow && errors.Is(err, context.Canceled)):
-		fmt.Fprintf(stderr, "alharvest: %v\n", logging.Scrub(err.Error(), service.Secrets(cfg)...))
+		fmt.Fprintf(stderr, "alharvest: %v\n", secret.Scrub(err.Error(), service.Secrets(cfg)...))
 		return exitcode.Failed
 	case rep != nil && rep.DeadLettered > 0:
 		return exitcode.DeadLettered

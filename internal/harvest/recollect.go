@@ -10,6 +10,7 @@ import (
 	"github.com/alharvest/alharvest/internal/config"
 	"github.com/alharvest/alharvest/internal/exitcode"
 	"github.com/alharvest/alharvest/internal/logging"
+	"github.com/alharvest/alharvest/internal/secret"
 	"github.com/alharvest/alharvest/internal/service"
 )
 
@@ -43,7 +44,7 @@ func recollectCommand(ctx context.Context, args []string, stdout, stderr io.Writ
 	log := logging.New(logging.Config{Level: "warn", Format: "text", Output: stderr, Binary: config.Alharvest, Secrets: service.Secrets(cfg)})
 	conn, err := admin.Open(ctx, cfg, cfg.Explicit("NATS_URL"), log)
 	if err != nil {
-		fmt.Fprintf(stderr, "alharvest recollect: %v\n", logging.Scrub(err.Error(), service.Secrets(cfg)...))
+		fmt.Fprintf(stderr, "alharvest recollect: %v\n", secret.Scrub(err.Error(), service.Secrets(cfg)...))
 		return exitcode.Failed
 	}
 	defer conn.Close()
@@ -56,7 +57,7 @@ func recollectCommand(ctx context.Context, args []string, stdout, stderr io.Writ
 		}
 	}
 	if err != nil {
-		fmt.Fprintf(stderr, "alharvest recollect: %v\n", logging.Scrub(err.Error(), service.Secrets(cfg)...))
+		fmt.Fprintf(stderr, "alharvest recollect: %v\n", secret.Scrub(err.Error(), service.Secrets(cfg)...))
 		return exitcode.Failed
 	}
 	return exitcode.OK
