@@ -3,6 +3,7 @@ package broker
 import (
 	"fmt"
 
+	"github.com/alharvest/alharvest/internal/secret"
 	"github.com/nats-io/nats.go"
 )
 
@@ -15,7 +16,7 @@ func Describe(nc *nats.Conn, c ConnConfig) string {
 	}
 	url := nc.ConnectedUrlRedacted()
 	if url == "" {
-		url = redactURLs(c.URLs) + " [not connected]"
+		url = secret.MaskURL(c.URLs) + " [not connected]"
 	}
 	_, err := nc.TLSConnectionState()
 	return fmt.Sprintf("%s (auth %s, tls %t)", url, c.auth(), err == nil)

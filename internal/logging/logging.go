@@ -24,8 +24,8 @@ type Config struct {
 	Format string
 	// Output defaults to os.Stderr.
 	Output io.Writer
-	// Secrets are replaced by "***" wherever they appear in a record: in the
-	// message, in string attributes and in error texts.
+	// Secrets are replaced by secret.Mask wherever they appear in a
+	// record: in the message, in string attributes and in error texts.
 	Secrets []string
 	// Binary is added to every record as "bin".
 	Binary string
