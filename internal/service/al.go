@@ -6,6 +6,7 @@ import (
 	"github.com/alharvest/alharvest/internal/assemblyline"
 	"github.com/alharvest/alharvest/internal/config"
 	"github.com/alharvest/alharvest/internal/quota"
+	"github.com/alharvest/alharvest/internal/secret"
 )
 
 // ALClient builds an Assemblyline client from the configuration, for the
@@ -26,7 +27,7 @@ func alConfig(cfg *config.Config, log *slog.Logger) assemblyline.Config {
 	return assemblyline.Config{
 		BaseURL:            cfg.AL.URL,
 		User:               cfg.AL.User,
-		APIKey:             cfg.AL.APIKey,
+		APIKey:             secret.String(cfg.AL.APIKey),
 		InsecureSkipVerify: !cfg.AL.VerifyTLS,
 		CAFile:             cfg.AL.CAFile,
 		AllowPlainHTTP:     cfg.AL.AllowHTTP,
