@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -47,7 +48,7 @@ type Config struct {
 	// wherever it points), so New uses a copy with CheckRedirect replaced.
 	// It cannot be combined with InsecureSkipVerify or CAFile, which configure
 	// the default client's TLS.
-	HTTPClient *http.Client
+	HTTPClient *http.Client `json:"-"`
 	// InsecureSkipVerify disables verification of the server's certificate
 	// (AL_VERIFY=false), for test servers with self-signed certificates.
 	InsecureSkipVerify bool
@@ -61,7 +62,7 @@ type Config struct {
 	// Gate, when set, bounds how many calls run at once across everything
 	// sharing it: Assemblyline counts concurrent calls per user (10 by
 	// default) and answers 503 beyond that.
-	Gate Gate
+	Gate Gate `json:"-"`
 
 	// MaxRetries is how many times one call is repeated in-process after a
 	// retryable failure. Zero means DefaultMaxRetries; a negative value
@@ -84,10 +85,10 @@ type Config struct {
 	StallTimeout time.Duration
 
 	// Observe, when set, is called once per HTTP attempt, for metrics.
-	Observe func(Call)
+	Observe func(Call) `json:"-"`
 	// Logger receives a debug record per attempt and warnings about data
 	// the client skipped. Nil discards.
-	Logger *slog.Logger
+	Logger *slog.Logger `json:"-"`
 }
 
 // Call describes one HTTP attempt, as reported to Config.Observe.
@@ -336,6 +337,15 @@ func (c Config) String() string {
 // Format makes every fmt verb, %#v and %d included, print String, so no
 // verb walks the fields and prints the key.
 func (c Config) Format(f fmt.State, _ rune) { io.WriteString(f, c.String()) }
+
+// MarshalJSON encodes the settings without the key, the URL's user
+// information masked.
+func (c Config) MarshalJSON() ([]byte, error) {
+	type plain Config // without methods, so json does not recurse
+	p := plain(c)
+	p.BaseURL = secret.MaskURL(p.BaseURL)
+	return json.Marshal(p)
+}
 
 // LogValue lets slog log a Config without its key.
 func (c Config) LogValue() slog.Value {

@@ -16,19 +16,12 @@ func redactSecret(s string) string {
 	return "[REDACTED]"
 }
 
-// alView, natsView and webhookView are the groups without their methods, for
-// printing.
+// natsView and webhookView are the groups without their methods, for
+// printing. AL is assemblyline.Config, which prints itself safely.
 type (
-	alView      AL
 	natsView    NATS
 	webhookView Webhook
 )
-
-func (a AL) view() alView {
-	v := alView(a)
-	v.APIKey = redactSecret(v.APIKey)
-	return v
-}
 
 func (n NATS) view() natsView {
 	v := natsView(n)
@@ -36,14 +29,9 @@ func (n NATS) view() natsView {
 	return v
 }
 
-// Format prints AL as fmt would with any verb, the API key redacted. It also
-// covers a Config printed whole, since fmt formats its fields with their methods.
-func (a AL) Format(f fmt.State, verb rune) { fmt.Fprintf(f, fmt.FormatString(f, verb), a.view()) }
-
-// MarshalJSON encodes AL with the API key redacted (slog's JSON handler uses it).
-func (a AL) MarshalJSON() ([]byte, error) { return json.Marshal(a.view()) }
-
-// Format prints NATS as fmt would with any verb, password and token redacted.
+// Format prints NATS as fmt would with any verb, password and token
+// redacted. It also covers a Config printed whole, since fmt formats its
+// fields with their methods.
 func (n NATS) Format(f fmt.State, verb rune) { fmt.Fprintf(f, fmt.FormatString(f, verb), n.view()) }
 
 // MarshalJSON encodes NATS with password and token redacted.

@@ -17,7 +17,7 @@ import (
 // dryRunCommand is `alharvest --dry-run`: 0 when the sweep and scoring
 // completed, 1 when they could not.
 func dryRunCommand(ctx context.Context, cfg *config.Config, asJSON bool, log *slog.Logger, stdout, stderr io.Writer) int {
-	al, err := service.ALClient(cfg, quota.New(quota.Config{Max: cfg.AL.MaxCalls}), log.With("component", "assemblyline"))
+	al, err := service.ALClient(cfg, quota.New(quota.Config{Max: cfg.Calls.Max}), log.With("component", "assemblyline"))
 	if err != nil {
 		fmt.Fprintf(stderr, "alharvest: %v\n", secret.Scrub(err.Error(), service.Secrets(cfg)...))
 		return exitcode.Usage

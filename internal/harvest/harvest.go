@@ -90,7 +90,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		where += ", listening on " + url + " (auth none)"
 	}
 	log.Info("starting", "version", version.Get().String(),
-		"config", fmt.Sprintf("al=%s user=%s nats=%s threshold=%d", cfg.AL.URL, cfg.AL.User, where, cfg.Threshold))
+		"config", fmt.Sprintf("al=%s user=%s nats=%s threshold=%d", cfg.AL.BaseURL, cfg.AL.User, where, cfg.Threshold))
 
 	dlqStart, err := lastSeq(ctx, env.JS, messages.StreamDLQ)
 	if err != nil {

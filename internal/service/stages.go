@@ -24,7 +24,7 @@ type StageOptions struct {
 func (e *Env) Scorer(ctx context.Context, o StageOptions) (*worker.Worker, error) {
 	s := scorer.New(e.AL, scorer.Config{
 		Threshold: e.Cfg.Threshold,
-		Server:    e.Cfg.AL.URL,
+		Server:    e.Cfg.AL.BaseURL,
 		Logger:    e.Log.With("stage", messages.StageScorer),
 		Observer:  e.Metrics,
 	})
@@ -113,7 +113,7 @@ func (e *Env) Searcher(ctx context.Context) (*searcher.Searcher, error) {
 		return nil, err
 	}
 	return searcher.New(e.AL, e.JS, kv, searcher.Config{
-		Server:    e.Cfg.AL.URL,
+		Server:    e.Cfg.AL.BaseURL,
 		User:      e.Cfg.AL.User,
 		Threshold: e.Cfg.Threshold,
 		Filter:    e.Cfg.Search.Filter,
