@@ -48,7 +48,7 @@ func ConnConfigFrom(n config.NATS, name string) ConnConfig {
 	return ConnConfig{
 		URLs: n.URL, Name: name,
 		Creds: n.Creds, NKeySeed: n.NKey,
-		User: n.User, Password: n.Password, Token: n.Token,
+		User: n.User, Password: n.Password.Reveal(), Token: n.Token.Reveal(),
 		CAFile: n.CAFile, CertFile: n.CertFile, KeyFile: n.KeyFile,
 	}
 }

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/alharvest/alharvest/internal/config"
+	"github.com/alharvest/alharvest/internal/secret"
 )
 
 // Status is the verdict on one line.
@@ -69,7 +70,7 @@ type Setting struct {
 }
 
 // Settings lists a binary's variables with the values fs resolved, secrets
-// as "[REDACTED]" when set: the flag package never holds their values.
+// as secret.Mask when set: the flag package never holds their values.
 func Settings(binary string, fs *flag.FlagSet, cfg *config.Config) []Setting {
 	var out []Setting
 	for _, v := range config.Vars(binary) {
@@ -80,7 +81,7 @@ func Settings(binary string, fs *flag.FlagSet, cfg *config.Config) []Setting {
 		if v.Secret {
 			s.Value = ""
 			if s.Given {
-				s.Value = "[REDACTED]"
+				s.Value = secret.Mask
 			}
 		}
 		out = append(out, s)

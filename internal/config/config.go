@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/alharvest/alharvest/internal/assemblyline"
+	"github.com/alharvest/alharvest/internal/secret"
 )
 
 // Binaries that read configuration.
@@ -87,8 +88,8 @@ type NATS struct {
 	Creds    string
 	NKey     string
 	User     string
-	Password string // secret
-	Token    string // secret
+	Password secret.String
+	Token    secret.String
 	CAFile   string
 	CertFile string
 	KeyFile  string

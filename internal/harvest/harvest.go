@@ -59,7 +59,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	}
 
 	embCfg := broker.EmbeddedConfig{DataDir: cfg.DataDir, Listen: o.Listen, SyncInterval: cfg.DataSync,
-		User: cfg.NATS.User, Password: cfg.NATS.Password, Token: cfg.NATS.Token}
+		User: cfg.NATS.User, Password: cfg.NATS.Password.Reveal(), Token: cfg.NATS.Token.Reveal()}
 	if err := broker.CheckListen(embCfg); err != nil {
 		return nil, err
 	}

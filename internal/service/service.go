@@ -153,7 +153,7 @@ func Secrets(cfg *config.Config) []string {
 			out = append(out, pw)
 		}
 	}
-	for _, s := range []string{cfg.NATS.Password, cfg.NATS.Token, cfg.Webhook.Password, cfg.Webhook.Token} {
+	for _, s := range []string{cfg.NATS.Password.Reveal(), cfg.NATS.Token.Reveal(), cfg.Webhook.Password.Reveal(), cfg.Webhook.Token.Reveal()} {
 		if s != "" {
 			out = append(out, s)
 		}
