@@ -413,6 +413,6 @@ func TestConfigNeverFormatsTheKey(t *testing.T) {
 		}
 	}
 	if len(leaking) > 0 {
-		t.Errorf("config.Config, config.AL or config.NATS print a secret with %s", strings.Join(leaking, ", "))
+		t.Errorf("config.Config, its AL or its NATS print a secret with %s", strings.Join(leaking, ", "))
 	}
 }
