@@ -95,7 +95,7 @@ func adminConfig(c *cli.Call, extra func(fs *flag.FlagSet)) (*config.Config, *sl
 	for _, w := range cfg.Warnings() { // a secret given as a flag
 		log.Warn(w)
 	}
-	c.Secrets(cfg.NATS.Password, cfg.NATS.Token)
+	c.Secrets(cfg.NATS.Password.Reveal(), cfg.NATS.Token.Reveal())
 	return cfg, log, cfg.Explicit("NATS_URL"), nil
 }
 

@@ -146,7 +146,7 @@ func TestStatusShowsTheSharedBudget(t *testing.T) {
 		t.Fatalf("budgets %+v", st.Budgets)
 	}
 	b := st.Budgets[0]
-	if b.Quota != 8 || b.Source != quota.SourceOverride || b.Size != 8 || len(b.Holders) != 1 ||
+	if b.Quota != 8 || b.Origin != quota.OriginOverride || b.Size != 8 || len(b.Holders) != 1 ||
 		b.Holders[0].Name != "scorer@host:42" || b.Holders[0].Held < 3 || b.Held != b.Holders[0].Held {
 		t.Errorf("budget %+v", b)
 	}

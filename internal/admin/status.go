@@ -182,7 +182,7 @@ func (s *Status) WriteText(w io.Writer) {
 	}
 	s.writeSources(w)
 	for _, b := range s.Budgets {
-		fmt.Fprintf(w, "\nAssemblyline quota of %s on %s: %d (%s); shared budget %d, %d held\n", b.User, b.Server, b.Quota, b.Source, b.Size, b.Held)
+		fmt.Fprintf(w, "\nAssemblyline quota of %s on %s: %d (%s); shared budget %d, %d held\n", b.User, b.Server, b.Quota, b.Origin, b.Size, b.Held)
 		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 		fmt.Fprintln(tw, "HOLDER\tSLOTS\tWANTS\tLEASE")
 		for _, h := range b.Holders {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -15,6 +16,7 @@ import (
 	"time"
 
 	"github.com/alharvest/alharvest/internal/netaddr"
+	"github.com/alharvest/alharvest/internal/secret"
 )
 
 // Defaults for the zero values of Config.
@@ -25,8 +27,6 @@ const (
 	DefaultMaxJSONBytes = 256 << 20
 	DefaultStallTimeout = 60 * time.Second
 )
-
-const redacted = "[REDACTED]"
 
 // Config describes how to reach one Assemblyline server as one user. The zero
 // value of every optional field selects a sensible default.
@@ -40,15 +40,15 @@ type Config struct {
 	// User is sent as X-USER.
 	User string
 	// APIKey is sent as X-APIKEY and has the form "<key_name>:<password>".
-	// It is a secret: it never appears in errors, logs or Calls.
-	APIKey string `json:"-"`
+	// It never appears in errors, logs or Calls.
+	APIKey secret.String `json:"-"`
 
 	// HTTPClient replaces the default client, for tests or a custom proxy.
 	// The client never follows redirects (a redirect would forward X-APIKEY to
 	// wherever it points), so New uses a copy with CheckRedirect replaced.
 	// It cannot be combined with InsecureSkipVerify or CAFile, which configure
 	// the default client's TLS.
-	HTTPClient *http.Client
+	HTTPClient *http.Client `json:"-"`
 	// InsecureSkipVerify disables verification of the server's certificate
 	// (AL_VERIFY=false), for test servers with self-signed certificates.
 	InsecureSkipVerify bool
@@ -62,7 +62,7 @@ type Config struct {
 	// Gate, when set, bounds how many calls run at once across everything
 	// sharing it: Assemblyline counts concurrent calls per user (10 by
 	// default) and answers 503 beyond that.
-	Gate Gate
+	Gate Gate `json:"-"`
 
 	// MaxRetries is how many times one call is repeated in-process after a
 	// retryable failure. Zero means DefaultMaxRetries; a negative value
@@ -85,10 +85,10 @@ type Config struct {
 	StallTimeout time.Duration
 
 	// Observe, when set, is called once per HTTP attempt, for metrics.
-	Observe func(Call)
+	Observe func(Call) `json:"-"`
 	// Logger receives a debug record per attempt and warnings about data
 	// the client skipped. Nil discards.
-	Logger *slog.Logger
+	Logger *slog.Logger `json:"-"`
 }
 
 // Call describes one HTTP attempt, as reported to Config.Observe.
@@ -153,13 +153,14 @@ func New(cfg Config) (*Client, error) {
 	if err := checkHeaderValue("User", cfg.User); err != nil {
 		return nil, err
 	}
-	if err := checkHeaderValue("APIKey", cfg.APIKey); err != nil {
+	apiKey := cfg.APIKey.Reveal()
+	if err := checkHeaderValue("APIKey", apiKey); err != nil {
 		return nil, err
 	}
 	// The server splits the key on its first colon into key name and password;
 	// a key without one is refused as "Invalid user or APIKey", which would
 	// send an operator looking at the wrong thing.
-	name, password, ok := strings.Cut(cfg.APIKey, ":")
+	name, password, ok := strings.Cut(apiKey, ":")
 	if !ok {
 		return nil, errors.New("assemblyline: APIKey has no ':'; Assemblyline expects \"<key_name>:<password>\" and splits it on the first colon")
 	}
@@ -173,8 +174,8 @@ func New(cfg Config) (*Client, error) {
 	c := &Client{
 		base:         base,
 		user:         cfg.User,
-		apiKey:       cfg.APIKey,
-		secrets:      []string{cfg.APIKey},
+		apiKey:       apiKey,
+		secrets:      []string{apiKey},
 		gate:         cfg.Gate,
 		maxRetries:   cfg.MaxRetries,
 		retryInitial: cfg.RetryInitial,
@@ -309,18 +310,7 @@ func tlsConfig(insecure bool, caFile string) (*tls.Config, error) {
 // excerpt of a body, a quoted identifier), so a tail that starts the key is
 // scrubbed too; redact must run before any shortening.
 func (c *Client) redact(s string) string {
-	for _, sec := range c.secrets {
-		s = strings.ReplaceAll(s, sec, redacted)
-	}
-	for _, sec := range c.secrets {
-		for k := len(sec) - 1; k >= 4; k-- {
-			if strings.HasSuffix(s, sec[:k]) {
-				s = s[:len(s)-k] + redacted
-				break
-			}
-		}
-	}
-	return s
+	return secret.ScrubCut(s, c.secrets...)
 }
 
 // quote prepares a server-provided string for an error message.
@@ -333,8 +323,8 @@ func (c *Client) excerpt(head []byte) string { return excerpt([]byte(c.redact(st
 func (c Config) String() string {
 	var b strings.Builder
 	b.WriteString("assemblyline.Config{BaseURL: ")
-	b.WriteString(safeURL(c.BaseURL))
-	fmt.Fprintf(&b, ", User: %q, APIKey: %s", c.User, redactedOrEmpty(c.APIKey))
+	b.WriteString(secret.MaskURL(c.BaseURL))
+	fmt.Fprintf(&b, ", User: %q, APIKey: %q", c.User, c.APIKey)
 	if c.HTTPClient != nil {
 		b.WriteString(", HTTPClient: custom")
 	}
@@ -348,12 +338,21 @@ func (c Config) String() string {
 // verb walks the fields and prints the key.
 func (c Config) Format(f fmt.State, _ rune) { io.WriteString(f, c.String()) }
 
+// MarshalJSON encodes the settings without the key, the URL's user
+// information masked.
+func (c Config) MarshalJSON() ([]byte, error) {
+	type plain Config // without methods, so json does not recurse
+	p := plain(c)
+	p.BaseURL = secret.MaskURL(p.BaseURL)
+	return json.Marshal(p)
+}
+
 // LogValue lets slog log a Config without its key.
 func (c Config) LogValue() slog.Value {
 	return slog.GroupValue(
-		slog.String("base_url", safeURL(c.BaseURL)),
+		slog.String("base_url", secret.MaskURL(c.BaseURL)),
 		slog.String("user", c.User),
-		slog.String("api_key", redactedOrEmpty(c.APIKey)),
+		slog.Any("api_key", c.APIKey),
 		slog.Bool("insecure_skip_verify", c.InsecureSkipVerify),
 		slog.String("ca_file", c.CAFile),
 		slog.Bool("allow_plain_http", c.AllowPlainHTTP),
@@ -376,20 +375,4 @@ func (c *Client) Format(f fmt.State, _ rune) { io.WriteString(f, c.String()) }
 // LogValue lets slog log a Client without its key.
 func (c *Client) LogValue() slog.Value {
 	return slog.GroupValue(slog.String("base_url", c.base), slog.String("user", c.user))
-}
-
-func redactedOrEmpty(s string) string {
-	if s == "" {
-		return `""`
-	}
-	return redacted
-}
-
-// safeURL drops any userinfo from a URL before printing it.
-func safeURL(raw string) string {
-	u, err := url.Parse(raw)
-	if err != nil {
-		return "(unparsable)"
-	}
-	return u.Redacted()
 }

@@ -9,13 +9,14 @@ import (
 
 	"github.com/alharvest/alharvest/internal/assemblyline"
 	"github.com/alharvest/alharvest/internal/failure"
+	"github.com/alharvest/alharvest/internal/secret"
 )
 
 func Example() {
 	c, err := assemblyline.New(assemblyline.Config{
 		BaseURL: "https://al.example.org",
 		User:    "svc_harvest",
-		APIKey:  os.Getenv("AL_APIKEY"), // "<key_name>:<password>"
+		APIKey:  secret.String(os.Getenv("AL_APIKEY")), // "<key_name>:<password>"
 	})
 	if err != nil {
 		log.Fatal(err)

@@ -194,7 +194,7 @@ func TestConnConfigFromCarriesEverySetting(t *testing.T) {
 	got := ConnConfigFrom(n, "alharvest-scorer")
 	want := ConnConfig{
 		URLs: n.URL, Name: "alharvest-scorer", Creds: n.Creds, NKeySeed: n.NKey,
-		User: n.User, Password: n.Password, Token: n.Token,
+		User: n.User, Password: n.Password.Reveal(), Token: n.Token.Reveal(),
 		CAFile: n.CAFile, CertFile: n.CertFile, KeyFile: n.KeyFile,
 	}
 	if got != want {

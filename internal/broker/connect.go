@@ -18,6 +18,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/alharvest/alharvest/internal/config"
+	"github.com/alharvest/alharvest/internal/secret"
 )
 
 // ConnConfig says how to reach NATS. Exactly one of Creds, User/Password or
@@ -47,7 +48,7 @@ func ConnConfigFrom(n config.NATS, name string) ConnConfig {
 	return ConnConfig{
 		URLs: n.URL, Name: name,
 		Creds: n.Creds, NKeySeed: n.NKey,
-		User: n.User, Password: n.Password, Token: n.Token,
+		User: n.User, Password: n.Password.Reveal(), Token: n.Token.Reveal(),
 		CAFile: n.CAFile, CertFile: n.CertFile, KeyFile: n.KeyFile,
 	}
 }
@@ -57,7 +58,7 @@ func (c ConnConfig) String() string {
 	if c.InProcess != nil {
 		return "in-process (auth " + c.auth() + ")"
 	}
-	return fmt.Sprintf("%s (auth %s, tls %t)", redactURLs(c.URLs), c.auth(), c.wantsTLS())
+	return fmt.Sprintf("%s (auth %s, tls %t)", secret.MaskURL(c.URLs), c.auth(), c.wantsTLS())
 }
 
 // auth names the kind of credentials configured.
@@ -85,21 +86,6 @@ func (c ConnConfig) wantsTLS() bool {
 
 // LogValue keeps secrets out of structured logs.
 func (c ConnConfig) LogValue() slog.Value { return slog.StringValue(c.String()) }
-
-// redactURLs drops user:password@ from URLs.
-func redactURLs(urls string) string {
-	parts := strings.Split(urls, ",")
-	for i, p := range parts {
-		if at := strings.LastIndex(p, "@"); at >= 0 {
-			if scheme := strings.Index(p, "://"); scheme >= 0 && scheme < at {
-				parts[i] = p[:scheme+3] + "***@" + p[at+1:]
-			} else {
-				parts[i] = "***@" + p[at+1:]
-			}
-		}
-	}
-	return strings.Join(parts, ",")
-}
 
 // Connect dials NATS and keeps reconnecting forever: a stage outlives NATS
 // restarts and starts even when NATS is not up yet (compose start order).
@@ -163,22 +149,22 @@ func Connect(ctx context.Context, cfg ConnConfig, log *slog.Logger) (*nats.Conn,
 	}
 	nc, err := nats.Connect(urls, opts...)
 	if err != nil {
-		return nil, fmt.Errorf("connect to NATS at %s: %w", redactURLs(urls), err)
+		return nil, fmt.Errorf("connect to NATS at %s: %w", secret.MaskURL(urls), err)
 	}
 	if nc.IsConnected() {
 		return nc, nil
 	}
-	log.Info("waiting for NATS", "url", redactURLs(urls))
+	log.Info("waiting for NATS", "url", secret.MaskURL(urls))
 	for !nc.IsConnected() {
 		if nc.IsClosed() {
 			// The client gives up by itself on repeated authorization
 			// errors: waiting longer would not help.
-			return nil, fmt.Errorf("connect to NATS at %s: %w", redactURLs(urls), nc.LastError())
+			return nil, fmt.Errorf("connect to NATS at %s: %w", secret.MaskURL(urls), nc.LastError())
 		}
 		select {
 		case <-ctx.Done():
 			nc.Close()
-			return nil, fmt.Errorf("connect to NATS at %s: %w", redactURLs(urls), ctx.Err())
+			return nil, fmt.Errorf("connect to NATS at %s: %w", secret.MaskURL(urls), ctx.Err())
 		case <-time.After(100 * time.Millisecond):
 		}
 	}

@@ -3,6 +3,7 @@ package broker
 import (
 	"fmt"
 
+	"github.com/alharvest/alharvest/internal/secret"
 	"github.com/nats-io/nats.go"
 )
 
@@ -15,12 +16,8 @@ func Describe(nc *nats.Conn, c ConnConfig) string {
 	}
 	url := nc.ConnectedUrlRedacted()
 	if url == "" {
-		url = redactURLs(c.URLs) + " [not connected]"
+		url = secret.MaskURL(c.URLs) + " [not connected]"
 	}
 	_, err := nc.TLSConnectionState()
 	return fmt.Sprintf("%s (auth %s, tls %t)", url, c.auth(), err == nil)
 }
-
-// RedactURLs returns a comma-separated URL list with any user:password@
-// masked, for printing a URL that may carry credentials (NATS_URL, AL_URL).
-func RedactURLs(urls string) string { return redactURLs(urls) }

@@ -18,7 +18,7 @@ func TestConnConfigSaysAuthAndTLS(t *testing.T) {
 		{ConnConfig{URLs: "nats://n:4222", User: "u", Password: "pw-secret"}, "nats://n:4222 (auth user/password, tls false)"},
 		{ConnConfig{URLs: "nats://n:4222", Token: "tok-secret", CAFile: "/ca.pem"}, "nats://n:4222 (auth token, tls true)"},
 		{ConnConfig{URLs: "tls://n:4222", Creds: "/x.creds"}, "tls://n:4222 (auth creds, tls true)"},
-		{ConnConfig{URLs: "nats://u:pw-secret@n:4222"}, "nats://***@n:4222 (auth in URL, tls false)"},
+		{ConnConfig{URLs: "nats://u:pw-secret@n:4222"}, "nats://[REDACTED]@n:4222 (auth in URL, tls false)"},
 		{ConnConfig{URLs: "nats://n:4222", NKeySeed: "/seed", CertFile: "/c.pem", KeyFile: "/k.pem"}, "nats://n:4222 (auth nkey, tls true)"},
 	} {
 		if got := tc.c.String(); got != tc.want {

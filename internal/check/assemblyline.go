@@ -12,10 +12,10 @@ import (
 	"strings"
 	"time"
 
-	"github.com/alharvest/alharvest/internal/broker"
 	"github.com/alharvest/alharvest/internal/config"
 	"github.com/alharvest/alharvest/internal/failure"
 	"github.com/alharvest/alharvest/internal/netaddr"
+	"github.com/alharvest/alharvest/internal/secret"
 	"github.com/alharvest/alharvest/internal/service"
 )
 
@@ -23,19 +23,19 @@ const areaAL = "assemblyline"
 
 func checkAssemblyline(ctx context.Context, cfg *config.Config, o Options) []Result {
 	var out []Result
-	if cfg.AL.URL == "" {
+	if cfg.AL.BaseURL == "" {
 		return []Result{fail(areaAL, "configuration", "AL_URL is not set", "set AL_URL (https://your-assemblyline) or AL_HOST")}
 	}
 	if cfg.AL.User == "" || cfg.AL.APIKey == "" {
 		return []Result{fail(areaAL, "configuration", "AL_USER or AL_APIKEY is not set",
 			"set AL_USER and AL_APIKEY (<key_name>:<password>, or AL_APIKEY_FILE)")}
 	}
-	u, _ := url.Parse(cfg.AL.URL)
+	u, _ := url.Parse(cfg.AL.BaseURL)
 	if u != nil && u.Scheme == "http" && !netaddr.IsLoopback(u.Hostname()) {
 		out = append(out, warn(areaAL, "tls", "plain http: the API key crosses the network readable",
 			"use https:// unless the server is on this host"))
 	}
-	if !cfg.AL.VerifyTLS {
+	if cfg.AL.InsecureSkipVerify {
 		out = append(out, warn(areaAL, "tls", "certificate verification is off (AL_VERIFY=false)",
 			"set AL_CA_FILE to your CA bundle and AL_VERIFY=true"))
 	}
@@ -50,17 +50,17 @@ func checkAssemblyline(ctx context.Context, cfg *config.Config, o Options) []Res
 	if cfg.Search.Filter != "" {
 		filters = append(filters, cfg.Search.Filter)
 	}
-	p, err := c.Probe(ctx, query, filters)
+	p, err := c.Diagnose(ctx, query, filters)
 	if err != nil {
 		return append(out, probeFailure(cfg, err))
 	}
-	out = append(out, ok(areaAL, "reachable", fmt.Sprintf("%s answered in %s", broker.RedactURLs(cfg.AL.URL), p.Took.Round(time.Millisecond))))
+	out = append(out, ok(areaAL, "reachable", fmt.Sprintf("%s answered in %s", secret.MaskURL(cfg.AL.BaseURL), p.Took.Round(time.Millisecond))))
 	if p.TLS != "" {
 		d := p.TLS
 		if p.PeerSubject != "" {
 			d += ", certificate " + p.PeerSubject
 		}
-		if cfg.AL.VerifyTLS {
+		if !cfg.AL.InsecureSkipVerify {
 			d += ", verified"
 		}
 		out = append(out, ok(areaAL, "tls", d))

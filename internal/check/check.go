@@ -17,8 +17,8 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/alharvest/alharvest/internal/broker"
 	"github.com/alharvest/alharvest/internal/config"
+	"github.com/alharvest/alharvest/internal/secret"
 )
 
 // Status is the verdict on one line.
@@ -71,7 +71,7 @@ type Setting struct {
 }
 
 // Settings lists a binary's variables with the values fs resolved, secrets
-// as "[REDACTED]" when set: the flag package never holds their values.
+// as secret.Mask when set: the flag package never holds their values.
 func Settings(binary string, fs *flag.FlagSet, cfg *config.Config) []Setting {
 	var out []Setting
 	for _, v := range config.Vars(binary) {
@@ -82,11 +82,11 @@ func Settings(binary string, fs *flag.FlagSet, cfg *config.Config) []Setting {
 		if v.Secret {
 			s.Value = ""
 			if s.Given {
-				s.Value = "[REDACTED]"
+				s.Value = secret.Mask
 			}
 		} else if strings.HasSuffix(v.Env, "_URL") || strings.HasSuffix(v.Env, "_HOST") {
 			// A URL may carry user:password@ (nats://user:pass@host).
-			s.Value = broker.RedactURLs(s.Value)
+			s.Value = secret.MaskURL(s.Value)
 		}
 		out = append(out, s)
 	}

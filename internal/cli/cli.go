@@ -30,7 +30,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/alharvest/alharvest/internal/exitcode"
-	"github.com/alharvest/alharvest/internal/logging"
+	"github.com/alharvest/alharvest/internal/secret"
 	"github.com/alharvest/alharvest/internal/version"
 )
 
@@ -223,7 +223,7 @@ func Run(ctx context.Context, root *Command, args []string, stdout, stderr io.Wr
 	err := dispatch(c, root, args)
 	code := exitcode.Of(err)
 	if msg := errorText(err); msg != "" {
-		fmt.Fprintf(stderr, "%s: %s\n", c.Path, logging.Scrub(msg, c.secrets...))
+		fmt.Fprintf(stderr, "%s: %s\n", c.Path, secret.Scrub(msg, c.secrets...))
 	}
 	return code
 }

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"unicode"
 
+	"github.com/alharvest/alharvest/internal/assemblyline"
+
 	"github.com/alharvest/alharvest/internal/netaddr"
 )
 
@@ -39,7 +41,7 @@ func checkALURL(env, raw string, allowHTTP bool) error {
 // checkALClient refuses credentials and a CA bundle the Assemblyline
 // client could not use. keyFromFile says the key came from AL_APIKEY_FILE.
 // No value is quoted: these are secrets or paths to them.
-func checkALClient(al *AL, keyFromFile bool) error {
+func checkALClient(al *assemblyline.Config, keyFromFile bool) error {
 	keyVar := "AL_APIKEY"
 	if keyFromFile {
 		keyVar = "AL_APIKEY_FILE"
@@ -47,10 +49,10 @@ func checkALClient(al *AL, keyFromFile bool) error {
 	if err := headerValue("AL_USER", al.User); err != nil {
 		return err
 	}
-	if err := headerValue(keyVar, al.APIKey); err != nil {
+	if err := headerValue(keyVar, al.APIKey.Reveal()); err != nil {
 		return err
 	}
-	if name, pw, _ := strings.Cut(al.APIKey, ":"); name == "" || pw == "" {
+	if name, pw, _ := strings.Cut(al.APIKey.Reveal(), ":"); name == "" || pw == "" {
 		return fmt.Errorf("%s must look like <key_name>:<password>, both parts not empty", keyVar)
 	}
 	if al.CAFile != "" {

@@ -12,6 +12,9 @@ import (
 	"fmt"
 	"os"
 	"time"
+
+	"github.com/alharvest/alharvest/internal/assemblyline"
+	"github.com/alharvest/alharvest/internal/secret"
 )
 
 // Binaries that read configuration.
@@ -31,7 +34,12 @@ const DefaultNATSURL = "nats://127.0.0.1:4222"
 // Config is the union of every binary's settings; each binary fills only
 // the groups it declares.
 type Config struct {
-	AL         AL
+	// AL is how to reach Assemblyline: the client's own configuration
+	// (AL_URL, AL_USER, AL_APIKEY, AL_VERIFY, AL_CA_FILE, AL_ALLOW_HTTP,
+	// AL_MAX_RETRIES, AL_MAX_*_BYTES). A process adds its gate, observer
+	// and logger.
+	AL         assemblyline.Config
+	Calls      Calls
 	NATS       NATS
 	Log        Log
 	HTTPAddr   string
@@ -61,26 +69,18 @@ type Config struct {
 // its default, so a command can pick a better default of its own.
 func (c *Config) Explicit(env string) bool { return c.explicit[env] }
 
-// AL is how to reach Assemblyline.
-type AL struct {
-	URL        string
-	User       string
-	APIKey     string // secret: never printed
-	VerifyTLS  bool
-	CAFile     string
-	AllowHTTP  bool
-	MaxCalls   int
-	MaxRetries int
+// Calls bounds how many Assemblyline calls run at once.
+type Calls struct {
+	// Max is this process's ceiling in the one-command mode or without a
+	// shared budget, where it adapts alone below it (AL_MAX_CALLS).
+	Max int
 	// Quota overrides the per-user concurrent-call quota alharvest learns
-	// from Assemblyline's 503s (0 = learn it).
+	// from Assemblyline's 503s (AL_QUOTA; 0 = learn it).
 	Quota int
-	// SharedQuota makes every process calling the same user share one
-	// budget through NATS; false leaves each process to adapt alone.
-	SharedQuota bool
-	// MaxJSONBytes and MaxDownloadBytes bound what alharvest reads from one
-	// answer, so a broken or hostile server cannot exhaust memory or disk.
-	MaxJSONBytes     int64
-	MaxDownloadBytes int64
+	// Shared makes every process calling the same user share one budget
+	// through NATS; false leaves each process to adapt alone
+	// (AL_SHARED_QUOTA).
+	Shared bool
 }
 
 // NATS is how to reach NATS and how to lay out JetStream.
@@ -89,8 +89,8 @@ type NATS struct {
 	Creds    string
 	NKey     string
 	User     string
-	Password string // secret
-	Token    string // secret
+	Password secret.String
+	Token    secret.String
 	CAFile   string
 	CertFile string
 	KeyFile  string

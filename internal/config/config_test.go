@@ -34,7 +34,7 @@ func TestDefaults(t *testing.T) {
 		t.Fatal(err)
 	}
 	if c.Threshold != 7000 || c.OutputDir != "./collected" || c.NATS.URL != "nats://127.0.0.1:4222" ||
-		!c.AL.VerifyTLS || c.Search.Interval != 5*time.Minute || c.DataDir == "" || c.AL.MaxCalls != 10 {
+		c.AL.InsecureSkipVerify || c.Search.Interval != 5*time.Minute || c.DataDir == "" || c.Calls.Max != 10 {
 		t.Errorf("defaults: %+v", c)
 	}
 }
@@ -89,8 +89,8 @@ func TestALHostAndKeyFile(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.AL.URL != "https://al.local:8443" || c.AL.APIKey != "name:fromfile" {
-		t.Errorf("url %s key %s", c.AL.URL, c.AL.APIKey)
+	if c.AL.BaseURL != "https://al.local:8443" || c.AL.APIKey != "name:fromfile" {
+		t.Errorf("url %s key %s", c.AL.BaseURL, c.AL.APIKey)
 	}
 	_, _, err = config.Load(config.Searcher, nil, env(map[string]string{"AL_URL": "https://x", "AL_USER": "u", "AL_APIKEY": "a:b", "AL_APIKEY_FILE": keyFile}), nil)
 	if err == nil {

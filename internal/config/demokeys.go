@@ -7,6 +7,9 @@ import (
 	"os"
 	"strings"
 
+	"github.com/alharvest/alharvest/internal/assemblyline"
+	"github.com/alharvest/alharvest/internal/secret"
+
 	"github.com/nats-io/nkeys"
 
 	"github.com/alharvest/alharvest/internal/netaddr"
@@ -66,22 +69,12 @@ var errDemoWebhookToken = errors.New("WEBHOOK_TOKEN_FILE holds the demo webhook 
 
 // demoAPIKeyAlarm is the ERROR a stage logs on every start when it sends
 // alsim's key to an Assemblyline that is not alsim.
-func demoAPIKeyAlarm(a AL) []string {
-	if a.APIKey != DemoAPIKey || demoHost(a.URL) {
+func demoAPIKeyAlarm(a assemblyline.Config) []string {
+	if a.APIKey.Reveal() != DemoAPIKey || demoHost(a.BaseURL) {
 		return nil
 	}
-	return []string{"AL_APIKEY is the demo's key (alsim's devkey:devpassword, deploy/demo-apikey), sent to " + redactURL(a.URL) +
+	return []string{"AL_APIKEY is the demo's key (alsim's devkey:devpassword, deploy/demo-apikey), sent to " + secret.MaskURL(a.BaseURL) +
 		", which is not the demo's alsim: set AL_APIKEY_FILE (compose: AL_APIKEY_SECRET_FILE) to your own Assemblyline API key"}
-}
-
-// redactURL drops the user information of u.
-func redactURL(u string) string {
-	p, err := url.Parse(u)
-	if err != nil {
-		return "AL_URL"
-	}
-	p.User = nil
-	return p.String()
 }
 
 // Alarms are problems with the configuration that a stage runs with but

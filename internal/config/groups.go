@@ -8,6 +8,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/alharvest/alharvest/internal/secret"
 )
 
 // group registers a set of settings on a loader.
@@ -23,26 +25,28 @@ var groups = map[string][]group{
 }
 
 func alGroup(l *loader, c *Config) {
-	l.str(&c.AL.URL, "AL_URL", "", "Assemblyline base URL, e.g. https://al.example.org", false)
+	l.str(&c.AL.BaseURL, "AL_URL", "", "Assemblyline base URL, e.g. https://al.example.org", false)
 	var host string
 	l.str(&host, "AL_HOST", "", "alternative to AL_URL: host[:port], meaning https://AL_HOST", false)
 	l.str(&c.AL.User, "AL_USER", "", "Assemblyline user name (X-USER)", false)
-	l.str(&c.AL.APIKey, "AL_APIKEY", "", "API key as <key_name>:<password> (X-APIKEY)", true)
+	l.str((*string)(&c.AL.APIKey), "AL_APIKEY", "", "API key as <key_name>:<password> (X-APIKEY)", true)
 	var keyFile string
 	l.str(&keyFile, "AL_APIKEY_FILE", "", "read the API key from this file (docker secrets)", false)
-	l.boolean(&c.AL.VerifyTLS, "AL_VERIFY", true, "verify Assemblyline's TLS certificate")
+	var verify bool
+	l.boolean(&verify, "AL_VERIFY", true, "verify Assemblyline's TLS certificate")
 	l.str(&c.AL.CAFile, "AL_CA_FILE", "", "extra CA bundle (PEM) to trust for Assemblyline", false)
-	l.boolean(&c.AL.AllowHTTP, "AL_ALLOW_HTTP", false, "allow sending the API key over plain http:// to a non-loopback host")
-	l.integer(&c.AL.MaxCalls, "AL_MAX_CALLS", 10, "ceiling on this process's concurrent Assemblyline calls in the one-command mode or with AL_SHARED_QUOTA=false, where the process adapts alone below it")
-	l.integer(&c.AL.Quota, "AL_QUOTA", 0, "the user's concurrent-call quota, overriding what alharvest learns from Assemblyline's 503s (0 = learn it)")
-	l.boolean(&c.AL.SharedQuota, "AL_SHARED_QUOTA", true, "share one call budget per Assemblyline user with every process through NATS (false: each process adapts alone)")
+	l.boolean(&c.AL.AllowPlainHTTP, "AL_ALLOW_HTTP", false, "allow sending the API key over plain http:// to a non-loopback host")
+	l.integer(&c.Calls.Max, "AL_MAX_CALLS", 10, "ceiling on this process's concurrent Assemblyline calls in the one-command mode or with AL_SHARED_QUOTA=false, where the process adapts alone below it")
+	l.integer(&c.Calls.Quota, "AL_QUOTA", 0, "the user's concurrent-call quota, overriding what alharvest learns from Assemblyline's 503s (0 = learn it)")
+	l.boolean(&c.Calls.Shared, "AL_SHARED_QUOTA", true, "share one call budget per Assemblyline user with every process through NATS (false: each process adapts alone)")
 	l.integer(&c.AL.MaxRetries, "AL_MAX_RETRIES", 6, "in-process retries of one Assemblyline call on transient errors")
 	l.int64(&c.AL.MaxJSONBytes, "AL_MAX_JSON_BYTES", 64<<20, "largest JSON answer read from Assemblyline (bytes)")
 	l.int64(&c.AL.MaxDownloadBytes, "AL_MAX_DOWNLOAD_BYTES", 16<<30, "largest cART download accepted (bytes; 0 = no limit)")
 	l.finally(func() error {
+		c.AL.InsecureSkipVerify = !verify
 		urlVar := "AL_URL"
-		if c.AL.URL == "" && host != "" {
-			c.AL.URL, urlVar = "https://"+host, "AL_HOST"
+		if c.AL.BaseURL == "" && host != "" {
+			c.AL.BaseURL, urlVar = "https://"+host, "AL_HOST"
 		}
 		if keyFile != "" {
 			if c.AL.APIKey != "" {
@@ -52,22 +56,22 @@ func alGroup(l *loader, c *Config) {
 			if err != nil {
 				return err
 			}
-			c.AL.APIKey = key
+			c.AL.APIKey = secret.String(key)
 		}
 		switch {
-		case c.AL.URL == "":
+		case c.AL.BaseURL == "":
 			return errors.New("AL_URL (or AL_HOST) is required")
-		case checkALURL(urlVar, c.AL.URL, c.AL.AllowHTTP) != nil:
-			return checkALURL(urlVar, c.AL.URL, c.AL.AllowHTTP)
+		case checkALURL(urlVar, c.AL.BaseURL, c.AL.AllowPlainHTTP) != nil:
+			return checkALURL(urlVar, c.AL.BaseURL, c.AL.AllowPlainHTTP)
 		case c.AL.User == "":
 			return errors.New("AL_USER is required")
 		case c.AL.APIKey == "":
 			return errors.New("AL_APIKEY (or AL_APIKEY_FILE) is required")
-		case !strings.Contains(c.AL.APIKey, ":"):
+		case !strings.Contains(c.AL.APIKey.Reveal(), ":"):
 			return errors.New("AL_APIKEY must look like <key_name>:<password>")
-		case c.AL.Quota < 0:
+		case c.Calls.Quota < 0:
 			return errors.New("AL_QUOTA must not be negative (0 = learn it from Assemblyline)")
-		case c.AL.MaxCalls < 1:
+		case c.Calls.Max < 1:
 			return errors.New("AL_MAX_CALLS must be at least 1")
 		case c.AL.MaxJSONBytes < 1<<20:
 			return errors.New("AL_MAX_JSON_BYTES must be at least 1 MiB")
@@ -84,10 +88,10 @@ func natsGroup(l *loader, c *Config) {
 	l.str(&c.NATS.Creds, "NATS_CREDS", "", "NATS credentials file (JWT + nkey)", false)
 	l.str(&c.NATS.NKey, "NATS_NKEY", "", "NATS nkey seed file", false)
 	l.str(&c.NATS.User, "NATS_USER", "", "NATS user name", false)
-	l.str(&c.NATS.Password, "NATS_PASSWORD", "", "NATS password", true)
-	l.str(&c.NATS.Token, "NATS_TOKEN", "", "NATS token", true)
-	l.secretFile(&c.NATS.Password, "NATS_PASSWORD", "NATS_PASSWORD_FILE")
-	l.secretFile(&c.NATS.Token, "NATS_TOKEN", "NATS_TOKEN_FILE")
+	l.str((*string)(&c.NATS.Password), "NATS_PASSWORD", "", "NATS password", true)
+	l.str((*string)(&c.NATS.Token), "NATS_TOKEN", "", "NATS token", true)
+	l.secretFile((*string)(&c.NATS.Password), "NATS_PASSWORD", "NATS_PASSWORD_FILE")
+	l.secretFile((*string)(&c.NATS.Token), "NATS_TOKEN", "NATS_TOKEN_FILE")
 	l.str(&c.NATS.CAFile, "NATS_CA", "", "CA bundle (PEM) to verify the NATS server", false)
 	l.str(&c.NATS.CertFile, "NATS_CERT", "", "client certificate (PEM) for NATS mutual TLS", false)
 	l.str(&c.NATS.KeyFile, "NATS_KEY", "", "client key (PEM) for NATS mutual TLS", false)

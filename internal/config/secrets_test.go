@@ -55,8 +55,8 @@ func TestSecretFiles(t *testing.T) {
 				if err != nil {
 					t.Fatalf("%s: %v", bin, err)
 				}
-				if c.NATS.Password != tc.password || c.NATS.Token != tc.tok {
-					t.Errorf("%s: password %q token %q, want %q %q", bin, c.NATS.Password, c.NATS.Token, tc.password, tc.tok)
+				if c.NATS.Password.Reveal() != tc.password || c.NATS.Token.Reveal() != tc.tok {
+					t.Errorf("%s: password %q token %q, want %q %q", bin, c.NATS.Password.Reveal(), c.NATS.Token.Reveal(), tc.password, tc.tok)
 				}
 			}
 		})

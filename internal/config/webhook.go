@@ -6,6 +6,7 @@ import (
 	"net"
 
 	"github.com/alharvest/alharvest/internal/netaddr"
+	"github.com/alharvest/alharvest/internal/secret"
 )
 
 // Webhook configures the Assemblyline webhook receiver (searcher and
@@ -14,8 +15,8 @@ type Webhook struct {
 	// Addr is where the receiver listens; empty turns it off.
 	Addr     string
 	User     string
-	Password string // secret: read from WEBHOOK_PASSWORD_FILE
-	Token    string // secret: read from WEBHOOK_TOKEN_FILE
+	Password secret.String // read from WEBHOOK_PASSWORD_FILE
+	Token    secret.String // read from WEBHOOK_TOKEN_FILE
 	// AllowNoAuth permits a receiver without credentials on loopback.
 	AllowNoAuth bool
 	TLSCert     string
@@ -38,15 +39,17 @@ func webhookGroup(l *loader, c *Config) {
 		}
 		for _, f := range []struct {
 			env, path string
-			dst       *string
+			dst       *secret.String
 		}{{"WEBHOOK_PASSWORD_FILE", passFile, &w.Password}, {"WEBHOOK_TOKEN_FILE", tokenFile, &w.Token}} {
 			if f.path == "" {
 				continue
 			}
 			var err error
-			if *f.dst, err = readSecretFile(f.env, f.path); err != nil {
+			var v string
+			if v, err = readSecretFile(f.env, f.path); err != nil {
 				return err
 			}
+			*f.dst = secret.String(v)
 		}
 		switch {
 		case w.Token == demoWebhookToken:

@@ -9,7 +9,7 @@ import (
 	"github.com/alharvest/alharvest/internal/cli"
 	"github.com/alharvest/alharvest/internal/config"
 	"github.com/alharvest/alharvest/internal/exitcode"
-	"github.com/alharvest/alharvest/internal/logging"
+	"github.com/alharvest/alharvest/internal/secret"
 	"github.com/alharvest/alharvest/internal/service"
 )
 
@@ -40,7 +40,7 @@ func runCheck(c *cli.Call) error {
 	writeResult(&buf, asJSON, rep)
 	// The configuration is printed redacted and errors never quote a key;
 	// scrubbing the whole text once more costs nothing.
-	io.WriteString(c.Stdout, logging.Scrub(buf.String(), service.Secrets(cfg)...))
+	io.WriteString(c.Stdout, secret.Scrub(buf.String(), service.Secrets(cfg)...))
 	if !rep.OK {
 		return exitcode.With(exitcode.Failed, nil)
 	}

@@ -18,6 +18,7 @@ import (
 	"github.com/alharvest/alharvest/internal/check"
 	"github.com/alharvest/alharvest/internal/cli"
 	"github.com/alharvest/alharvest/internal/natstest"
+	"github.com/alharvest/alharvest/internal/secret"
 	"github.com/alharvest/alharvest/internal/testenv"
 	"github.com/alharvest/alharvest/pkg/messages"
 )
@@ -198,7 +199,7 @@ func TestCheckMasksCredentialsInURLs(t *testing.T) {
 		{"several servers", withCreds(ns.URL, "harvester", natsPass) + "," + withCreds(down, "other", natsPass)},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			_, text, rep := runCheck(t, "-al-url", withCreds(alURL, "aluser", alPass), "-al-user", alsim.DefaultUser,
+			_, text, rep := doCheck(t, "-al-url", withCreds(alURL, "aluser", alPass), "-al-user", alsim.DefaultUser,
 				"-al-apikey", alsim.DefaultAPIKey, "-nats-url", tc.nats, "-output-dir", t.TempDir(),
 				"-data-dir", filepath.Join(t.TempDir(), "data"))
 			b, _ := json.Marshal(rep)
@@ -211,7 +212,7 @@ func TestCheckMasksCredentialsInURLs(t *testing.T) {
 				}
 			}
 			for _, s := range rep.Config {
-				if s.Env == "NATS_URL" && (!strings.Contains(s.Value, "***@127.0.0.1:") || !s.Given) {
+				if s.Env == "NATS_URL" && (!strings.Contains(s.Value, secret.Mask+"@127.0.0.1:") || !s.Given) {
 					t.Errorf("NATS_URL printed as %q, want the URL with its credentials masked", s.Value)
 				}
 			}

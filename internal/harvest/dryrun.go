@@ -15,7 +15,7 @@ import (
 // dryRunMain is the dry run once configured: exit 0 when the sweep and
 // scoring completed, 1 when they could not.
 func dryRunMain(c *cli.Call, cfg *config.Config, asJSON bool, log *slog.Logger) error {
-	al, err := service.ALClient(cfg, quota.New(quota.Config{Max: cfg.AL.MaxCalls}), log.With("component", "assemblyline"))
+	al, err := service.ALClient(cfg, quota.New(quota.Config{Max: cfg.Calls.Max}), log.With("component", "assemblyline"))
 	if err != nil {
 		return exitcode.Use(err)
 	}

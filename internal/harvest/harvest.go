@@ -60,7 +60,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	}
 
 	embCfg := broker.EmbeddedConfig{DataDir: cfg.DataDir, Listen: o.Listen, SyncInterval: cfg.DataSync,
-		User: cfg.NATS.User, Password: cfg.NATS.Password, Token: cfg.NATS.Token}
+		User: cfg.NATS.User, Password: cfg.NATS.Password.Reveal(), Token: cfg.NATS.Token.Reveal()}
 	if err := broker.CheckListen(embCfg); err != nil {
 		return nil, err
 	}
@@ -97,7 +97,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		where += ", listening on " + url + " (auth none)"
 	}
 	log.Info("starting", "version", version.Get().String(),
-		"config", fmt.Sprintf("al=%s user=%s nats=%s threshold=%d", cfg.AL.URL, cfg.AL.User, where, cfg.Threshold))
+		"config", fmt.Sprintf("al=%s user=%s nats=%s threshold=%d", cfg.AL.BaseURL, cfg.AL.User, where, cfg.Threshold))
 
 	dlqStart, err := lastSeq(ctx, env.JS, messages.StreamDLQ)
 	if err != nil {

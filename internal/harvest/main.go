@@ -105,7 +105,7 @@ func runMain(c *cli.Call, dryRun bool) error {
 
 	// A server that cannot be found or refuses the connection will not
 	// answer the seventh retry either: say so now, before any report.
-	if err := Reachable(c.Ctx, cfg.AL.URL); err != nil {
+	if err := Reachable(c.Ctx, cfg.AL.BaseURL); err != nil {
 		if !follow {
 			return err
 		}

@@ -381,8 +381,8 @@ func TestWrongKeyFailsWithoutEchoingIt(t *testing.T) {
 }
 
 // TestConfigNeverFormatsTheKey: a panic message, a debug line or an error
-// that formats the configuration must not print the key. config.Config
-// holds it in AL.APIKey (and NATS.Password, NATS.Token) as plain strings.
+// that formats the configuration must not print the key, which config.Config
+// holds in AL.APIKey (and NATS.Password, NATS.Token) as secret.String.
 func TestConfigNeverFormatsTheKey(t *testing.T) {
 	env := leakEnv("https://al.example.org", t.TempDir(), t.TempDir())
 	env["NATS_PASSWORD"] = "nats-" + leakPassword
@@ -413,6 +413,6 @@ func TestConfigNeverFormatsTheKey(t *testing.T) {
 		}
 	}
 	if len(leaking) > 0 {
-		t.Errorf("config.Config, config.AL or config.NATS print a secret with %s", strings.Join(leaking, ", "))
+		t.Errorf("config.Config, its AL or its NATS print a secret with %s", strings.Join(leaking, ", "))
 	}
 }

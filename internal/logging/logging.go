@@ -11,6 +11,7 @@ import (
 	"os"
 	"strings"
 
+	"github.com/alharvest/alharvest/internal/secret"
 	"golang.org/x/term"
 )
 
@@ -23,8 +24,8 @@ type Config struct {
 	Format string
 	// Output defaults to os.Stderr.
 	Output io.Writer
-	// Secrets are replaced by "***" wherever they appear in a record: in the
-	// message, in string attributes and in error texts.
+	// Secrets are replaced by secret.Mask wherever they appear in a
+	// record: in the message, in string attributes and in error texts.
 	Secrets []string
 	// Binary is added to every record as "bin".
 	Binary string
@@ -79,16 +80,6 @@ func New(cfg Config) *slog.Logger {
 	return l
 }
 
-// Scrub replaces each secret in s by "***".
-func Scrub(s string, secrets ...string) string {
-	for _, sec := range secrets {
-		if sec != "" && strings.Contains(s, sec) {
-			s = strings.ReplaceAll(s, sec, "***")
-		}
-	}
-	return s
-}
-
 type scrubber struct {
 	next    slog.Handler
 	secrets []string
@@ -97,7 +88,7 @@ type scrubber struct {
 func (s *scrubber) Enabled(ctx context.Context, l slog.Level) bool { return s.next.Enabled(ctx, l) }
 
 func (s *scrubber) Handle(ctx context.Context, r slog.Record) error {
-	nr := slog.NewRecord(r.Time, r.Level, Scrub(r.Message, s.secrets...), r.PC)
+	nr := slog.NewRecord(r.Time, r.Level, secret.Scrub(r.Message, s.secrets...), r.PC)
 	r.Attrs(func(a slog.Attr) bool {
 		nr.AddAttrs(s.attr(a))
 		return true
@@ -121,7 +112,7 @@ func (s *scrubber) attr(a slog.Attr) slog.Attr {
 	v := a.Value.Resolve()
 	switch v.Kind() {
 	case slog.KindString:
-		return slog.String(a.Key, Scrub(v.String(), s.secrets...))
+		return slog.String(a.Key, secret.Scrub(v.String(), s.secrets...))
 	case slog.KindGroup:
 		g := v.Group()
 		out := make([]any, len(g))
@@ -132,11 +123,11 @@ func (s *scrubber) attr(a slog.Attr) slog.Attr {
 	case slog.KindAny:
 		switch x := v.Any().(type) {
 		case error:
-			return slog.String(a.Key, Scrub(x.Error(), s.secrets...))
+			return slog.String(a.Key, secret.Scrub(x.Error(), s.secrets...))
 		case fmt.Stringer:
-			return slog.String(a.Key, Scrub(x.String(), s.secrets...))
+			return slog.String(a.Key, secret.Scrub(x.String(), s.secrets...))
 		default:
-			return slog.String(a.Key, Scrub(fmt.Sprint(x), s.secrets...))
+			return slog.String(a.Key, secret.Scrub(fmt.Sprint(x), s.secrets...))
 		}
 	}
 	return slog.Attr{Key: a.Key, Value: v}

@@ -26,7 +26,7 @@ func TestSecretsAreScrubbedEverywhere(t *testing.T) {
 			if strings.Contains(out, "S3cretPassw0rd") {
 				t.Fatalf("secret leaked:\n%s", out)
 			}
-			if strings.Count(out, "***") < 6 {
+			if strings.Count(out, "[REDACTED]") < 6 {
 				t.Errorf("expected redaction markers:\n%s", out)
 			}
 		})

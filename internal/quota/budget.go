@@ -17,15 +17,15 @@ import (
 // KeyPrefix starts the KV key of every shared budget.
 const KeyPrefix = "quota."
 
-// Sources of a budget's quota.
+// Origins of a budget's quota (Budget.Origin).
 const (
-	// SourceAssumed: no 503 has named the quota yet; Assemblyline's default
+	// OriginAssumed: no 503 has named the quota yet; Assemblyline's default
 	// (10) is assumed and probed upwards while every slot is busy.
-	SourceAssumed = "assumed"
-	// SourceLearnt: a concurrent-quota 503 named it ("…quota of N").
-	SourceLearnt = "learnt"
-	// SourceOverride: AL_QUOTA set it.
-	SourceOverride = "override"
+	OriginAssumed = "assumed"
+	// OriginLearnt: a concurrent-quota 503 named it ("…quota of N").
+	OriginLearnt = "learnt"
+	// OriginOverride: AL_QUOTA set it.
+	OriginOverride = "override"
 )
 
 // DefaultQuota is Assemblyline's default per-user concurrent-call quota
@@ -44,10 +44,10 @@ func Key(server, user string) string {
 type Budget struct {
 	Server string `json:"server"`
 	User   string `json:"user"`
-	// Quota is the server's per-user concurrent-call quota; Source says
+	// Quota is the server's per-user concurrent-call quota; Origin says
 	// where it comes from.
 	Quota  int    `json:"quota"`
-	Source string `json:"source"`
+	Origin string `json:"source"`
 	// Size is what alharvest's processes may hold together: Quota, less
 	// what other tools on the same user were seen to use (their calls show
 	// up as 503s while alharvest stays within Size).
@@ -254,7 +254,7 @@ type Snapshot struct {
 	Server  string          `json:"server"`
 	User    string          `json:"user"`
 	Quota   int             `json:"quota"`
-	Source  string          `json:"source"`
+	Origin  string          `json:"source"`
 	Size    int             `json:"size"`
 	Held    int             `json:"held"`
 	Holders []HolderSummary `json:"holders"`
@@ -272,7 +272,7 @@ type HolderSummary struct {
 }
 
 func (r *Budget) snapshot(key string, now time.Time) Snapshot {
-	s := Snapshot{Key: key, Server: r.Server, User: r.User, Quota: r.Quota, Source: r.Source, Size: r.Size, Held: r.held()}
+	s := Snapshot{Key: key, Server: r.Server, User: r.User, Quota: r.Quota, Origin: r.Origin, Size: r.Size, Held: r.held()}
 	for _, h := range r.Holders {
 		exp := time.UnixMilli(h.Expires)
 		s.Holders = append(s.Holders, HolderSummary{Name: h.Name, Held: h.Held, Want: h.Want, Expires: exp.UTC(), Lapsed: exp.Before(now)})

@@ -100,10 +100,10 @@ func (s *Shared) refresh(ctx context.Context) error {
 	e, err := s.kv.Get(ctx, s.key)
 	switch {
 	case errors.Is(err, jetstream.ErrKeyNotFound):
-		r := &Budget{Server: s.cfg.Server, User: s.cfg.User, Quota: DefaultQuota, Source: SourceAssumed,
+		r := &Budget{Server: s.cfg.Server, User: s.cfg.User, Quota: DefaultQuota, Origin: OriginAssumed,
 			Size: DefaultQuota, Changed: s.cfg.Now().UnixMilli(), Holders: map[string]*Holder{}}
 		if s.cfg.Quota > 0 {
-			r.Quota, r.Size, r.Source = s.cfg.Quota, s.cfg.Quota, SourceOverride
+			r.Quota, r.Size, r.Origin = s.cfg.Quota, s.cfg.Quota, OriginOverride
 		}
 		b, _ := json.Marshal(r)
 		rev, err := s.kv.Create(ctx, s.key, b)

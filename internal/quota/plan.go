@@ -21,18 +21,18 @@ func (s *Shared) plan(now time.Time, force bool) (*Budget, bool) {
 	s.mu.Unlock()
 
 	// The quota and the size.
-	if s.cfg.Quota > 0 && (r.Quota != s.cfg.Quota || r.Source != SourceOverride) {
-		r.Quota, r.Source, r.Size, r.Changed = s.cfg.Quota, SourceOverride, s.cfg.Quota, ms
+	if s.cfg.Quota > 0 && (r.Quota != s.cfg.Quota || r.Origin != OriginOverride) {
+		r.Quota, r.Origin, r.Size, r.Changed = s.cfg.Quota, OriginOverride, s.cfg.Quota, ms
 		changed = true
 	}
 	for _, n := range rejects {
 		switch {
-		case n > 0 && r.Source != SourceOverride && n != r.Quota:
+		case n > 0 && r.Origin != OriginOverride && n != r.Quota:
 			s.log.Info("quota: learnt Assemblyline's concurrent-call quota from a 503", "quota", n, "was", r.Quota)
-			r.Quota, r.Source, r.Size, r.Changed = n, SourceLearnt, n, ms
+			r.Quota, r.Origin, r.Size, r.Changed = n, OriginLearnt, n, ms
 			changed = true
-		case n > 0 && r.Source == SourceAssumed:
-			r.Source = SourceLearnt
+		case n > 0 && r.Origin == OriginAssumed:
+			r.Origin = OriginLearnt
 			changed = true
 		case ms-r.Changed >= s.cfg.Rotate.Milliseconds() && r.Size > 1:
 			// Within the budget and still refused: another client of the
@@ -51,7 +51,7 @@ func (s *Shared) plan(now time.Time, force bool) (*Budget, bool) {
 		r.Size++
 		r.Changed = ms
 		changed = true
-	case r.Source == SourceAssumed && ms-r.Changed >= s.cfg.Probe.Milliseconds() && r.held() >= r.Size && demand > s.held:
+	case r.Origin == OriginAssumed && ms-r.Changed >= s.cfg.ExploreAfter.Milliseconds() && r.held() >= r.Size && demand > s.held:
 		// Nothing has named the quota and every slot is busy: try one more.
 		r.Quota++
 		r.Size++

@@ -28,10 +28,10 @@ type SharedConfig struct {
 	// before it grows back by one; also the pace of probes while the quota
 	// is only assumed (default 5 s).
 	Regrow time.Duration
-	// Probe is how long the budget stays full, with the quota only
+	// ExploreAfter is how long the budget stays full, with the quota only
 	// assumed, before it grows by one call to find out whether the server
 	// allows more (default 30 s). The 503 that ends a probe names the quota.
-	Probe time.Duration
+	ExploreAfter time.Duration
 	// OnSize, OnHeld and OnWait report the budget's size, the slots this
 	// process holds and each wait for a slot, for metrics. Optional.
 	OnSize, OnHeld func(int)
@@ -88,8 +88,8 @@ func NewShared(cfg SharedConfig) *Shared {
 	if cfg.Regrow <= 0 {
 		cfg.Regrow = 5 * time.Second
 	}
-	if cfg.Probe <= 0 {
-		cfg.Probe = 30 * time.Second
+	if cfg.ExploreAfter <= 0 {
+		cfg.ExploreAfter = 30 * time.Second
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now

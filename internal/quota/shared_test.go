@@ -118,7 +118,7 @@ func TestSharedIdleProcessLeavesItsSlotsToABusyOne(t *testing.T) {
 func TestSharedLearnsTheQuotaFromA503(t *testing.T) {
 	_, kv := bucket(t)
 	g := join(t, kv, "p", 0)
-	if s := budget(t, kv); s.Quota != quota.DefaultQuota || s.Source != quota.SourceAssumed {
+	if s := budget(t, kv); s.Quota != quota.DefaultQuota || s.Origin != quota.OriginAssumed {
 		t.Fatalf("before any 503: %+v", s)
 	}
 	if err := g.Acquire(context.Background()); err != nil {
@@ -128,7 +128,7 @@ func TestSharedLearnsTheQuotaFromA503(t *testing.T) {
 	g.Release(true)
 	testenv.Eventually(t, 2*time.Second, "quota 4 learnt", func() bool {
 		s := budget(t, kv)
-		return s.Quota == 4 && s.Size == 4 && s.Source == quota.SourceLearnt
+		return s.Quota == 4 && s.Size == 4 && s.Origin == quota.OriginLearnt
 	})
 
 }

@@ -59,10 +59,10 @@ type Config struct {
 	// MaxRestarts bounds how often one sweep restarts after its deep-paging
 	// cursor expired (default 3). Beyond that the sweep fails loudly.
 	MaxRestarts int
-	// Source names the publisher in SID messages (default "searcher").
-	Source   string
-	Logger   *slog.Logger
-	Observer Observer
+	// PublishedBy names the publisher in SID messages (default "searcher").
+	PublishedBy string
+	Logger      *slog.Logger
+	Observer    Observer
 	// PublishTimeout bounds waiting for JetStream acks of one page (default 30 s).
 	PublishTimeout time.Duration
 	// Push says a webhook receiver feeds the same queue: each sweep then
@@ -86,8 +86,8 @@ func (c *Config) setDefaults() {
 	if c.MaxRestarts <= 0 {
 		c.MaxRestarts = 3
 	}
-	if c.Source == "" {
-		c.Source = messages.StageSearcher
+	if c.PublishedBy == "" {
+		c.PublishedBy = messages.StageSearcher
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()

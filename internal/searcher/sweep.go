@@ -136,7 +136,7 @@ func (s *Searcher) publish(ctx context.Context, items []assemblyline.SearchItem)
 	defer cancel()
 	msgs := make([]*nats.Msg, 0, len(items))
 	for _, it := range items {
-		m, err := messages.NewSIDMsg(it.SID, s.cfg.Source)
+		m, err := messages.NewSIDMsg(it.SID, s.cfg.PublishedBy)
 		if err != nil {
 			s.log.Warn("skipping invalid SID from search", "err", err)
 			continue

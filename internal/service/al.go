@@ -20,19 +20,10 @@ func ALClient(cfg *config.Config, gate *quota.Limiter, log *slog.Logger) (*assem
 }
 
 // alConfig is the Assemblyline client's configuration from alharvest's,
-// without a gate or an observer: those differ between a stage and a
-// one-off command.
+// with a logger but without a gate or an observer: those differ between a
+// stage and a one-off command.
 func alConfig(cfg *config.Config, log *slog.Logger) assemblyline.Config {
-	return assemblyline.Config{
-		BaseURL:            cfg.AL.URL,
-		User:               cfg.AL.User,
-		APIKey:             cfg.AL.APIKey,
-		InsecureSkipVerify: !cfg.AL.VerifyTLS,
-		CAFile:             cfg.AL.CAFile,
-		AllowPlainHTTP:     cfg.AL.AllowHTTP,
-		MaxRetries:         cfg.AL.MaxRetries,
-		MaxJSONBytes:       cfg.AL.MaxJSONBytes,
-		MaxDownloadBytes:   cfg.AL.MaxDownloadBytes,
-		Logger:             log,
-	}
+	c := cfg.AL
+	c.Logger = log
+	return c
 }

@@ -65,9 +65,9 @@ func Setup(ctx context.Context, binary string, cfg *config.Config, opts Options)
 	e.Health = newHealth()
 
 	var gate assemblyline.Gate
-	if opts.InProcess == nil && cfg.AL.SharedQuota {
+	if opts.InProcess == nil && cfg.Calls.Shared {
 		e.Shared = quota.NewShared(quota.SharedConfig{
-			Server: cfg.AL.URL, User: cfg.AL.User, Name: holderName(binary), Quota: cfg.AL.Quota,
+			Server: cfg.AL.BaseURL, User: cfg.AL.User, Name: holderName(binary), Quota: cfg.Calls.Quota,
 			OnSize: e.Metrics.QuotaBudget, OnHeld: e.Metrics.QuotaHeld, OnWait: e.Metrics.QuotaWait,
 			Logger: log.With("component", "quota"),
 		})
@@ -75,9 +75,9 @@ func Setup(ctx context.Context, binary string, cfg *config.Config, opts Options)
 	} else {
 		// One process alone (the one-command mode keeps every call in
 		// it): a local adaptive limit, nothing shared.
-		ceiling := cfg.AL.MaxCalls
-		if cfg.AL.Quota > 0 {
-			ceiling = cfg.AL.Quota
+		ceiling := cfg.Calls.Max
+		if cfg.Calls.Quota > 0 {
+			ceiling = cfg.Calls.Quota
 		}
 		gate = quota.New(quota.Config{Max: ceiling, OnLimit: e.Metrics.ConcurrencyLimit})
 	}
@@ -99,9 +99,9 @@ func Setup(ctx context.Context, binary string, cfg *config.Config, opts Options)
 		log.Error(a)
 	}
 	if al.Cleartext() {
-		log.Warn("THE ASSEMBLYLINE API KEY IS SENT IN CLEAR over plain http:// to a host beyond this machine (AL_ALLOW_HTTP=true): anyone on the network path can read it; use https://", "al_url", cfg.AL.URL)
+		log.Warn("THE ASSEMBLYLINE API KEY IS SENT IN CLEAR over plain http:// to a host beyond this machine (AL_ALLOW_HTTP=true): anyone on the network path can read it; use https://", "al_url", cfg.AL.BaseURL)
 	}
-	if !cfg.AL.VerifyTLS {
+	if cfg.AL.InsecureSkipVerify {
 		log.Warn("TLS VERIFICATION OF ASSEMBLYLINE IS OFF (AL_VERIFY=false): anyone on the network path can read the API key and feed you files")
 	}
 
@@ -151,13 +151,13 @@ func holderName(binary string) string {
 // Secrets lists the configured secrets, for log scrubbing and leak tests.
 func Secrets(cfg *config.Config) []string {
 	var out []string
-	if cfg.AL.APIKey != "" {
-		out = append(out, cfg.AL.APIKey)
-		if _, pw, ok := strings.Cut(cfg.AL.APIKey, ":"); ok && pw != "" {
+	if key := cfg.AL.APIKey.Reveal(); key != "" {
+		out = append(out, key)
+		if _, pw, ok := strings.Cut(key, ":"); ok && pw != "" {
 			out = append(out, pw)
 		}
 	}
-	for _, s := range []string{cfg.NATS.Password, cfg.NATS.Token, cfg.Webhook.Password, cfg.Webhook.Token} {
+	for _, s := range []string{cfg.NATS.Password.Reveal(), cfg.NATS.Token.Reveal(), cfg.Webhook.Password.Reveal(), cfg.Webhook.Token.Reveal()} {
 		if s != "" {
 			out = append(out, s)
 		}
@@ -254,7 +254,7 @@ func (e *Env) pollOnce(ctx context.Context) {
 // Summary returns a one-line, secret-free summary of the configuration,
 // for the start-up log line.
 func Summary(cfg *config.Config) string {
-	return fmt.Sprintf("al=%s user=%s nats=%s threshold=%d", cfg.AL.URL, cfg.AL.User,
+	return fmt.Sprintf("al=%s user=%s nats=%s threshold=%d", cfg.AL.BaseURL, cfg.AL.User,
 		broker.ConnConfigFrom(cfg.NATS, "").String(), cfg.Threshold)
 }
 

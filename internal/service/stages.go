@@ -24,7 +24,7 @@ type StageOptions struct {
 func (e *Env) Scorer(ctx context.Context, o StageOptions) (*worker.Worker, error) {
 	s := scorer.New(e.AL, scorer.Config{
 		Threshold: e.Cfg.Threshold,
-		Server:    e.Cfg.AL.URL,
+		Server:    e.Cfg.AL.BaseURL,
 		Logger:    e.Log.With("stage", messages.StageScorer),
 		Observer:  e.Metrics,
 	})
@@ -83,16 +83,16 @@ func stageWorker[T any](ctx context.Context, e *Env, stage, stream, durable stri
 		RetryDelay:  worker.Backoff(sc.RetryMin, sc.RetryMax),
 		// Waiting for Assemblyline to finish runs on a slower clock than
 		// retrying a hiccup: 15 s doubling to 10 min with the defaults.
-		DeferDelay:  worker.Backoff(15*sc.RetryMin, 2*sc.RetryMax),
-		MaxDeferAge: sc.MaxDeferAge,
-		AckWait:     sc.AckWait,
-		FailFast:    o.FailFast,
-		Grace:       e.Cfg.Shutdown,
-		Logger:      e.Log,
-		Observer:    e.Metrics,
-		Rebind:      rebind,
-		Probe:       e.probeAssemblyline,
-		SealKey:     sealKey,
+		DeferDelay:    worker.Backoff(15*sc.RetryMin, 2*sc.RetryMax),
+		MaxDeferAge:   sc.MaxDeferAge,
+		AckWait:       sc.AckWait,
+		FailFast:      o.FailFast,
+		Grace:         e.Cfg.Shutdown,
+		Logger:        e.Log,
+		Observer:      e.Metrics,
+		Rebind:        rebind,
+		CheckUpstream: e.probeAssemblyline,
+		SealKey:       sealKey,
 	})
 	e.Health.addConsumer(stage, cons, w)
 	return w, nil
@@ -113,7 +113,7 @@ func (e *Env) Searcher(ctx context.Context) (*searcher.Searcher, error) {
 		return nil, err
 	}
 	return searcher.New(e.AL, e.JS, kv, searcher.Config{
-		Server:    e.Cfg.AL.URL,
+		Server:    e.Cfg.AL.BaseURL,
 		User:      e.Cfg.AL.User,
 		Threshold: e.Cfg.Threshold,
 		Filter:    e.Cfg.Search.Filter,

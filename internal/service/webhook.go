@@ -23,7 +23,7 @@ func (e *Env) Webhook(ctx context.Context) (func(context.Context) error, error) 
 	tally := webhook.NewTally(kv, e.Metrics)
 	rcv := webhook.New(e.JS, webhook.Config{
 		Threshold: e.Cfg.Threshold,
-		Auth:      webhook.Auth{User: w.User, Password: w.Password, Token: w.Token},
+		Auth:      webhook.Auth{User: w.User, Password: w.Password.Reveal(), Token: w.Token.Reveal()},
 		Logger:    e.Log,
 		Observer:  tally,
 	})

@@ -33,8 +33,8 @@ import (
 // Path is where the receiver accepts pushes (POST or PUT).
 const Path = "/webhooks/assemblyline"
 
-// Source names the receiver in the SID messages it publishes.
-const Source = "webhook"
+// PublishedBy names the receiver in the SID messages it publishes.
+const PublishedBy = "webhook"
 
 // DefaultMaxBody bounds a push body. A completed submission's document
 // lists its files and result keys; a megabyte holds thousands of them.
@@ -197,7 +197,7 @@ func (r *Receiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 			Reason: fmt.Sprintf("score %v is below the threshold %d", p.Score, r.cfg.Threshold)})
 		return
 	}
-	m, err := messages.NewSIDMsg(p.SID, Source)
+	m, err := messages.NewSIDMsg(p.SID, PublishedBy)
 	if err != nil { // validated above; kept so a change there cannot publish junk
 		r.answer(w, http.StatusOK, Answer{Result: OutcomeIgnored, Reason: err.Error()})
 		return

@@ -133,7 +133,7 @@ func queued(t *testing.T, js jetstream.JetStream) map[string]string {
 		if m.Header.Get(messages.HeaderMsgID) != sid.SID {
 			t.Errorf("Nats-Msg-Id %q, want the SID %q", m.Header.Get(messages.HeaderMsgID), sid.SID)
 		}
-		out[sid.SID] = sid.Source
+		out[sid.SID] = sid.PublishedBy
 	}
 	return out
 }
@@ -189,7 +189,7 @@ func TestReceiverAnswers(t *testing.T) {
 				t.Errorf("no reason given: %+v", a)
 			}
 			if tt.queuedS != "" {
-				if src, ok := queued(t, f.js)[tt.queuedS]; !ok || src != webhook.Source {
+				if src, ok := queued(t, f.js)[tt.queuedS]; !ok || src != webhook.PublishedBy {
 					t.Errorf("SID %s not queued by the webhook (queued: %v)", tt.queuedS, queued(t, f.js))
 				}
 			}

@@ -37,15 +37,15 @@ type Config struct {
 	// descriptors or memory (failure.Resources) probes on PauseProbe's
 	// schedule instead: it clears by itself, usually within seconds.
 	HaltProbe func(probe int) time.Duration
-	// Probe, when set, is the stage's cheap call to the server its handler
-	// depends on (Assemblyline). After a handler fails in a way that may be
-	// the server's fault (failure.ServerSuspect), the worker probes: if the
-	// probe fails the same way, the server is away and the stage pauses —
-	// intake stops, held messages keep their attempts, Halted reports it —
-	// probing on PauseProbe's schedule until the server answers, then
-	// retries the held messages. Without Probe such failures are retried
-	// and spend attempts.
-	Probe func(ctx context.Context) error
+	// CheckUpstream, when set, is the stage's cheap call to the server its
+	// handler depends on (Assemblyline). After a handler fails in a way that
+	// may be the server's fault (failure.ServerSuspect), the worker probes
+	// with it: if the probe fails the same way, the server is away and the
+	// stage pauses — intake stops, held messages keep their attempts, Halted
+	// reports it — probing on PauseProbe's schedule until the server
+	// answers, then retries the held messages. Without CheckUpstream such
+	// failures are retried and spend attempts.
+	CheckUpstream func(ctx context.Context) error
 	// PauseProbe gives the delay between probes while the server is away
 	// (default: exponential from 1 s to 15 s; a probe is one small call).
 	PauseProbe func(probe int) time.Duration
@@ -73,7 +73,7 @@ type Config struct {
 	// FailFast makes Run return as soon as a handler reports a Halt failure
 	// (bad credentials, daily quota), instead of pausing and probing. The
 	// one-command run uses it; services do not. It does not apply to a
-	// server that is away (see Probe): that pauses in every mode.
+	// server that is away (see CheckUpstream): that pauses in every mode.
 	FailFast bool
 	// Grace is how long in-flight work may run after shutdown starts before
 	// it is cancelled and handed back (default 20 s).

@@ -184,11 +184,11 @@ func (w *Worker) pause(ctx context.Context, cause error, log *slog.Logger) error
 	}
 }
 
-// probe calls the stage's Probe with a bound of its own.
+// probe calls the stage's CheckUpstream with a bound of its own.
 func (w *Worker) probe(ctx context.Context) error {
 	pctx, cancel := context.WithTimeout(ctx, probeTimeout)
 	defer cancel()
-	return w.cfg.Probe(pctx)
+	return w.cfg.CheckUpstream(pctx)
 }
 
 // probeTimeout bounds one probe: a server that takes longer is as good as

@@ -94,7 +94,7 @@ func (w *Worker) run(ctx context.Context, m jetstream.Msg, in *Message, j job, l
 			}
 			continue
 		}
-		if w.cfg.Probe == nil || !failure.ServerSuspect(err) {
+		if w.cfg.CheckUpstream == nil || !failure.ServerSuspect(err) {
 			break
 		}
 		// Perhaps the server is away rather than this message failing.

@@ -26,9 +26,9 @@
 //     an outcome (the process crashed or hung on it) is dead-lettered rather
 //     than allowed to crash-loop forever;
 //   - a failure that may be the server's (Unavailable, Timeout) spends an
-//     attempt only if the stage's Probe finds the server answering; if it
-//     does not, the stage pauses — no new intake, held messages kept alive —
-//     and probes until the server is back (Config.Probe);
+//     attempt only if the stage's CheckUpstream finds the server answering;
+//     if it does not, the stage pauses — no new intake, held messages kept
+//     alive — and probes until the server is back (Config.CheckUpstream);
 //   - a message is pulled only for a handler waiting for it (one request
 //     asks for as many as handlers wait), so none waits pulled but
 //     unhandled past its ack deadline; every pull request ends within

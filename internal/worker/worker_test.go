@@ -711,15 +711,15 @@ func TestServerAwayPausesWithoutSpendingAttempts(t *testing.T) {
 				return nil, nil
 			})
 			w := worker.New(f.js, f.cons, h, worker.Config{
-				Stage:       messages.StageScorer,
-				Concurrency: 2,
-				MaxAttempts: 2,
-				RetryDelay:  func(int) time.Duration { return 20 * time.Millisecond },
-				PauseProbe:  func(int) time.Duration { return 100 * time.Millisecond },
-				Probe:       func(context.Context) error { return srv.call() },
-				FailFast:    failFast,
-				Grace:       2 * time.Second,
-				Logger:      quietLog(),
+				Stage:         messages.StageScorer,
+				Concurrency:   2,
+				MaxAttempts:   2,
+				RetryDelay:    func(int) time.Duration { return 20 * time.Millisecond },
+				PauseProbe:    func(int) time.Duration { return 100 * time.Millisecond },
+				CheckUpstream: func(context.Context) error { return srv.call() },
+				FailFast:      failFast,
+				Grace:         2 * time.Second,
+				Logger:        quietLog(),
 			})
 			ctx, cancel := context.WithCancel(context.Background())
 			errc := make(chan error, 1)
@@ -774,8 +774,8 @@ func TestServerUpMeansTheFailureIsTheMessages(t *testing.T) {
 	f.run(worker.HandlerFunc(func(ctx context.Context, m *worker.Message) ([]*nats.Msg, error) {
 		return nil, failure.Errorf(failure.Unavailable, "malformed document for this submission")
 	}), worker.Config{
-		MaxAttempts: 3,
-		Probe:       func(context.Context) error { probes.Add(1); return nil },
+		MaxAttempts:   3,
+		CheckUpstream: func(context.Context) error { probes.Add(1); return nil },
 	})
 	f.publishSID("abc")
 	testenv.Eventually(t, 10*time.Second, "dead-lettered", func() bool { return len(f.dlq()) == 1 })

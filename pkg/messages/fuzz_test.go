@@ -150,11 +150,11 @@ func FuzzDecodeSID(f *testing.F) {
 			if !json.Valid(trimmed) {
 				t.Fatalf("accepted %q, which is not one JSON value", trimmed)
 			}
-		} else if m.SID != string(trimmed) || m.Source != "" {
+		} else if m.SID != string(trimmed) || m.PublishedBy != "" {
 			t.Fatalf("bare text %q decoded to %+v", trimmed, m)
 		}
 
-		msg, err := messages.NewSIDMsg(m.SID, m.Source)
+		msg, err := messages.NewSIDMsg(m.SID, m.PublishedBy)
 		if err != nil {
 			t.Fatalf("NewSIDMsg refuses what DecodeSID accepted (%+v): %v", m, err)
 		}

@@ -110,8 +110,9 @@ func invalid(format string, args ...any) error {
 type SID struct {
 	// SID is the submission ID: base62, 1 to 22 characters.
 	SID string `json:"sid"`
-	// Source optionally names the publisher, for logs and dead letters.
-	Source string `json:"source,omitempty"`
+	// PublishedBy optionally names the publisher (the JSON field "source"),
+	// for logs and dead letters.
+	PublishedBy string `json:"source,omitempty"`
 }
 
 // Validate reports whether the message can be processed.
@@ -210,60 +211,73 @@ func printable(s string) string {
 	return strings.ToValidUTF8(s, "�")
 }
 
-// DecodeSID accepts either the JSON object {"sid": "..."} or a bare SID as
-// plain text (surrounding whitespace ignored), and validates the result.
-func DecodeSID(data []byte) (SID, error) {
+// Decode decodes and validates one message of type T: SID, File or
+// Collected (as in Decode[messages.File](data)). Surrounding whitespace is
+// ignored; a SID message may also be a bare SID as plain text. Every error
+// wraps ErrInvalid.
+func Decode[T any, P decodable[T]](data []byte) (T, error) {
+	var m T
+	p := P(&m)
 	if len(data) > MaxMessageSize {
-		return SID{}, invalid("sid message of %d bytes exceeds %d", len(data), MaxMessageSize)
+		return m, invalid("%s of %d bytes exceeds %d", p.kind(), len(data), MaxMessageSize)
 	}
-	trimmed := bytes.TrimSpace(data)
-	if len(trimmed) == 0 {
-		return SID{}, invalid("empty sid message")
+	if err := p.decode(bytes.TrimSpace(data)); err != nil {
+		return *new(T), err
 	}
-	var m SID
-	if trimmed[0] == '{' {
-		if err := decodeJSON(trimmed, &m); err != nil {
-			return SID{}, err
-		}
-	} else {
-		m.SID = string(trimmed)
-	}
-	if err := m.Validate(); err != nil {
-		return SID{}, err
+	if err := p.Validate(); err != nil {
+		return *new(T), err
 	}
 	return m, nil
 }
 
-// DecodeFile decodes and validates a files message.
-func DecodeFile(data []byte) (File, error) {
-	if len(data) > MaxMessageSize {
-		return File{}, invalid("file message of %d bytes exceeds %d", len(data), MaxMessageSize)
-	}
-	var m File
-	if err := decodeJSON(bytes.TrimSpace(data), &m); err != nil {
-		return File{}, err
-	}
-	m.Names = nilIfEmpty(m.Names)
-	if err := m.Validate(); err != nil {
-		return File{}, err
-	}
-	return m, nil
+// decodable is a pointer to a message type that Decode can fill.
+type decodable[T any] interface {
+	*T
+	// kind names the message in errors.
+	kind() string
+	// decode fills the message from its trimmed payload.
+	decode(trimmed []byte) error
+	Validate() error
 }
 
-// DecodeCollected decodes and validates a collected event.
-func DecodeCollected(data []byte) (Collected, error) {
-	if len(data) > MaxMessageSize {
-		return Collected{}, invalid("collected event of %d bytes exceeds %d", len(data), MaxMessageSize)
+// DecodeSID is Decode[SID]: the JSON object {"sid": "..."} or a bare SID.
+func DecodeSID(data []byte) (SID, error) { return Decode[SID](data) }
+
+// DecodeFile is Decode[File].
+func DecodeFile(data []byte) (File, error) { return Decode[File](data) }
+
+// DecodeCollected is Decode[Collected].
+func DecodeCollected(data []byte) (Collected, error) { return Decode[Collected](data) }
+
+func (*SID) kind() string       { return "sid message" }
+func (*File) kind() string      { return "file message" }
+func (*Collected) kind() string { return "collected event" }
+
+func (m *SID) decode(b []byte) error {
+	switch {
+	case len(b) == 0:
+		return invalid("empty sid message")
+	case b[0] != '{':
+		m.SID = string(b)
+		return nil
 	}
-	var m Collected
-	if err := decodeJSON(bytes.TrimSpace(data), &m); err != nil {
-		return Collected{}, err
+	return decodeJSON(b, m)
+}
+
+func (m *File) decode(b []byte) error {
+	if err := decodeJSON(b, m); err != nil {
+		return err
 	}
 	m.Names = nilIfEmpty(m.Names)
-	if err := m.Validate(); err != nil {
-		return Collected{}, err
+	return nil
+}
+
+func (m *Collected) decode(b []byte) error {
+	if err := decodeJSON(b, m); err != nil {
+		return err
 	}
-	return m, nil
+	m.Names = nilIfEmpty(m.Names)
+	return nil
 }
 
 // decodeJSON decodes exactly one JSON object. Unknown fields are accepted (the
@@ -286,8 +300,8 @@ func decodeJSON(data []byte, v any) error {
 
 // NewSIDMsg builds a message for SubjectSIDs with the de-duplication header
 // set to the SID, ready for jetstream's PublishMsg.
-func NewSIDMsg(sid, source string) (*nats.Msg, error) {
-	m := SID{SID: sid, Source: source}
+func NewSIDMsg(sid, publishedBy string) (*nats.Msg, error) {
+	m := SID{SID: sid, PublishedBy: publishedBy}
 	if err := m.Validate(); err != nil {
 		return nil, err
 	}

@@ -18,7 +18,7 @@ func TestDecodeSID(t *testing.T) {
 		wantErr  string
 	}{
 		{"json", `{"sid":"4EZNjXD44dmYMRbXYPAe6t"}`, messages.SID{SID: "4EZNjXD44dmYMRbXYPAe6t"}, ""},
-		{"json with source", `{"sid":"bYdMV2iJwYRZko3R3ik2X","source":"feedX"}`, messages.SID{SID: "bYdMV2iJwYRZko3R3ik2X", Source: "feedX"}, ""},
+		{"json with source", `{"sid":"bYdMV2iJwYRZko3R3ik2X","source":"feedX"}`, messages.SID{SID: "bYdMV2iJwYRZko3R3ik2X", PublishedBy: "feedX"}, ""},
 		{"json with unknown field", `{"sid":"abc","extra":[1,2]}`, messages.SID{SID: "abc"}, ""},
 		{"bare text", "4EZNjXD44dmYMRbXYPAe6t", messages.SID{SID: "4EZNjXD44dmYMRbXYPAe6t"}, ""},
 		{"bare text with newline", "  4EZNjXD44dmYMRbXYPAe6t\n", messages.SID{SID: "4EZNjXD44dmYMRbXYPAe6t"}, ""},
@@ -103,7 +103,7 @@ func TestNewSIDMsg(t *testing.T) {
 		t.Errorf("subject %s header %v", m.Subject, m.Header)
 	}
 	back, err := messages.DecodeSID(m.Data)
-	if err != nil || back.SID != "4EZNjXD44dmYMRbXYPAe6t" || back.Source != "feed" {
+	if err != nil || back.SID != "4EZNjXD44dmYMRbXYPAe6t" || back.PublishedBy != "feed" {
 		t.Errorf("round trip: %+v %v", back, err)
 	}
 	if _, err := messages.NewSIDMsg("bad sid", ""); err == nil {
@@ -121,5 +121,46 @@ func TestCollectedRoundTrip(t *testing.T) {
 	got, err := messages.DecodeCollected(m.Data)
 	if err != nil || !reflect.DeepEqual(got, c) {
 		t.Fatalf("got %+v, %v", got, err)
+	}
+}
+
+// TestDecodeNamesTheMessage: Decode is the one decoder behind DecodeSID,
+// DecodeFile and DecodeCollected; each type's errors say which message
+// failed, and what one type accepts another may refuse.
+func TestDecodeNamesTheMessage(t *testing.T) {
+	oversized := []byte(`{"pad":"` + strings.Repeat("x", messages.MaxMessageSize) + `"}`)
+	collected := []byte(`{"sha256":"` + goodSHA + `","path":"/out/x.cart","names":[]}`)
+	tests := []struct {
+		name    string
+		decode  func([]byte) error
+		in      []byte
+		wantErr string
+	}{
+		{"sid oversized", func(b []byte) error { _, err := messages.Decode[messages.SID](b); return err }, oversized, "sid message of"},
+		{"file oversized", func(b []byte) error { _, err := messages.Decode[messages.File](b); return err }, oversized, "file message of"},
+		{"collected oversized", func(b []byte) error { _, err := messages.Decode[messages.Collected](b); return err }, oversized, "collected event of"},
+		{"file as plain text", func(b []byte) error { _, err := messages.Decode[messages.File](b); return err }, []byte(goodSHA), "not a JSON object"},
+		{"collected without path", func(b []byte) error { _, err := messages.Decode[messages.Collected](b); return err }, []byte(`{"sha256":"` + goodSHA + `"}`), "without a path"},
+		{"collected", func(b []byte) error { _, err := messages.Decode[messages.Collected](b); return err }, collected, ""},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			err := tc.decode(tc.in)
+			if tc.wantErr == "" {
+				if err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tc.wantErr) || !errors.Is(err, messages.ErrInvalid) {
+				t.Fatalf("err = %v, want an ErrInvalid containing %q", err, tc.wantErr)
+			}
+		})
+	}
+	// The named decoders are Decode, normalisation included.
+	a, errA := messages.DecodeCollected(collected)
+	b, errB := messages.Decode[messages.Collected](collected)
+	if errA != nil || errB != nil || !reflect.DeepEqual(a, b) || a.Names != nil {
+		t.Errorf("DecodeCollected %+v (%v), Decode %+v (%v); want equal, with empty names as nil", a, errA, b, errB)
 	}
 }

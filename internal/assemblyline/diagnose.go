@@ -11,8 +11,8 @@ import (
 	"github.com/alharvest/alharvest/internal/failure"
 )
 
-// Probe is what one test call told about the server, for `alharvest check`.
-type Probe struct {
+// Diagnosis is what one test call told about the server, for `alharvest check`.
+type Diagnosis struct {
 	// TLS is the negotiated TLS version ("TLS 1.3"), empty over plain http.
 	TLS string
 	// PeerSubject is the server certificate's subject, when TLS.
@@ -27,28 +27,28 @@ type Probe struct {
 	Took time.Duration
 }
 
-// probeBody is a plain (not deep-paging) search for one row: it opens no
+// diagnoseBody is a plain (not deep-paging) search for one row: it opens no
 // server-side cursor.
-type probeBody struct {
+type diagnoseBody struct {
 	Query   string   `json:"query"`
 	Filters []string `json:"filters,omitempty"`
 	FL      string   `json:"fl"`
 	Rows    int      `json:"rows"`
 }
 
-type probePage struct {
+type diagnosePage struct {
 	Items []json.RawMessage `json:"items"`
 	Total *int64            `json:"total"`
 }
 
-// Probe makes one submission search of one row with the client's
+// Diagnose makes one submission search of one row with the client's
 // credentials, without retries: it proves the server is reachable, its TLS
 // certificate trusted, the credentials accepted and the search permitted.
 // Errors are the client's usual (*APIError with a failure.Kind, or a
 // transport error).
-func (c *Client) Probe(ctx context.Context, query string, filters []string) (Probe, error) {
-	var p Probe
-	body, err := json.Marshal(probeBody{Query: query, Filters: filters, FL: "sid", Rows: 1})
+func (c *Client) Diagnose(ctx context.Context, query string, filters []string) (Diagnosis, error) {
+	var p Diagnosis
+	body, err := json.Marshal(diagnoseBody{Query: query, Filters: filters, FL: "sid", Rows: 1})
 	if err != nil {
 		return p, failure.Errorf(failure.Invalid, "assemblyline search: encoding the request: %w", err)
 	}
@@ -66,7 +66,7 @@ func (c *Client) Probe(ctx context.Context, query string, filters []string) (Pro
 	}
 	p.QuotaAPI = quotaHeader(x.resp.Header, "x-remaining-quota-api")
 	p.QuotaSubmission = quotaHeader(x.resp.Header, "x-remaining-quota-submission")
-	page, err := readAnswer[probePage](x, c.maxJSON)
+	page, err := readAnswer[diagnosePage](x, c.maxJSON)
 	if err == nil && page.Items == nil {
 		err = failure.Errorf(failure.Unavailable, "assemblyline search: the answer has no items list")
 	}
