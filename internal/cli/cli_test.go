@@ -78,7 +78,7 @@ func TestDispatch(t *testing.T) {
 		{"a group in the overview", []string{"-h"}, 0, "", "dlq list|replay", ""},
 		{"nested command", []string{"dlq", "replay"}, 0, "prog dlq replay ", "", ""},
 		{"--version", []string{"status", "--version"}, 0, "", "prog devel", ""},
-		{"a failure: 1, scrubbed", []string{"fail", "-token", "s3cret-t0ken"}, 1, "prog fail ", "", "prog fail: it broke, token ***"},
+		{"a failure: 1, scrubbed", []string{"fail", "-token", "s3cret-t0ken"}, 1, "prog fail ", "", "prog fail: it broke, token [REDACTED]"},
 		{"dead letters: 3, said already", []string{"deadletters"}, 3, "prog deadletters ", "", ""},
 		{"bad configuration: 2", []string{"badconfig"}, 2, "prog badconfig ", "", `prog badconfig: AL_URL="x": want https://`},
 		{"a hidden command runs", []string{"internal"}, 0, "internal", "", ""},

@@ -65,7 +65,6 @@ func TestPublishedDemoKeys(t *testing.T) {
 		{"http://alsim:8980", config.DemoAPIKey, false},
 		{"http://127.0.0.1:8980", config.DemoAPIKey, false},
 		{"https://al.example.org", config.DemoAPIKey, true},
-		{"https://user:pw@al.example.org", config.DemoAPIKey, true},
 		{"https://al.example.org", "mykey:s3cret", false},
 	} {
 		c, _, err := config.Load(config.Scorer, nil, env(with(map[string]string{"AL_URL": tc.url, "AL_APIKEY": tc.key, "AL_ALLOW_HTTP": "true"})), nil)
