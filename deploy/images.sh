@@ -4,7 +4,7 @@
 # copied into an image FROM scratch.
 #
 #   eval "$(deploy/images.sh)"        # sets NATS_IMAGE and ALHARVEST_IMAGE
-#   docker-compose --profile demo up -d
+#   docker-compose --env-file deploy/demo.env up -d
 #
 # stdout is only the assignments, one per line:
 #   NATS_IMAGE=alharvest/nats:<nats-server version from go.mod>

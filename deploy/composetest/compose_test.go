@@ -421,7 +421,7 @@ func checkDependsOn(t *testing.T, p *types.Project, sc scenario) {
 			}
 		}
 		if _, ok := deps["alsim"]; ok {
-			t.Errorf("%s depends on alsim, which runs only with --profile demo", name)
+			t.Errorf("%s depends on alsim, which runs only in the demo profile (deploy/demo.env)", name)
 		}
 	}
 	d, ok := p.Services[config.Downloader].DependsOn["output-init"]

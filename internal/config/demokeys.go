@@ -22,10 +22,11 @@ import (
 // nothing on a real Assemblyline, so a stage sending it anywhere but alsim
 // runs, and says so at ERROR level on every start.
 const (
-	// demoNATSPublicKey is the public key of the seed that was
-	// deploy/demo-nats.nk.
+	// demoNATSPublicKey is the public key of the demo NATS seed published
+	// in alharvest's repository.
 	demoNATSPublicKey = "UB4RBC6RJV3XB2SDIETRPVWE7EXVRYI5QA3GZABGUQUJU3ZTAQLZPVE3"
-	// demoWebhookToken was deploy/demo-webhook-token.
+	// demoWebhookToken is the demo webhook token published in alharvest's
+	// repository.
 	demoWebhookToken = "demo-webhook-token"
 	// DemoAPIKey is alsim's default API key (deploy/demo-apikey).
 	DemoAPIKey = "devkey:devpassword"

@@ -12,8 +12,8 @@ import (
 	"github.com/alharvest/alharvest/internal/config"
 )
 
-// The seed that was deploy/demo-nats.nk, published in the repository's
-// history: a stage must refuse it.
+// The demo NATS seed published in alharvest's repository: a stage must
+// refuse it.
 const publishedDemoSeed = "SUABPWKMKLQUJP2OWREWKIC7EMDLVSS55QWKAPQ4KGLGNFEO6PRLKOZVTA"
 
 // TestPublishedDemoKeys: the published NATS key and webhook token stop
