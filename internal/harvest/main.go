@@ -14,7 +14,9 @@ import (
 
 	"github.com/alharvest/alharvest/internal/admin"
 	"github.com/alharvest/alharvest/internal/config"
+	"github.com/alharvest/alharvest/internal/contract"
 	"github.com/alharvest/alharvest/internal/exitcode"
+	"github.com/alharvest/alharvest/internal/feed"
 	"github.com/alharvest/alharvest/internal/logging"
 	"github.com/alharvest/alharvest/internal/service"
 	"github.com/alharvest/alharvest/internal/version"
@@ -27,6 +29,12 @@ func Main(args []string, stdout io.Writer, stderr *os.File) int {
 	defer stop()
 	if len(args) > 0 && (args[0] == "dlq" || args[0] == "status" || args[0] == "healthcheck") {
 		return admin.Command(ctx, args, stdout, stderr)
+	}
+	if len(args) > 0 && args[0] == "feed" {
+		return feed.Command(ctx, args[1:], stdout, stderr)
+	}
+	if len(args) > 0 && args[0] == "contract" {
+		return contract.Command(args[1:], stdout, stderr)
 	}
 	if len(args) > 0 && args[0] == "demo" {
 		return demoCommand(ctx, args[1:], stdout, stderr)
