@@ -37,6 +37,7 @@ func (m *Metrics) NewFeed(durable string) *Feed {
 		f.failed.WithLabelValues(durable, r)
 	}
 	f.running.WithLabelValues(durable)
+	f.duration.WithLabelValues(durable)
 	return f
 }
 
