@@ -33,7 +33,7 @@ func writeCart(t testing.TB, dir string, content string) messages.Collected {
 		t.Fatal(err)
 	}
 	return messages.Collected{SHA256: sha, Path: path, Size: int64(b.Len()), Score: 7100, SID: "4EZNjXD44dmYMRbXYPAe6t",
-		Provenance: messages.Provenance{Server: "https://al.example.org", Names: []string{"a.exe", "b.dll"}},
+		Provenance:  messages.Provenance{Server: "https://al.example.org", Names: []string{"a.exe", "b.dll"}},
 		CollectedAt: time.Date(2026, 12, 7, 12, 0, 0, 0, time.UTC)}
 }
 
@@ -52,8 +52,8 @@ type recorder struct {
 }
 
 func (r *recorder) Ran(result string, _ time.Duration) { r.ran = append(r.ran, result) }
-func (r *recorder) Refused(reason string)            { r.refused = append(r.refused, reason) }
-func (r *recorder) Running(int)                      {}
+func (r *recorder) Refused(reason string)              { r.refused = append(r.refused, reason) }
+func (r *recorder) Running(int)                        {}
 
 func TestHandlerHandsTheFile(t *testing.T) {
 	dir := t.TempDir()
