@@ -15,6 +15,8 @@ var subcommands = []struct{ name, about string }{
 	{"dlq list|replay", "inspect or retry dead letters"},
 	{"healthcheck", "probe this container's HTTP_ADDR (for Docker)"},
 	{"recollect SID|SHA256...", "collect again on purpose, bypassing the duplicate windows"},
+	{"feed -- CMD [ARG...]", "run your next program on every collected file, durably (docs/feed.md)"},
+	{"contract [SUBJECT]", "print the NATS contract: AsyncAPI 3.0 and JSON Schemas"},
 	{"version", "version, VCS revision and Go version (--json); also --version"},
 }
 

@@ -35,7 +35,7 @@ func TestHelpListsSubcommands(t *testing.T) {
 			listed[fields[0]] = true
 		}
 	}
-	for _, want := range []string{"demo", "check", "status", "dlq", "healthcheck", "recollect", "version"} {
+	for _, want := range []string{"demo", "check", "status", "dlq", "healthcheck", "recollect", "feed", "contract", "version"} {
 		if !listed[want] {
 			t.Errorf("-h does not list %q:\n%s", want, text)
 		}
