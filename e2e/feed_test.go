@@ -128,14 +128,17 @@ func TestFeedHandsEveryFileAtLeastOnce(t *testing.T) {
 	// the kill and not done then, or done among the last runs before it
 	// (its ack may not have been sent).
 	recent := atKill.done[max(0, len(atKill.done)-3):]
+	again := 0
 	for _, sha := range want[1:] {
 		if n := count(final.done, sha); n > 1 {
+			again++
 			inFlight := count(atKill.start, sha) > count(atKill.done, sha) || slices.Contains(recent, sha)
 			if !inFlight {
 				t.Errorf("%s handed %d times though its program was not running when the feed died", sha, n)
 			}
 		}
 	}
+	t.Logf("%d files; at the kill %d runs had started and %d were done; %d files handed twice", len(want), len(atKill.start), len(atKill.done), again)
 	for _, p := range paths {
 		if filepath.Dir(p) != remapped {
 			t.Errorf("program given %s, want a path under %s", p, remapped)

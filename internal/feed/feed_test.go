@@ -212,3 +212,36 @@ func TestHandlerRefusesUndecodableEvents(t *testing.T) {
 		}
 	}
 }
+
+// deploy/feed-example.sh, run by the feed: copies the cART into the inbox,
+// again without harm, and fails with its reason when the inbox is missing.
+func TestExampleProgram(t *testing.T) {
+	dir, inbox := t.TempDir(), t.TempDir()
+	c := writeCart(t, dir, "for the inbox")
+	var out testenv.Buffer
+	h, err := New(Config{Program: Program{Argv: []string{"/bin/sh", "../../deploy/feed-example.sh", inbox}}, Stdout: &out})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		if _, err := worker.HandleOnce(context.Background(), h, eventMsg(t, c)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, _ := os.ReadFile(c.Path)
+	got, err := os.ReadFile(filepath.Join(inbox, c.SHA256+".cart"))
+	if err != nil || !bytes.Equal(got, want) {
+		t.Errorf("inbox copy: %v (%d bytes, want %d)", err, len(got), len(want))
+	}
+	if entries, _ := os.ReadDir(inbox); len(entries) != 1 {
+		t.Errorf("inbox holds %d entries, want the one file", len(entries))
+	}
+	if !strings.Contains(out.String(), "handed "+c.SHA256) || !strings.Contains(out.String(), "already in inbox") {
+		t.Errorf("program output %q", out.String())
+	}
+	h, _ = New(Config{Program: Program{Argv: []string{"/bin/sh", "../../deploy/feed-example.sh", filepath.Join(inbox, "missing")}}})
+	_, err = worker.HandleOnce(context.Background(), h, eventMsg(t, c))
+	if err == nil || !strings.Contains(err.Error(), "is not a directory") || failure.ActionFor(err) != failure.Retry {
+		t.Errorf("missing inbox: %v", err)
+	}
+}
