@@ -13,10 +13,6 @@ import (
 	"github.com/alharvest/alharvest/pkg/messages"
 )
 
-// errFilterNotSubset is the server's JSConsumerFilterNotSubsetErr: a
-// filter subject that no subject of the stream covers.
-const errFilterNotSubset jetstream.ErrorCode = 10093
-
 // ConsumerConfig says how a feed's durable consumer is made.
 type ConsumerConfig struct {
 	// Durable is the consumer's name (default messages.ConsumerFeed).
@@ -42,9 +38,10 @@ type ConsumerConfig struct {
 // stages, never by a feed.
 //
 // A new consumer reads alharvest.collected and alharvest.feed.<durable>,
-// where replayed dead letters of this feed arrive. On a stream provisioned
-// by an older alharvest, without that subject, it reads alharvest.collected
-// only, and says that replay to this feed needs the stages upgraded.
+// where replayed dead letters of this feed arrive. (On a stream laid out by
+// an older alharvest, without that subject, the server accepts the filter;
+// replays to the feed are refused until a stage of this version updates
+// the stream.) A feed started before the stages waits for the stream.
 func Consumer(ctx context.Context, js jetstream.JetStream, c ConsumerConfig, log *slog.Logger) (jetstream.Consumer, error) {
 	if c.Durable == "" {
 		c.Durable = messages.ConsumerFeed
@@ -74,30 +71,42 @@ func Consumer(ctx context.Context, js jetstream.JetStream, c ConsumerConfig, log
 		DeliverPolicy: policy,
 	}
 	var cons jetstream.Consumer
-	err := broker.Retry(ctx, log, "consumer "+c.Durable, func(ctx context.Context) error {
-		var err error
-		cons, err = js.Consumer(ctx, messages.StreamCollected, c.Durable)
+	// The stages create the stream; a feed started before them waits.
+	waited := false
+	for {
+		err := bind(ctx, js, cc, &cons, log)
+		if !errors.Is(err, jetstream.ErrStreamNotFound) {
+			if err != nil {
+				return nil, fmt.Errorf("feed consumer %s on %s: %w", c.Durable, messages.StreamCollected, err)
+			}
+			return cons, nil
+		}
+		if !waited {
+			log.Warn("no collected stream yet: waiting for the stages (downloader, alharvest) to create it", "stream", messages.StreamCollected)
+			waited = true
+		}
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("feed consumer %s: %w while waiting for %s", c.Durable, ctx.Err(), messages.StreamCollected)
+		case <-time.After(2 * time.Second):
+		}
+	}
+}
+
+// bind gets or creates the consumer cc describes into *cons.
+func bind(ctx context.Context, js jetstream.JetStream, cc jetstream.ConsumerConfig, cons *jetstream.Consumer, log *slog.Logger) error {
+	return broker.Retry(ctx, log, "consumer "+cc.Durable, func(ctx context.Context) error {
+		got, err := js.Consumer(ctx, messages.StreamCollected, cc.Durable)
 		if err == nil || !errors.Is(err, jetstream.ErrConsumerNotFound) {
+			*cons = got
 			return err
 		}
-		cons, err = js.CreateConsumer(ctx, messages.StreamCollected, cc)
-		var apiErr *jetstream.APIError
-		if errors.As(err, &apiErr) && apiErr.ErrorCode == errFilterNotSubset {
-			log.Warn("the collected stream has no replay subject (its stages run an older alharvest): this feed reads alharvest.collected only, and `alharvest dlq replay` cannot send its dead letters back until they are upgraded",
-				"subject", messages.FeedSubject(c.Durable))
-			old := cc
-			old.FilterSubjects = nil
-			old.FilterSubject = messages.SubjectCollected
-			cons, err = js.CreateConsumer(ctx, messages.StreamCollected, old)
-		}
+		got, err = js.CreateConsumer(ctx, messages.StreamCollected, cc)
 		if errors.Is(err, jetstream.ErrConsumerExists) {
 			// A replica created it a moment ago.
-			cons, err = js.Consumer(ctx, messages.StreamCollected, c.Durable)
+			got, err = js.Consumer(ctx, messages.StreamCollected, cc.Durable)
 		}
+		*cons = got
 		return err
 	})
-	if err != nil {
-		return nil, fmt.Errorf("feed consumer %s on %s: %w", c.Durable, messages.StreamCollected, err)
-	}
-	return cons, nil
 }

@@ -28,7 +28,6 @@ func readerPermissions(durable string) *server.Permissions {
 		Publish: &server.SubjectPermission{Allow: []string{
 			"$JS.API.CONSUMER.INFO.ALHARVEST_COLLECTED." + durable,
 			"$JS.API.CONSUMER.CREATE.ALHARVEST_COLLECTED." + durable,
-			"$JS.API.CONSUMER.CREATE.ALHARVEST_COLLECTED." + durable + ".>",
 			"$JS.API.CONSUMER.MSG.NEXT.ALHARVEST_COLLECTED." + durable,
 			"$JS.ACK.ALHARVEST_COLLECTED." + durable + ".>",
 			messages.DLQSubject(messages.StageFeed),

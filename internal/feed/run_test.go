@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
+
 	"github.com/alharvest/alharvest/internal/config"
 	"github.com/alharvest/alharvest/internal/dlq"
 	"github.com/alharvest/alharvest/internal/natstest"
@@ -211,5 +213,27 @@ func TestFeedServesProbesAndMetrics(t *testing.T) {
 	stop()
 	if err := <-done; err != nil {
 		t.Errorf("Run: %v", err)
+	}
+}
+
+// A feed started before the stages waits for the collected stream, then
+// binds, even to a stream of an older alharvest without the replay subject.
+func TestConsumerWaitsForTheStreamAndFallsBack(t *testing.T) {
+	srv := natstest.Start(t)
+	_, js := natstest.Connect(t, srv.URL)
+	ctx := context.Background()
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	time.AfterFunc(time.Second, func() {
+		// An older layout: alharvest.collected only.
+		_, _ = js.CreateStream(ctx, jetstream.StreamConfig{Name: messages.StreamCollected, Subjects: []string{messages.SubjectCollected}})
+	})
+	cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	cons, err := Consumer(cctx, js, ConsumerConfig{Durable: "early"}, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fs := cons.CachedInfo().Config.FilterSubjects; len(fs) != 2 || fs[0] != messages.SubjectCollected {
+		t.Errorf("filter subjects %v", fs)
 	}
 }
