@@ -2,6 +2,7 @@ package broker
 
 import (
 	"context"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -57,13 +58,13 @@ func TestProvisionLaysOutTheContractAndIsIdempotent(t *testing.T) {
 		}
 	}
 	want := map[string]struct {
-		subject   string
+		subjects  []string
 		retention jetstream.RetentionPolicy
 	}{
-		messages.StreamSIDs:      {messages.SubjectSIDs, jetstream.WorkQueuePolicy},
-		messages.StreamFiles:     {messages.SubjectFiles, jetstream.WorkQueuePolicy},
-		messages.StreamCollected: {messages.SubjectCollected, jetstream.LimitsPolicy},
-		messages.StreamDLQ:       {messages.SubjectDLQPrefix + ">", jetstream.LimitsPolicy},
+		messages.StreamSIDs:      {[]string{messages.SubjectSIDs}, jetstream.WorkQueuePolicy},
+		messages.StreamFiles:     {[]string{messages.SubjectFiles}, jetstream.WorkQueuePolicy},
+		messages.StreamCollected: {[]string{messages.SubjectCollected, messages.SubjectFeedPrefix + ">"}, jetstream.LimitsPolicy},
+		messages.StreamDLQ:       {[]string{messages.SubjectDLQPrefix + ">"}, jetstream.LimitsPolicy},
 	}
 	for name, w := range want {
 		s, err := js.Stream(ctx, name)
@@ -74,7 +75,7 @@ func TestProvisionLaysOutTheContractAndIsIdempotent(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if len(info.Config.Subjects) != 1 || info.Config.Subjects[0] != w.subject || info.Config.Retention != w.retention ||
+		if !slices.Equal(info.Config.Subjects, w.subjects) || info.Config.Retention != w.retention ||
 			info.Config.Storage != jetstream.FileStorage {
 			t.Errorf("stream %s: %+v", name, info.Config)
 		}

@@ -129,12 +129,13 @@ func (t Topology) Streams() []jetstream.StreamConfig {
 		{
 			Name:        messages.StreamCollected,
 			Description: "alharvest: files written to OUTPUT_DIR, for downstream processes",
-			Subjects:    []string{messages.SubjectCollected},
-			Retention:   jetstream.LimitsPolicy,
-			Storage:     jetstream.FileStorage,
-			Replicas:    t.Replicas,
-			Duplicates:  30 * time.Second,
-			MaxAge:      t.CollectedMaxAge,
+			// alharvest.feed.<durable>: dead letters replayed to one feed.
+			Subjects:   []string{messages.SubjectCollected, messages.SubjectFeedPrefix + ">"},
+			Retention:  jetstream.LimitsPolicy,
+			Storage:    jetstream.FileStorage,
+			Replicas:   t.Replicas,
+			Duplicates: 30 * time.Second,
+			MaxAge:     t.CollectedMaxAge,
 		},
 		{
 			Name:        messages.StreamDLQ,

@@ -26,6 +26,9 @@ const (
 	// Admin is alharvest's admin subcommands (dlq, status): NATS or a data
 	// directory, no Assemblyline.
 	Admin = "alharvest-admin"
+	// Feed is `alharvest feed`: NATS, and the directory it reads the
+	// collected files from; no Assemblyline.
+	Feed = "alharvest-feed"
 )
 
 // DefaultNATSURL is where a process looks for NATS when NATS_URL is not set.

@@ -22,6 +22,7 @@ var groups = map[string][]group{
 	Alharvest: {alGroup, natsGroup, logGroup, httpGroup(""), thresholdGroup, searchGroup, scorerGroup,
 		downloaderGroup, outputGroup, dataGroup, shutdownGroup, webhookGroup},
 	Admin: {natsGroup, logGroup, dataGroup},
+	Feed:  {natsGroup, logGroup, httpGroup(""), feedOutputGroup, shutdownGroup},
 }
 
 func alGroup(l *loader, c *Config) {
@@ -192,6 +193,12 @@ func outputGroup(l *loader, c *Config) {
 	l.str(&c.OutputDir, "OUTPUT_DIR", "./collected", "directory receiving <sha256>.cart files", false)
 	l.int64(&c.OutputReserve, "OUTPUT_RESERVE", 1<<30, "free space kept on OUTPUT_DIR's file system: a download that would leave less halts the downloader until space is freed (bytes; 0 = none)")
 	l.boolean(&c.OutputMetadata, "OUTPUT_METADATA", false, "also write <sha256>.json beside each cART: Assemblyline server, SID, score, file type, times.completed, collection time")
+}
+
+// feedOutputGroup is OUTPUT_DIR as the feed reads it: where it finds the
+// <sha256>.cart files, with no default (the event's own path).
+func feedOutputGroup(l *loader, c *Config) {
+	l.str(&c.OutputDir, "OUTPUT_DIR", "", "directory holding the <sha256>.cart files as this feed sees it (another host's or container's mount of the downloader's OUTPUT_DIR); empty = the path each collected event names", false)
 }
 
 func dataGroup(l *loader, c *Config) {

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 	"unicode/utf8"
 
@@ -240,9 +241,9 @@ func Replay(ctx context.Context, js jetstream.JetStream, letters []Letter, o Rep
 	}
 	n := 0
 	for _, l := range letters {
-		subject := l.OriginalSubject
-		if subject != messages.SubjectSIDs && subject != messages.SubjectFiles {
-			return n, fmt.Errorf("dead letter %d: cannot replay to subject %q", l.Seq, subject)
+		subject, err := replaySubject(l)
+		if err != nil {
+			return n, err
 		}
 		m := nats.NewMsg(subject)
 		m.Data = l.Data
@@ -259,6 +260,30 @@ func Replay(ctx context.Context, js jetstream.JetStream, letters []Letter, o Rep
 		}
 	}
 	return n, nil
+}
+
+// replaySubject is where a letter goes back to: its original work queue,
+// or, for a collected event a feed gave up on, that feed's own replay
+// subject, so that no other feed or reader of alharvest.collected sees
+// the file again.
+func replaySubject(l Letter) (string, error) {
+	switch l.OriginalSubject {
+	case messages.SubjectSIDs, messages.SubjectFiles:
+		return l.OriginalSubject, nil
+	case messages.SubjectCollected:
+		durable := l.Header.Get(messages.HeaderConsumer)
+		if err := messages.ValidateDurable(durable); err != nil {
+			return "", fmt.Errorf("dead letter %d: a collected event without the feed that gave up on it (%s): %w", l.Seq, messages.HeaderConsumer, err)
+		}
+		return messages.FeedSubject(durable), nil
+	}
+	if strings.HasPrefix(l.OriginalSubject, messages.SubjectFeedPrefix) {
+		// Given up on again after a replay: back to the same feed.
+		if err := messages.ValidateDurable(strings.TrimPrefix(l.OriginalSubject, messages.SubjectFeedPrefix)); err == nil {
+			return l.OriginalSubject, nil
+		}
+	}
+	return "", fmt.Errorf("dead letter %d: cannot replay to subject %q", l.Seq, l.OriginalSubject)
 }
 
 // printable renders a payload for a terminal: text as is (shortened), binary as a note.

@@ -250,3 +250,48 @@ func streamMsgs(t *testing.T, js jetstream.JetStream, name string) []*jetstream.
 		seq = m.Sequence + 1
 	}
 }
+
+// A feed's dead letter goes back to that feed only: its replay subject in
+// ALHARVEST_COLLECTED, never alharvest.collected, which every feed and
+// every other reader of the stream would see again.
+func TestReplayFeedLetterToItsFeed(t *testing.T) {
+	js := natstest.Provisioned(t)
+	ctx := context.Background()
+	event := []byte(`{"sha256":"` + sha + `","path":"/data/` + sha + `.cart"}`)
+	publish := func(consumer, subject string) {
+		m := nats.NewMsg(messages.DLQSubject(messages.StageFeed))
+		m.Data = event
+		m.Header.Set(messages.HeaderStage, messages.StageFeed)
+		m.Header.Set(messages.HeaderOriginalSubject, subject)
+		m.Header.Set(messages.HeaderReason, "program exited with status 3; stderr: no space in inbox")
+		if consumer != "" {
+			m.Header.Set(messages.HeaderConsumer, consumer)
+		}
+		if _, err := js.PublishMsg(ctx, m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	publish("archive", messages.SubjectCollected) // 1
+	publish("", messages.SubjectCollected)        // 2: which feed? unknown
+	publish("x", messages.FeedSubject("archive")) // 3: failed again after a replay
+	publish("../etc", messages.SubjectCollected)  // 4: not a durable name
+	sel, err := dlq.List(ctx, js, dlq.Filter{Stage: messages.StageFeed})
+	if err != nil || len(sel) != 4 {
+		t.Fatalf("List: %d letters, %v", len(sel), err)
+	}
+	for i, want := range []string{"", "without the feed that gave up on it", "", "without the feed that gave up on it"} {
+		_, err := dlq.Replay(ctx, js, sel[i:i+1], dlq.ReplayOptions{})
+		if (err == nil) != (want == "") || err != nil && !strings.Contains(err.Error(), want) {
+			t.Errorf("replay of letter %d: %v, want %q", sel[i].Seq, err, want)
+		}
+	}
+	msgs := streamMsgs(t, js, messages.StreamCollected)
+	if len(msgs) != 2 {
+		t.Fatalf("ALHARVEST_COLLECTED holds %d messages, want the 2 replays", len(msgs))
+	}
+	for _, m := range msgs {
+		if m.Subject != messages.FeedSubject("archive") || string(m.Data) != string(event) {
+			t.Errorf("replayed to %s %q, want %s with the event", m.Subject, m.Data, messages.FeedSubject("archive"))
+		}
+	}
+}

@@ -179,9 +179,10 @@ func hasLine(text, status, area, name string) bool {
 	return false
 }
 
-// TestCheckMasksCredentialsInURLs: a password inside NATS_URL or AL_URL
-// appears nowhere in check's output, text or JSON, whether the server
-// answers or not; the rest of the URL is still shown.
+// TestCheckMasksCredentialsInURLs: a password inside NATS_URL appears
+// nowhere in check's output, text or JSON, whether the server answers or
+// not; the rest of the URL is still shown. (AL_URL with credentials is
+// refused at load time: TestALURLErrorsNameTheVariable.)
 func TestCheckMasksCredentialsInURLs(t *testing.T) {
 	_, alURL := alsimtest.Serve(t, alsim.Config{Seed: 3, Submissions: 20})
 	ns := natstest.Start(t)
@@ -199,7 +200,7 @@ func TestCheckMasksCredentialsInURLs(t *testing.T) {
 		{"several servers", withCreds(ns.URL, "harvester", natsPass) + "," + withCreds(down, "other", natsPass)},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			_, text, rep := doCheck(t, "-al-url", withCreds(alURL, "aluser", alPass), "-al-user", alsim.DefaultUser,
+			_, text, rep := doCheck(t, "-al-url", alURL, "-al-user", alsim.DefaultUser,
 				"-al-apikey", alsim.DefaultAPIKey, "-nats-url", tc.nats, "-output-dir", t.TempDir(),
 				"-data-dir", filepath.Join(t.TempDir(), "data"))
 			b, _ := json.Marshal(rep)

@@ -10,7 +10,9 @@ import (
 	"github.com/alharvest/alharvest/internal/admin"
 	"github.com/alharvest/alharvest/internal/cli"
 	"github.com/alharvest/alharvest/internal/config"
+	"github.com/alharvest/alharvest/internal/contract"
 	"github.com/alharvest/alharvest/internal/exitcode"
+	"github.com/alharvest/alharvest/internal/feed"
 	"github.com/alharvest/alharvest/internal/logging"
 	"github.com/alharvest/alharvest/internal/service"
 	"github.com/alharvest/alharvest/internal/version"
@@ -33,6 +35,8 @@ var Program = &cli.Command{
 		admin.StatusCommand,
 		admin.DLQCommand,
 		recollectCommand,
+		feed.Command,
+		contract.Command,
 		admin.HealthcheckCommand,
 		versionCommand,
 	},

@@ -70,6 +70,13 @@ type Config struct {
 	// RebindDeferred, when set, recreates Deferred if it disappears, as
 	// Rebind does for the work consumer.
 	RebindDeferred func(ctx context.Context) (jetstream.Consumer, error)
+	// SharedStream says the consumer reads a stream other consumers read
+	// too (ALHARVEST_COLLECTED, which every feed and other systems read),
+	// not a work queue of its own: the worker never publishes a copy into
+	// it. A hand-back at shutdown is then a plain Nak (the next delivery
+	// counts as an attempt) and a "not ready" failure waits in place with
+	// NakWithDelay. Dead letters still go to ALHARVEST_DLQ.
+	SharedStream bool
 	// FailFast makes Run return as soon as a handler reports a Halt failure
 	// (bad credentials, daily quota), instead of pausing and probing. The
 	// one-command run uses it; services do not. It does not apply to a

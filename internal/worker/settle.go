@@ -26,8 +26,15 @@ func (w *Worker) deadLetter(ctx context.Context, m jetstream.Msg, meta *jetstrea
 	dl.Header.Set(messages.HeaderOriginalSubject, m.Subject())
 	dl.Header.Set(messages.HeaderOriginalSequence, strconv.FormatUint(meta.Sequence.Stream, 10))
 	dl.Header.Set(messages.HeaderFailedAt, time.Now().UTC().Format(time.RFC3339Nano))
+	// The consumer, not only the stage: several feeds read the same
+	// stream, and each one's letter must be kept and replayed to it.
+	consumer := meta.Consumer
+	if consumer == "" {
+		consumer = w.cfg.Stage
+	}
+	dl.Header.Set(messages.HeaderConsumer, consumer)
 	// Idempotent across a crash between the copy and the removal.
-	dl.Header.Set(messages.HeaderMsgID, fmt.Sprintf("%s.%s.%d", w.cfg.Stage, meta.Stream, meta.Sequence.Stream))
+	dl.Header.Set(messages.HeaderMsgID, fmt.Sprintf("%s.%s.%d", consumer, meta.Stream, meta.Sequence.Stream))
 
 	pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), w.cfg.PublishTimeout)
 	defer cancel()
@@ -57,6 +64,12 @@ func (w *Worker) deferMsg(ctx context.Context, m jetstream.Msg, meta *jetstream.
 	}
 	deferrals++
 	delay := w.cfg.DeferDelay(deferrals)
+	if w.cfg.SharedStream {
+		// No copy may go into a stream other readers share: wait in place.
+		_ = m.NakWithDelay(delay)
+		w.cfg.Observer.Settled(w.cfg.Stage, OutcomeRetried, failure.KindOf(cause))
+		return
+	}
 	// The copy waits in the stage's deferred store when there is one, where
 	// it holds no place of the work consumer's MaxAckPending (see forward).
 	to := ""
@@ -123,6 +136,11 @@ func (w *Worker) replace(ctx context.Context, m jetstream.Msg, msg *Message, to 
 // replaces the original. If the copy cannot be stored, a plain Nak does it
 // at the cost of an attempt.
 func (w *Worker) handBack(ctx context.Context, m jetstream.Msg, meta *jetstream.MsgMetadata, msg *Message, log *slog.Logger) {
+	if w.cfg.SharedStream {
+		// A copy would reach every other reader of the stream.
+		_ = m.Nak()
+		return
+	}
 	// Hand-backs happen at shutdown, after the grace period: a short wait.
 	err := w.replace(ctx, m, msg, "", 5*time.Second, log, func(h nats.Header) {
 		h.Set(messages.HeaderMsgID, fmt.Sprintf("%s.%d.%d.back", meta.Stream, meta.Sequence.Stream, meta.NumDelivered))

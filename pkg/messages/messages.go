@@ -166,6 +166,11 @@ func (m Collected) Validate() error {
 	if m.Path == "" {
 		return invalid("collected event without a path")
 	}
+	if m.SID != "" {
+		if err := ValidateSID(m.SID); err != nil {
+			return err
+		}
+	}
 	return m.Provenance.validate()
 }
 
