@@ -62,7 +62,11 @@ func stageWorker[T any](ctx context.Context, e *Env, stage, stream, durable stri
 		return nil, err
 	}
 	rebind := func(ctx context.Context) (jetstream.Consumer, error) {
-		return broker.Consumer(ctx, e.JS, stream, durable, cc, e.Log)
+		c, err := broker.Consumer(ctx, e.JS, stream, durable, cc, e.Log)
+		if err == nil {
+			e.Health.rebound(stage, c)
+		}
+		return c, err
 	}
 	deferred, err := broker.DeferredConsumer(ctx, e.JS, stage, 0, e.Cfg.NATS.Replicas, e.Log)
 	if err != nil {
@@ -91,11 +95,22 @@ func stageWorker[T any](ctx context.Context, e *Env, stage, stream, durable stri
 		Logger:      e.Log,
 		Observer:    e.Metrics,
 		Rebind:      rebind,
+		Heal:        e.heal,
 		Probe:       e.probeAssemblyline,
 		SealKey:     sealKey,
 	})
 	e.Health.addConsumer(stage, cons, w)
+	e.Metrics.Stage(stage)
 	return w, nil
+}
+
+// heal re-creates missing streams and the bucket (nil-safe: an Env built
+// without NATS has no Healer).
+func (e *Env) heal(ctx context.Context) error {
+	if e.Healer == nil {
+		return nil
+	}
+	return e.Healer.Heal(ctx)
 }
 
 // probeAssemblyline is the stages' cheap call while Assemblyline may be
@@ -123,5 +138,6 @@ func (e *Env) Searcher(ctx context.Context) (*searcher.Searcher, error) {
 		Logger:    e.Log,
 		Observer:  e.Metrics,
 		Push:      e.Cfg.Webhook.Addr != "",
+		Heal:      e.heal,
 	}), nil
 }

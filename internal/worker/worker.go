@@ -70,6 +70,7 @@ import (
 	"crypto/rand"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -90,6 +91,9 @@ type Worker struct {
 
 	sealKey []byte // see Config.SealKey
 
+	settledAt atomic.Int64 // see Activity
+	inHand    atomic.Int64
+
 	fatalOnce sync.Once
 	fatal     error
 	stopRun   context.CancelFunc
@@ -103,7 +107,7 @@ func New[T any](js jetstream.JetStream, consumer jetstream.Consumer, h Handler[T
 		key = make([]byte, 32)
 		_, _ = rand.Read(key) // never fails (crypto/rand)
 	}
-	return &Worker{
+	w := &Worker{
 		sealKey:  key,
 		cfg:      cfg,
 		js:       js,
@@ -115,6 +119,9 @@ func New[T any](js jetstream.JetStream, consumer jetstream.Consumer, h Handler[T
 		// cannot make any deferral exceed it (2 × 0.8 > 1.2).
 		notBeforeLimit: 2 * cfg.DeferDelay(64),
 	}
+	w.settledAt.Store(time.Now().UnixNano())
+	w.cfg.Observer = settleClock{Observer: cfg.Observer, last: &w.settledAt, inHand: &w.inHand}
+	return w
 }
 
 // Halted reports whether the stage is halted by a Halt failure or paused
