@@ -107,7 +107,8 @@ func (s *Shared) heal(ctx context.Context, cause error) bool {
 	if err := s.cfg.Heal(ctx); err != nil {
 		return false
 	}
-	s.rec = nil // read (or create) the record afresh
+	s.rec = nil     // read (or create) the record afresh
+	s.updates = nil // and watch it anew: a watch of a deleted bucket sees nothing more
 	if err := s.step(ctx, false); err != nil {
 		return false
 	}
