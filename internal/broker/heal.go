@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"slices"
 	"sync"
 	"time"
 
@@ -26,9 +27,18 @@ type Healer struct {
 	topo Topology
 	log  *slog.Logger
 
-	mu   sync.Mutex
-	last time.Time // end of the latest run
-	err  error     // its result
+	mu        sync.Mutex
+	last      time.Time // end of the latest run
+	err       error     // its result
+	onCreated []func(ctx context.Context)
+}
+
+// OnBucketCreated registers fn to run after Heal has re-created the state
+// bucket, for what a process must put back in it (the stages' seal key).
+func (h *Healer) OnBucketCreated(fn func(ctx context.Context)) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.onCreated = append(h.onCreated, fn)
 }
 
 // healEvery bounds how often Heal provisions: every failing operation of
@@ -62,6 +72,11 @@ func (h *Healer) Heal(ctx context.Context) error {
 	created, err := provisionOnce(ctx, h.js, h.topo)
 	if len(created) > 0 {
 		h.log.Warn("re-created missing parts of the NATS layout", "created", created)
+	}
+	if slices.Contains(created, "KV_"+messages.BucketState) {
+		for _, fn := range h.onCreated {
+			fn(ctx)
+		}
 	}
 	if err != nil {
 		h.log.Warn("cannot re-create the NATS layout; will retry", "err", err)

@@ -76,6 +76,13 @@ func stageWorker[T any](ctx context.Context, e *Env, stage, stream, durable stri
 	if err != nil {
 		return nil, err
 	}
+	if e.Healer != nil {
+		e.Healer.OnBucketCreated(func(ctx context.Context) {
+			if err := worker.RestoreSealKey(ctx, e.JS, sealKey); err != nil {
+				e.Log.Warn("cannot put the seal key back in the re-created bucket", "err", err)
+			}
+		})
+	}
 	w := worker.New(e.JS, cons, h, worker.Config{
 		Deferred: deferred,
 		RebindDeferred: func(ctx context.Context) (jetstream.Consumer, error) {
