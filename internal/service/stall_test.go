@@ -170,3 +170,36 @@ func TestStallOfAProcessWithNoCallSlot(t *testing.T) {
 	})
 	expectStall(t, url, since, "its share of the shared quota budget is 0")
 }
+
+// TestDeletedBucketHealsBeforeAStall deletes the state bucket under a
+// running scorer, then gives it work: the bucket and the quota record are
+// re-created at once, the message is settled, and the stage is never
+// reported stalled (before the heal, the process waited on a share of 0).
+func TestDeletedBucketHealsBeforeAStall(t *testing.T) {
+	env, url := stalledScorer(t, func(context.Context, *Env) {})
+	ctx := context.Background()
+	if err := env.JS.DeleteKeyValue(ctx, messages.BucketState); err != nil {
+		t.Fatal(err)
+	}
+	deleted := time.Now()
+	publishSID(t, ctx, env)
+	for time.Since(deleted) < 2*stallBound {
+		if got := getReadyz(t, url); !got.Ready {
+			t.Fatalf("%s after the deletion /readyz: %+v", time.Since(deleted).Round(time.Millisecond), got)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if _, err := env.JS.KeyValue(ctx, messages.BucketState); err != nil {
+		t.Errorf("bucket not re-created: %v", err)
+	}
+	info, err := env.JS.Consumer(ctx, messages.StreamSIDs, messages.ConsumerScorer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ci := info.CachedInfo(); ci.NumPending != 0 || ci.NumAckPending != 0 {
+		t.Errorf("the message was not settled: %d pending, %d ack-pending", ci.NumPending, ci.NumAckPending)
+	}
+	if env.Shared.Allowed() != 1 {
+		t.Errorf("the scorer may make %d calls at once, want its whole budget of 1", env.Shared.Allowed())
+	}
+}
