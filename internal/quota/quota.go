@@ -39,6 +39,9 @@
 //   - Leases last TTL (2 s) and are renewed once half of it has gone by
 //     (any write of the process renews its lease too); any process drops a
 //     lapsed lease, so a killed process's slots come back within the TTL.
+//     An expiry is the holder's clock, so readers also drop a lease they
+//     have not seen renewed for a TTL of their own clock: a killed holder
+//     whose clock runs fast frees its slots within two leases.
 //     A process trusts its lease only for three quarters of the TTL after
 //     sending its last write, so it stops calling on it before anyone
 //     else may drop it, whatever the renewal pace. Close hands them back
@@ -50,6 +53,9 @@
 //     alharvest stays within the quota means another client uses the same
 //     user: the size shrinks by one per burst and grows back by one every
 //     5 s without a refusal.
+//   - A record that is gone or cannot be decoded is written afresh, and a
+//     bucket that is gone is re-created (SharedConfig.Heal), so no process
+//     waits on the last known budget while NATS answers.
 //   - Without NATS a process keeps its lease until it lapses, then limits
 //     itself to its part of the last known size split among the last known
 //     holders (the remainder to the first in ID order), so the parts add up
