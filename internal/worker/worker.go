@@ -34,6 +34,11 @@
 //     unhandled past its ack deadline; every pull request ends within
 //     StallAfter, and one that delivered nothing while the consumer had
 //     work waiting is logged and counted;
+//   - a consumer or stream found missing (deleted by an operator, or lost
+//     with the NATS store) is re-created (Config.Heal, then Rebind), and
+//     outputs or copies no stream took are published again once it is,
+//     without spending an attempt; Activity tells a stall check when the
+//     worker last settled a message;
 //   - the bookkeeping headers of re-published copies count only under the
 //     worker's own seal (HeaderSeal); a handler's panic dead-letters its
 //     message, nothing more;
