@@ -89,11 +89,21 @@ func (w *Worker) pull(ctx context.Context, n int, jobs chan<- jetstream.Msg) (in
 	got := 0
 	handBack := false
 	tripped := w.latch.trippedCh()
+	dropped := w.droppedCh()
 	for {
 		var m jetstream.Msg
 		var ok bool
 		select {
 		case m, ok = <-batch.Messages():
+		case <-dropped:
+			// The request went out on a connection that is gone, and
+			// the server forgot it with the connection (or with its
+			// store): nothing more comes for it. End it now, not at its
+			// deadline, so the next pull is a new request as soon as the
+			// connection is back, and finds out whether the consumer is.
+			dropped = nil
+			cancel()
+			continue
 		case <-tripped:
 			// Halted or paused: what this request still delivers goes back
 			// to the queue at once (the request is not cancelled, or what

@@ -78,6 +78,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
@@ -98,6 +99,9 @@ type Worker struct {
 
 	settledAt atomic.Int64 // see Activity
 	inHand    atomic.Int64
+
+	droppedMu sync.Mutex
+	dropped   chan struct{} // closed (and replaced) when the NATS connection drops
 
 	fatalOnce sync.Once
 	fatal     error
@@ -124,6 +128,7 @@ func New[T any](js jetstream.JetStream, consumer jetstream.Consumer, h Handler[T
 		// cannot make any deferral exceed it (2 × 0.8 > 1.2).
 		notBeforeLimit: 2 * cfg.DeferDelay(64),
 	}
+	w.dropped = make(chan struct{})
 	w.settledAt.Store(time.Now().UnixNano())
 	w.cfg.Observer = settleClock{Observer: cfg.Observer, last: &w.settledAt, inHand: &w.inHand}
 	return w
@@ -142,6 +147,15 @@ func (w *Worker) Run(ctx context.Context) error {
 	runCtx, stopRun := context.WithCancel(ctx)
 	defer stopRun()
 	w.stopRun = stopRun
+	if nc := w.js.Conn(); nc != nil {
+		st := nc.StatusChanged(nats.DISCONNECTED, nats.RECONNECTING)
+		defer nc.RemoveStatusListener(st) // closes st, which ends the loop below
+		go func() {
+			for range st {
+				w.connDropped()
+			}
+		}()
+	}
 
 	// Handlers outlive intake by the grace period, so in-flight work can
 	// finish after a SIGTERM instead of being thrown away.
@@ -190,6 +204,21 @@ func (w *Worker) Run(ctx context.Context) error {
 		<-done
 	}
 	return w.fatal
+}
+
+// connDropped tells every pull under way that its connection is gone.
+func (w *Worker) connDropped() {
+	w.droppedMu.Lock()
+	defer w.droppedMu.Unlock()
+	close(w.dropped)
+	w.dropped = make(chan struct{})
+}
+
+// droppedCh is closed when the NATS connection next drops.
+func (w *Worker) droppedCh() <-chan struct{} {
+	w.droppedMu.Lock()
+	defer w.droppedMu.Unlock()
+	return w.dropped
 }
 
 // sleepCtx sleeps for d or until ctx ends; it reports whether it slept fully.
