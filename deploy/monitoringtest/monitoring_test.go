@@ -98,7 +98,7 @@ func TestAlertRules(t *testing.T) {
 		}
 	}
 	// What the operator asked to be told about.
-	for _, want := range []string{"AlharvestDeadLettersGrowing", "AlharvestStageHalted", "AlharvestTargetDown",
+	for _, want := range []string{"AlharvestDeadLettersGrowing", "AlharvestStageHalted", "AlharvestStageStalled", "AlharvestTargetDown",
 		"AlharvestQueueAgeRising", "AlharvestQuotaRejectionsHigh", "AlharvestNoSweepCompleted"} {
 		if !slices.Contains(alerts, want) {
 			t.Errorf("no alert %s (have %v)", want, alerts)
@@ -149,7 +149,8 @@ func TestDashboard(t *testing.T) {
 		}
 	}
 	for _, want := range []string{"alharvest_al_quota_rejections_total", "alharvest_al_concurrency_limit",
-		"alharvest_stream_oldest_message_age_seconds", "alharvest_consumer_pending_messages", "alharvest_stage_halted"} {
+		"alharvest_stream_oldest_message_age_seconds", "alharvest_consumer_pending_messages", "alharvest_stage_halted",
+		"alharvest_stage_stalled"} {
 		if !used[want] {
 			t.Errorf("the dashboard does not show %s", want)
 		}

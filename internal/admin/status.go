@@ -13,6 +13,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/alharvest/alharvest/internal/cli"
+	"github.com/alharvest/alharvest/internal/config"
 	"github.com/alharvest/alharvest/internal/exitcode"
 	"github.com/alharvest/alharvest/internal/quota"
 	"github.com/alharvest/alharvest/internal/searcher"
@@ -61,6 +62,16 @@ type StageStatus struct {
 	DeadLettered uint64 `json:"dead_lettered"`
 	// Consumer is false when no replica of the stage ever started.
 	Consumer bool `json:"consumer_exists"`
+	// Stalled says why the stage looks stalled from the server's side
+	// (see judgeStalls), or is empty.
+	Stalled string `json:"stalled,omitempty"`
+
+	// What judgeStalls reads: the consumer's latest delivery or
+	// acknowledgement and its creation, by the server's clock, that
+	// clock's now, and how long an operator's pause still lasts.
+	lastActive, serverNow time.Time
+	pausedFor             time.Duration
+	consumerName          string
 }
 
 // SearchStatus is one searcher checkpoint.
@@ -119,6 +130,15 @@ func ReadStatus(ctx context.Context, js jetstream.JetStream) (*Status, error) {
 			ss.InFlight = ci.NumAckPending
 			ss.Redelivered = ci.NumRedelivered
 			ss.Waiting = ci.NumWaiting
+			ss.serverNow, ss.lastActive, ss.consumerName = ci.TimeStamp, ci.Created, ci.Name
+			for _, t := range []*time.Time{ci.Delivered.Last, ci.AckFloor.Last} {
+				if t != nil && t.After(ss.lastActive) {
+					ss.lastActive = *t
+				}
+			}
+			if ci.Paused {
+				ss.pausedFor = ci.PauseRemaining
+			}
 		} else if !errors.Is(err, jetstream.ErrConsumerNotFound) {
 			return nil, fmt.Errorf("consumer %s: %w", sc.consumer, err)
 		}
@@ -144,7 +164,36 @@ func ReadStatus(ctx context.Context, js jetstream.JetStream) (*Status, error) {
 		}
 		st.Budgets = bs
 	}
+	st.judgeStalls(config.DefaultStallAfter)
 	return st, nil
+}
+
+// judgeStalls marks the stages that look stalled from the server's side:
+// messages wait undelivered while an operator's pause holds the consumer,
+// or while the consumer has delivered and received acknowledgements of
+// nothing for after (STALL_AFTER). Both times are the server's, so no
+// clock of this host enters. A replica stuck on messages it holds shows in
+// its own /readyz and alharvest_stage_stalled.
+func (s *Status) judgeStalls(after time.Duration) {
+	if after <= 0 {
+		after = config.DefaultStallAfter
+	}
+	for i := range s.Stages {
+		st := &s.Stages[i]
+		st.Stalled = ""
+		if !st.Consumer || st.Pending == 0 {
+			continue
+		}
+		idle := st.serverNow.Sub(st.lastActive)
+		switch {
+		case st.pausedFor > 0:
+			st.Stalled = fmt.Sprintf("consumer %s paused for %s more with %d messages waiting (nats consumer resume %s %s)",
+				st.consumerName, st.pausedFor.Round(time.Second), st.Pending, st.Stream, st.consumerName)
+		case idle >= after:
+			st.Stalled = fmt.Sprintf("nothing delivered or acknowledged for %s while %d messages wait (STALL_AFTER %s); each replica's /readyz says why",
+				idle.Round(time.Second), st.Pending, after)
+		}
+	}
 }
 
 // WriteText prints the status as tables.
@@ -161,6 +210,11 @@ func (s *Status) WriteText(w io.Writer) {
 		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%d\t%d%s\n", st.Stage, st.Queued, st.Pending, st.InFlight, st.Redelivered, st.Deferred, st.DeadLettered, note)
 	}
 	tw.Flush()
+	for _, st := range s.Stages {
+		if st.Stalled != "" {
+			fmt.Fprintf(w, "%s stalled: %s\n", st.Stage, st.Stalled)
+		}
+	}
 	fmt.Fprintf(w, "\ncollected events: %d\n", s.CollectedEvents)
 	if len(s.Searches) == 0 {
 		fmt.Fprintln(w, "searcher: no sweep completed yet")
@@ -241,6 +295,7 @@ func runStatus(c *cli.Call) error {
 			return err
 		}
 		st.Where = conn.Where
+		st.judgeStalls(cfg.StallAfter)
 		switch {
 		case redraw:
 			fmt.Fprint(c.Stdout, clearScreen)

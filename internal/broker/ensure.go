@@ -19,40 +19,42 @@ import (
 // written only when a setting alharvest owns differs. Settings alharvest
 // does not set (an operator's compression or placement) are left alone.
 
-// ensureStream creates the stream, or updates it when a setting of sc differs.
-func ensureStream(ctx context.Context, js jetstream.JetStream, sc jetstream.StreamConfig) error {
+// ensureStream creates the stream, or updates it when a setting of sc
+// differs; it reports whether it created it.
+func ensureStream(ctx context.Context, js jetstream.JetStream, sc jetstream.StreamConfig) (bool, error) {
 	s, err := js.Stream(ctx, sc.Name)
 	if err == nil && streamCovers(s.CachedInfo().Config, sc) {
-		return nil
+		return false, nil
 	}
 	if errors.Is(err, jetstream.ErrStreamNotFound) {
 		if _, err = js.CreateStream(ctx, sc); !errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
-			return err
+			return err == nil, err
 		}
 		// Another process created it a moment ago, perhaps from an
 		// older configuration: fall through to the update.
 	} else if err != nil {
-		return err
+		return false, err
 	}
 	_, err = js.UpdateStream(ctx, sc)
-	return err
+	return false, err
 }
 
-// ensureBucket creates the bucket, or updates it when a setting of kc differs.
-func ensureBucket(ctx context.Context, js jetstream.JetStream, kc jetstream.KeyValueConfig) error {
+// ensureBucket creates the bucket, or updates it when a setting of kc
+// differs; it reports whether it created it.
+func ensureBucket(ctx context.Context, js jetstream.JetStream, kc jetstream.KeyValueConfig) (bool, error) {
 	s, err := js.Stream(ctx, "KV_"+kc.Bucket)
 	if err == nil && bucketCovers(s.CachedInfo().Config, kc) {
-		return nil
+		return false, nil
 	}
 	if errors.Is(err, jetstream.ErrStreamNotFound) {
 		if _, err = js.CreateKeyValue(ctx, kc); !errors.Is(err, jetstream.ErrBucketExists) {
-			return err
+			return err == nil, err
 		}
 	} else if err != nil {
-		return err
+		return false, err
 	}
 	_, err = js.UpdateKeyValue(ctx, kc)
-	return err
+	return false, err
 }
 
 // ensureConsumer returns the durable consumer, created or updated when a

@@ -189,14 +189,16 @@ func Provision(ctx context.Context, js jetstream.JetStream, t Topology, log *slo
 	}
 	for _, sc := range t.Streams() {
 		err := Retry(ctx, log, "stream "+sc.Name, func(ctx context.Context) error {
-			return ensureStream(ctx, js, sc)
+			_, err := ensureStream(ctx, js, sc)
+			return err
 		})
 		if err != nil {
 			return err
 		}
 	}
 	return Retry(ctx, log, "bucket "+messages.BucketState, func(ctx context.Context) error {
-		return ensureBucket(ctx, js, t.Bucket())
+		_, err := ensureBucket(ctx, js, t.Bucket())
+		return err
 	})
 }
 

@@ -60,7 +60,10 @@ type Config struct {
 	DataDir       string
 	DataSync      time.Duration // DATA_SYNC; zero = fsync every write
 	Shutdown      time.Duration
-	Webhook       Webhook
+	// StallAfter is how long a stage with work waiting may settle nothing
+	// before it reports itself stalled (STALL_AFTER).
+	StallAfter time.Duration
+	Webhook    Webhook
 
 	explicit map[string]bool // settings given rather than defaulted, by env name
 	warnings []string        // see Warnings

@@ -17,11 +17,11 @@ type group func(l *loader, c *Config)
 
 var groups = map[string][]group{
 	Searcher:   {alGroup, natsGroup, logGroup, httpGroup("127.0.0.1:9101"), thresholdGroup, searchGroup, webhookGroup},
-	Scorer:     {alGroup, natsGroup, logGroup, httpGroup("127.0.0.1:9102"), thresholdGroup, scorerGroup, shutdownGroup},
-	Downloader: {alGroup, natsGroup, logGroup, httpGroup("127.0.0.1:9103"), downloaderGroup, outputGroup, shutdownGroup},
+	Scorer:     {alGroup, natsGroup, logGroup, httpGroup("127.0.0.1:9102"), thresholdGroup, scorerGroup, shutdownGroup, stallGroup},
+	Downloader: {alGroup, natsGroup, logGroup, httpGroup("127.0.0.1:9103"), downloaderGroup, outputGroup, shutdownGroup, stallGroup},
 	Alharvest: {alGroup, natsGroup, logGroup, httpGroup(""), thresholdGroup, searchGroup, scorerGroup,
-		downloaderGroup, outputGroup, dataGroup, shutdownGroup, webhookGroup},
-	Admin: {natsGroup, logGroup, dataGroup},
+		downloaderGroup, outputGroup, dataGroup, shutdownGroup, webhookGroup, stallGroup},
+	Admin: {natsGroup, logGroup, dataGroup, stallGroup},
 	Feed:  {natsGroup, logGroup, httpGroup(""), feedOutputGroup, shutdownGroup},
 }
 
@@ -208,4 +208,21 @@ func dataGroup(l *loader, c *Config) {
 
 func shutdownGroup(l *loader, c *Config) {
 	l.duration(&c.Shutdown, "SHUTDOWN_GRACE", 20*time.Second, "time in-flight work gets to finish after SIGTERM")
+}
+
+// DefaultStallAfter is STALL_AFTER's default: five times the longest an
+// Assemblyline call may go without a byte before it fails
+// (assemblyline.DefaultStallTimeout, 60 s), so a stage that is merely slow
+// (a large download, a call retried a few times) is not called stalled,
+// and one that is stuck is reported within minutes.
+const DefaultStallAfter = 5 * time.Minute
+
+func stallGroup(l *loader, c *Config) {
+	l.duration(&c.StallAfter, "STALL_AFTER", DefaultStallAfter, "a stage with work waiting that has settled no message for this long reports `stalled` on /readyz, in `alharvest status` and in alharvest_stage_stalled")
+	l.finally(func() error {
+		if c.StallAfter < time.Second {
+			return errors.New("STALL_AFTER must be at least 1s")
+		}
+		return nil
+	})
 }

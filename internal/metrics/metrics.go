@@ -30,6 +30,7 @@ type Metrics struct {
 	settled    *prometheus.CounterVec
 	inflight   *prometheus.GaugeVec
 	halted     *prometheus.GaugeVec
+	stalled    *prometheus.GaugeVec
 	restarts   *prometheus.CounterVec
 	alRequests *prometheus.CounterVec
 	alDuration *prometheus.HistogramVec
@@ -95,6 +96,7 @@ func New() *Metrics {
 	m.inflight = gaugeVec("messages_in_flight", "Messages being handled now.", "stage")
 	m.deduplicated = counterVec("messages_deduplicated_total", "Outputs JetStream did not store because the stream had the same message ID within its duplicate window (a file shared by submissions scored within 2 min of each other, or re-published on purpose inside the window).", "stage", "subject")
 	m.halted = gaugeVec("stage_halted", "1 while a stage is halted (Assemblyline refuses its calls: credentials, daily quota; OUTPUT_DIR full) or paused because Assemblyline is away.", "stage")
+	m.stalled = gaugeVec("stage_stalled", "1 while a stage has work waiting (undelivered on its consumer, or in hand) and has settled no message for STALL_AFTER, for a cause nothing else reports: a consumer paused by an operator, a call budget of 0, anything unforeseen. /readyz says why.", "stage")
 
 	m.restarts = counterVec("consumer_restarts_total", "Pulls of a stage that delivered nothing while its consumer had work waiting and room: a lost request or lost answers (the next pull is a new request).", "stage")
 	m.alRequests = counterVec("al_requests_total", "Assemblyline HTTP requests by endpoint and status code (0 = no response).", "endpoint", "code")
@@ -179,6 +181,24 @@ func (m *Metrics) Halted(stage string, halted bool) {
 		v = 1
 	}
 	m.halted.WithLabelValues(stage).Set(v)
+}
+
+// Stage makes a stage's health series exist from its start, at 0, so a
+// dashboard or an alert sees 0 rather than no data until the first event.
+func (m *Metrics) Stage(stage string) {
+	m.halted.WithLabelValues(stage).Add(0)
+	m.stalled.WithLabelValues(stage).Add(0)
+	m.inflight.WithLabelValues(stage).Add(0)
+	m.restarts.WithLabelValues(stage).Add(0)
+}
+
+// Stalled sets a stage's stall gauge (see STALL_AFTER).
+func (m *Metrics) Stalled(stage string, stalled bool) {
+	v := 0.0
+	if stalled {
+		v = 1
+	}
+	m.stalled.WithLabelValues(stage).Set(v)
 }
 
 // ConsumerRestarted counts a pull that went silent while work waited.

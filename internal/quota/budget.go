@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"slices"
 	"sort"
 	"sync"
@@ -72,13 +73,24 @@ type Holder struct {
 	Expires int64 `json:"expires_ms"`
 }
 
+// decodeBudget reads a stored record. One that does not decode, or whose
+// numbers no process could have written, is an error: the caller writes the
+// record afresh rather than share a budget nobody can compute.
 func decodeBudget(b []byte) (*Budget, error) {
 	var r Budget
 	if err := json.Unmarshal(b, &r); err != nil {
 		return nil, err
 	}
+	if r.Quota < 1 || r.Size < 1 || r.Size > r.Quota {
+		return nil, fmt.Errorf("quota %d, size %d: not a budget", r.Quota, r.Size)
+	}
 	if r.Holders == nil {
 		r.Holders = map[string]*Holder{}
+	}
+	for id, h := range r.Holders {
+		if h == nil || h.Held < 0 {
+			return nil, fmt.Errorf("holder %q: not a lease", id)
+		}
 	}
 	return &r, nil
 }
@@ -102,12 +114,13 @@ func (r *Budget) held() int {
 	return n
 }
 
-// prune drops holders whose lease lapsed before now; it reports whether any did.
-func (r *Budget) prune(now time.Time) bool {
+// prune drops holders whose lease lapsed before now, or that silent (when
+// set) finds silent for too long; it reports whether any was dropped.
+func (r *Budget) prune(now time.Time, silent func(id string, h *Holder) bool) bool {
 	ms := now.UnixMilli()
 	pruned := false
 	for id, h := range r.Holders {
-		if h.Expires < ms {
+		if h.Expires < ms || (silent != nil && silent(id, h)) {
 			delete(r.Holders, id)
 			pruned = true
 		}
@@ -248,6 +261,9 @@ var (
 	ringCache = map[string]uint32{}
 )
 
+// DefaultTTL is a lease's length unless SharedConfig.TTL says otherwise.
+const DefaultTTL = 2 * time.Second
+
 // Snapshot is a Budget as shown by `alharvest status`, holders sorted by name.
 type Snapshot struct {
 	Key     string          `json:"key"`
@@ -274,7 +290,10 @@ type HolderSummary struct {
 func (r *Budget) snapshot(key string, now time.Time) Snapshot {
 	s := Snapshot{Key: key, Server: r.Server, User: r.User, Quota: r.Quota, Origin: r.Origin, Size: r.Size, Held: r.held()}
 	for _, h := range r.Holders {
-		exp := time.UnixMilli(h.Expires)
+		// The expiry is the holder's clock: one an hour fast would show
+		// a lease an hour long, which the processes no longer honour
+		// (see leaseSeen). Show at most what a live holder can have.
+		exp := time.UnixMilli(min(h.Expires, now.Add(DefaultTTL).UnixMilli()))
 		s.Holders = append(s.Holders, HolderSummary{Name: h.Name, Held: h.Held, Want: h.Want, Expires: exp.UTC(), Lapsed: exp.Before(now)})
 	}
 	slices.SortFunc(s.Holders, func(a, b HolderSummary) int {

@@ -91,7 +91,7 @@ func TestPruneDropsLapsedLeases(t *testing.T) {
 		"live":   {Held: 3, Expires: now.Add(time.Second).UnixMilli()},
 		"lapsed": {Held: 7, Expires: now.Add(-time.Millisecond).UnixMilli()},
 	}}
-	if !r.prune(now) {
+	if !r.prune(now, nil) {
 		t.Fatal("prune reported nothing dropped")
 	}
 	if _, ok := r.Holders["lapsed"]; ok || r.held() != 3 {

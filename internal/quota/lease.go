@@ -49,7 +49,9 @@ func (s *Shared) loop(ctx context.Context) {
 		case <-tick.C:
 		}
 		if err := s.step(ctx, false); err != nil && ctx.Err() == nil {
-			s.fallback()
+			if !s.heal(ctx, err) {
+				s.fallback()
+			}
 		}
 	}
 }
@@ -93,37 +95,87 @@ drain:
 	return true
 }
 
-// refresh reads the record (creating it if missing).
+// heal is told that the record could not be read or written while the
+// lease loop runs. It has the layout re-created (Heal: the bucket may be
+// gone) and decides again from a fresh read; it reports whether that
+// worked, so the caller falls back to a local share only while NATS is
+// really away.
+func (s *Shared) heal(ctx context.Context, cause error) bool {
+	if s.cfg.Heal == nil {
+		return false
+	}
+	if err := s.cfg.Heal(ctx); err != nil {
+		return false
+	}
+	s.rec = nil     // read (or create) the record afresh
+	s.updates = nil // and watch it anew: a watch of a deleted bucket sees nothing more
+	if err := s.step(ctx, false); err != nil {
+		return false
+	}
+	s.log.Info("quota: shared budget re-provisioned after a failed read or write", "cause", cause)
+	return true
+}
+
+// fresh is a new record: the quota assumed or overridden, no holder.
+func (s *Shared) fresh() *Budget {
+	r := &Budget{Server: s.cfg.Server, User: s.cfg.User, Quota: DefaultQuota, Origin: OriginAssumed,
+		Size: DefaultQuota, Changed: s.cfg.Now().UnixMilli(), Holders: map[string]*Holder{}}
+	if s.cfg.Quota > 0 {
+		r.Quota, r.Size, r.Origin = s.cfg.Quota, s.cfg.Quota, OriginOverride
+	}
+	return r
+}
+
+// refresh reads the record, creating it if missing and writing it afresh
+// if it cannot be decoded: every holder then joins the new record within
+// its next step, and the leases of the old one are lost with it (they
+// could not be read anyway).
 func (s *Shared) refresh(ctx context.Context) error {
+	for range 5 {
+		done, err := s.refreshOnce(ctx)
+		if done || err != nil {
+			return err
+		}
+	}
+	return errors.New("quota: the shared record keeps changing under us")
+}
+
+// refreshOnce is one try of refresh; done is false when another process
+// wrote the record between our read and our write (read it again).
+func (s *Shared) refreshOnce(ctx context.Context) (done bool, err error) {
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.TTL/2)
 	defer cancel()
 	e, err := s.kv.Get(ctx, s.key)
+	var rev uint64
 	switch {
 	case errors.Is(err, jetstream.ErrKeyNotFound):
-		r := &Budget{Server: s.cfg.Server, User: s.cfg.User, Quota: DefaultQuota, Origin: OriginAssumed,
-			Size: DefaultQuota, Changed: s.cfg.Now().UnixMilli(), Holders: map[string]*Holder{}}
-		if s.cfg.Quota > 0 {
-			r.Quota, r.Size, r.Origin = s.cfg.Quota, s.cfg.Quota, OriginOverride
-		}
-		b, _ := json.Marshal(r)
-		rev, err := s.kv.Create(ctx, s.key, b)
-		if err != nil {
-			if errors.Is(err, jetstream.ErrKeyExists) {
-				return s.refresh(ctx)
-			}
-			return err
-		}
-		s.rec, s.rev = r, rev
-		return nil
+		// A new budget, or one deleted or purged: start afresh.
 	case err != nil:
-		return err
+		return false, err
+	default:
+		r, derr := decodeBudget(e.Value())
+		if derr == nil {
+			s.rec, s.rev = r, e.Revision()
+			return true, nil
+		}
+		s.log.Warn("quota: the shared budget's record is unreadable; writing it afresh", "err", derr)
+		rev = e.Revision()
 	}
-	r, err := decodeBudget(e.Value())
+	r := s.fresh()
+	b, _ := json.Marshal(r)
+	if rev == 0 {
+		rev, err = s.kv.Create(ctx, s.key, b)
+	} else {
+		rev, err = s.kv.Update(ctx, s.key, b, rev)
+	}
+	if errors.Is(err, jetstream.ErrKeyExists) || errors.Is(err, jetstream.ErrKeyRevisionMismatch) {
+		return false, nil
+	}
 	if err != nil {
-		return err
+		return false, err
 	}
-	s.rec, s.rev = r, e.Revision()
-	return nil
+	s.rec, s.rev = r, rev
+	return true, nil
 }
 
 // write stores r if nobody changed the record since s.rev.

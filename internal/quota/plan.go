@@ -4,18 +4,55 @@ import (
 	"time"
 )
 
+// leaseSeen is another holder's lease as this process last saw it change:
+// its expiry and when, by this process's clock, it first read that value.
+//
+// A lease's expiry is the holder's own clock. One whose clock runs an hour
+// fast writes expiries an hour ahead, and killed, it would keep its slots
+// for that hour. So a reader trusts no remote clock for how long a lease
+// lasts: a live holder writes a new expiry at least every TTL/2 (renewals),
+// and a lease whose expiry has not changed for a TTL of the reader's clock
+// is dropped whatever it says. A killed holder's slots come back at most
+// one TTL after a reader first sees its last record, which is within two
+// leases of its death.
+type leaseSeen struct {
+	expires int64
+	at      time.Time
+}
+
+// silent reports, for prune, a holder whose lease this process has not
+// seen renewed for a TTL. Called from the loop only (it keeps s.seen).
+func (s *Shared) silent(now time.Time) func(id string, h *Holder) bool {
+	return func(id string, h *Holder) bool {
+		if id == s.id {
+			return false
+		}
+		seen, ok := s.seen[id]
+		if !ok || seen.expires != h.Expires {
+			s.seen[id] = leaseSeen{expires: h.Expires, at: now}
+			return false
+		}
+		return now.Sub(seen.at) > s.cfg.TTL
+	}
+}
+
 // plan returns the record as this process wants it, and whether that
 // differs from the stored one enough to write.
 func (s *Shared) plan(now time.Time, force bool) (*Budget, bool) {
 	r := s.rec.clone()
 	changed := force
 	ms := now.UnixMilli()
-	if r.prune(now) {
+	if r.prune(now, s.silent(now)) {
 		changed = true
+	}
+	for id := range s.seen {
+		if _, ok := r.Holders[id]; !ok {
+			delete(s.seen, id)
+		}
 	}
 
 	s.mu.Lock()
-	demand := s.inflight + len(s.waiters)
+	demand := s.q.demand()
 	rejects := s.rejects
 	s.rejects = nil
 	s.mu.Unlock()
@@ -103,7 +140,7 @@ func (s *Shared) plan(now time.Time, force bool) (*Budget, bool) {
 		// after it: a call started in between would run on a slot its
 		// new holder is already using.
 		s.mu.Lock()
-		keep := max(me.Held-r.excess(s.id, targets), s.inflight)
+		keep := max(me.Held-r.excess(s.id, targets), s.q.inflight)
 		if keep < me.Held {
 			s.allowed = min(s.allowed, keep)
 		}

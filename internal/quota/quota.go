@@ -39,6 +39,9 @@
 //   - Leases last TTL (2 s) and are renewed once half of it has gone by
 //     (any write of the process renews its lease too); any process drops a
 //     lapsed lease, so a killed process's slots come back within the TTL.
+//     An expiry is the holder's clock, so readers also drop a lease they
+//     have not seen renewed for a TTL of their own clock: a killed holder
+//     whose clock runs fast frees its slots within two leases.
 //     A process trusts its lease only for three quarters of the TTL after
 //     sending its last write, so it stops calling on it before anyone
 //     else may drop it, whatever the renewal pace. Close hands them back
@@ -50,6 +53,9 @@
 //     alharvest stays within the quota means another client uses the same
 //     user: the size shrinks by one per burst and grows back by one every
 //     5 s without a refusal.
+//   - A record that is gone or cannot be decoded is written afresh, and a
+//     bucket that is gone is re-created (SharedConfig.Heal), so no process
+//     waits on the last known budget while NATS answers.
 //   - Without NATS a process keeps its lease until it lapses, then limits
 //     itself to its part of the last known size split among the last known
 //     holders (the remainder to the first in ID order), so the parts add up
@@ -113,8 +119,7 @@ type Limiter struct {
 
 	mu           sync.Mutex
 	limit        float64
-	inflight     int
-	waiters      []chan struct{}
+	q            queue
 	probe        time.Duration // current interval between increases
 	lastIncrease time.Time
 	lastDecrease time.Time
@@ -157,16 +162,14 @@ func New(cfg Config) *Limiter {
 // Acquire blocks until a call may start or ctx ends.
 func (l *Limiter) Acquire(ctx context.Context) error {
 	l.mu.Lock()
-	if l.inflight < l.allowed() && len(l.waiters) == 0 {
-		l.inflight++
+	if l.q.admit(l.allowed()) {
 		l.mu.Unlock()
 		return nil
 	}
-	ch := make(chan struct{})
-	l.waiters = append(l.waiters, ch)
+	ch := l.q.enqueue()
 	l.grow() // demand exceeds the limit: maybe probe for more
 	l.report()
-	l.wake()
+	l.q.wake(l.allowed())
 	l.mu.Unlock()
 
 	select {
@@ -174,16 +177,8 @@ func (l *Limiter) Acquire(ctx context.Context) error {
 		return nil
 	case <-ctx.Done():
 		l.mu.Lock()
-		defer l.mu.Unlock()
-		for i, w := range l.waiters {
-			if w == ch {
-				l.waiters = append(l.waiters[:i], l.waiters[i+1:]...)
-				return ctx.Err()
-			}
-		}
-		// Granted while we gave up: pass the slot on.
-		l.inflight--
-		l.wake()
+		l.q.abandon(ch, l.allowed())
+		l.mu.Unlock()
 		return ctx.Err()
 	}
 }
@@ -193,7 +188,7 @@ func (l *Limiter) Acquire(ctx context.Context) error {
 func (l *Limiter) Release(quotaRejected bool) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	l.inflight--
+	l.q.release()
 	now := l.cfg.Now()
 	if quotaRejected {
 		if now.Sub(l.lastDecrease) >= l.cfg.Cooldown {
@@ -203,11 +198,11 @@ func (l *Limiter) Release(quotaRejected bool) {
 		// The quota is full: probe again only after the longest interval.
 		l.probe = l.cfg.MaxProbe
 		l.lastIncrease = now
-	} else if len(l.waiters) > 0 {
+	} else if len(l.q.waiters) > 0 {
 		l.grow()
 	}
 	l.report()
-	l.wake()
+	l.q.wake(l.allowed())
 }
 
 // grow raises the limit by one if the probe interval has passed, and
@@ -237,20 +232,10 @@ func (l *Limiter) Limit() int {
 func (l *Limiter) InFlight() int {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return l.inflight
+	return l.q.inflight
 }
 
 func (l *Limiter) allowed() int { return int(l.limit) }
-
-// wake hands free slots to waiters in arrival order. Called with mu held.
-func (l *Limiter) wake() {
-	for len(l.waiters) > 0 && l.inflight < l.allowed() {
-		ch := l.waiters[0]
-		l.waiters = l.waiters[1:]
-		l.inflight++
-		close(ch)
-	}
-}
 
 // report tells OnLimit about a change of the integer limit. Called with mu held.
 func (l *Limiter) report() {

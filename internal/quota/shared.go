@@ -19,7 +19,9 @@ type SharedConfig struct {
 	// Quota, when above zero, overrides the learnt quota (AL_QUOTA).
 	Quota int
 	// TTL is the lease: a holder that stops renewing loses its slots this
-	// long after its last renewal (default 2 s).
+	// long after its last renewal (default DefaultTTL, 2 s). Its expiry is
+	// written by its own clock, so readers also drop a lease they have not
+	// seen renewed for TTL by theirs (see leaseSeen).
 	TTL time.Duration
 	// Rotate is how often slots move between holders when more processes
 	// want a slot than there are slots (default 500 ms).
@@ -36,6 +38,12 @@ type SharedConfig struct {
 	// process holds and each wait for a slot, for metrics. Optional.
 	OnSize, OnHeld func(int)
 	OnWait         func(time.Duration)
+	// Heal, when set, re-creates the state bucket (and whatever else of
+	// alharvest's layout is missing) after a read or write of the record
+	// failed: an operator deleted the bucket, or NATS lost its store. The
+	// record is then written afresh, so no process waits on the last
+	// known budget while NATS answers. Nil: nothing is re-created.
+	Heal func(ctx context.Context) error
 	// Logger receives notices about learnt quotas and NATS outages. Nil discards.
 	Logger *slog.Logger
 	// Now is the clock (tests).
@@ -52,15 +60,14 @@ type Shared struct {
 	id  string
 	log *slog.Logger
 
-	mu       sync.Mutex
-	allowed  int       // calls that may run at once now
-	heldNow  int       // copy of held, for Release
-	penalty  time.Time // one slot fewer than held until then, after a 503
-	inflight int
-	waiters  []chan struct{}
-	rejects  []int // quota 503s not yet handled: the N they named, 0 if none
-	learnt   int   // N of the latest 503, for the Release that follows it
-	kick     chan struct{}
+	mu      sync.Mutex
+	allowed int       // calls that may run at once now
+	heldNow int       // copy of held, for Release
+	penalty time.Time // one slot fewer than held until then, after a 503
+	q       queue
+	rejects []int // quota 503s not yet handled: the N they named, 0 if none
+	learnt  int   // N of the latest 503, for the Release that follows it
+	kick    chan struct{}
 
 	// The rest belongs to the loop.
 	kv       jetstream.KeyValue
@@ -71,6 +78,7 @@ type Shared struct {
 	held     int       // slots this process holds in rec
 	valid    time.Time // our lease is ours until then (renewed by every write of ours)
 	lastWant time.Time
+	seen     map[string]leaseSeen // other holders' leases as this process saw them change
 	outage   bool
 	done     chan struct{}
 	stop     context.CancelFunc
@@ -80,7 +88,7 @@ type Shared struct {
 // joined the shared budget: no process ever assumes the whole quota alone.
 func NewShared(cfg SharedConfig) *Shared {
 	if cfg.TTL <= 0 {
-		cfg.TTL = 2 * time.Second
+		cfg.TTL = DefaultTTL
 	}
 	if cfg.Rotate <= 0 {
 		cfg.Rotate = 500 * time.Millisecond
@@ -99,7 +107,7 @@ func NewShared(cfg SharedConfig) *Shared {
 		log = slog.New(slog.DiscardHandler)
 	}
 	return &Shared{cfg: cfg, id: rand.Text(), log: log, allowed: 1, kick: make(chan struct{}, 1),
-		key: Key(cfg.Server, cfg.User)}
+		key: Key(cfg.Server, cfg.User), seen: map[string]leaseSeen{}}
 }
 
 // Start joins the budget in kv and keeps the lease until ctx ends or Close.
@@ -150,13 +158,11 @@ func (s *Shared) Close() {
 // Acquire blocks until a call may start or ctx ends.
 func (s *Shared) Acquire(ctx context.Context) error {
 	s.mu.Lock()
-	if s.inflight < s.allowed && len(s.waiters) == 0 {
-		s.inflight++
+	if s.q.admit(s.allowed) {
 		s.mu.Unlock()
 		return nil
 	}
-	ch := make(chan struct{})
-	s.waiters = append(s.waiters, ch)
+	ch := s.q.enqueue()
 	s.mu.Unlock()
 	s.poke()
 	start := s.cfg.Now()
@@ -169,15 +175,8 @@ func (s *Shared) Acquire(ctx context.Context) error {
 		return nil
 	case <-ctx.Done():
 		s.mu.Lock()
-		defer s.mu.Unlock()
-		for i, w := range s.waiters {
-			if w == ch {
-				s.waiters = append(s.waiters[:i], s.waiters[i+1:]...)
-				return ctx.Err()
-			}
-		}
-		s.inflight--
-		s.wake()
+		s.q.abandon(ch, s.allowed)
+		s.mu.Unlock()
 		return ctx.Err()
 	}
 }
@@ -185,7 +184,7 @@ func (s *Shared) Acquire(ctx context.Context) error {
 // Release ends a call; quotaRejected reports a concurrent-quota 503.
 func (s *Shared) Release(quotaRejected bool) {
 	s.mu.Lock()
-	s.inflight--
+	s.q.release()
 	if quotaRejected {
 		s.rejects = append(s.rejects, s.learnt)
 		s.learnt = 0
@@ -197,8 +196,8 @@ func (s *Shared) Release(quotaRejected bool) {
 	}
 	// Tell the loop when a slot can go back, a rejection needs handling
 	// or the demand fell to nothing; anything else waits for its tick.
-	notify := quotaRejected || s.allowed < s.heldNow || (s.inflight == 0 && len(s.waiters) == 0)
-	s.wake()
+	notify := quotaRejected || s.allowed < s.heldNow || s.q.demand() == 0
+	s.q.wake(s.allowed)
 	s.mu.Unlock()
 	if notify {
 		s.poke()
@@ -227,22 +226,12 @@ func (s *Shared) poke() {
 	}
 }
 
-// wake hands free slots to waiters in arrival order. Called with mu held.
-func (s *Shared) wake() {
-	for len(s.waiters) > 0 && s.inflight < s.allowed {
-		ch := s.waiters[0]
-		s.waiters = s.waiters[1:]
-		s.inflight++
-		close(ch)
-	}
-}
-
 func (s *Shared) setAllowed(n, held int) {
 	s.mu.Lock()
 	if n > 0 && s.cfg.Now().Before(s.penalty) {
 		n--
 	}
 	s.allowed, s.heldNow = n, held
-	s.wake()
+	s.q.wake(s.allowed)
 	s.mu.Unlock()
 }

@@ -12,6 +12,7 @@ package searcher
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"time"
 
@@ -69,6 +70,15 @@ type Config struct {
 	// logs how many SIDs it queued that the push had not delivered (those
 	// JetStream did not report as duplicates).
 	Push bool
+	// Heal, when set, re-creates the streams and the bucket when a sweep
+	// or a check finds them missing (broker.Healer.Heal).
+	Heal func(ctx context.Context) error
+	// LossCheck is how often, between sweeps, the searcher checks that its
+	// checkpoint still exists (default 5 s; one KV read). One that vanished
+	// — the bucket deleted, the NATS store lost with every queued SID —
+	// starts a sweep at once, a full one since the watermark went with it,
+	// rather than at the next Interval.
+	LossCheck time.Duration
 }
 
 func (c *Config) setDefaults() {
@@ -91,6 +101,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
+	}
+	if c.LossCheck <= 0 {
+		c.LossCheck = 5 * time.Second
 	}
 	if c.PublishTimeout <= 0 {
 		c.PublishTimeout = 30 * time.Second
@@ -147,6 +160,9 @@ func (s *Searcher) RunEach(ctx context.Context, each func(SweepResult, error)) e
 		switch {
 		case ctx.Err() != nil:
 			return nil
+		case err != nil && broker.Missing(err) && s.heal(ctx):
+			s.log.Warn("sweep failed on a missing stream or bucket, now re-created; sweeping again", "err", err)
+			wait = time.Second
 		case err != nil:
 			s.log.Error("sweep failed; will retry", "err", err, "kind", failure.KindOf(err))
 			if failure.ActionFor(err) != failure.Halt && wait > time.Minute {
@@ -160,10 +176,53 @@ func (s *Searcher) RunEach(ctx context.Context, each func(SweepResult, error)) e
 			s.log.Info("sweep done", "found", res.Found, "published", res.Published,
 				"since", res.Since, "watermark", res.Watermark, "took", res.Duration.Round(time.Millisecond))
 		}
-		select {
-		case <-ctx.Done():
+		if !s.waitOrLoss(ctx, wait, err == nil) {
 			return nil
-		case <-time.After(wait):
 		}
 	}
+}
+
+// waitOrLoss waits d, or less when the checkpoint a successful sweep
+// stored (stored) vanishes meanwhile; it returns false once ctx ends.
+func (s *Searcher) waitOrLoss(ctx context.Context, d time.Duration, stored bool) bool {
+	end := time.NewTimer(d)
+	defer end.Stop()
+	check := time.NewTicker(s.cfg.LossCheck)
+	defer check.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return false
+		case <-end.C:
+			return true
+		case <-check.C:
+			if stored && s.checkpointLost(ctx) {
+				return true
+			}
+		}
+	}
+}
+
+// checkpointLost reports whether the checkpoint is gone, after having the
+// layout re-created if the bucket went with it.
+func (s *Searcher) checkpointLost(ctx context.Context) bool {
+	cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	_, err := s.kv.Get(cctx, CheckpointKey(s.scope()))
+	switch {
+	case err == nil:
+		return false
+	case errors.Is(err, jetstream.ErrKeyNotFound):
+		s.log.Warn("the searcher's checkpoint is gone (bucket deleted or NATS store lost); sweeping now, in full")
+		return true
+	case broker.Missing(err) && s.heal(ctx):
+		s.log.Warn("the state bucket was missing and is re-created; sweeping now, in full", "err", err)
+		return true
+	}
+	return false
+}
+
+// heal has the layout re-created; it reports whether that worked.
+func (s *Searcher) heal(ctx context.Context) bool {
+	return s.cfg.Heal != nil && s.cfg.Heal(ctx) == nil
 }

@@ -24,10 +24,23 @@ import (
 )
 
 // Health answers /healthz and /readyz. Ready means: connected to NATS,
-// every consumer of the process bound, and Assemblyline reachable and
-// accepting our credentials as far as the latest calls tell.
+// every consumer of the process bound, no stage halted, paused or stalled,
+// and Assemblyline reachable and accepting our credentials as far as the
+// latest calls tell.
+//
+// Stalled covers whatever nothing else foresaw: a stage with work waiting
+// (undelivered on its consumer, or in its hands) that has settled no
+// message for stallAfter (STALL_AFTER). The reason names the cause when it
+// is one we can see (a consumer paused by an operator, a call budget of 0).
 type Health struct {
 	nc *nats.Conn
+	// stallAfter is STALL_AFTER; zero never reports a stall.
+	stallAfter time.Duration
+	// slots, when set, is how many Assemblyline calls the process may make
+	// at once now (the shared budget's share).
+	slots func() int
+	// stalled, when set, is told each stage's verdict (a gauge).
+	stalled func(stage string, stalled bool)
 
 	mu        sync.Mutex
 	consumers map[string]consumerProbe
@@ -46,6 +59,17 @@ func (h *Health) addConsumer(stage string, c jetstream.Consumer, w *worker.Worke
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.consumers[stage] = consumerProbe{cons: c, worker: w}
+}
+
+// rebound replaces the consumer probed for stage after the worker
+// re-created it.
+func (h *Health) rebound(stage string, c jetstream.Consumer) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if p, ok := h.consumers[stage]; ok {
+		p.cons = c
+		h.consumers[stage] = p
+	}
 }
 
 // alCall records what the latest Assemblyline call says about reachability:
@@ -83,10 +107,18 @@ func (h *Health) Check(ctx context.Context) []string {
 	if h.nc != nil && h.nc.IsConnected() {
 		for stage, c := range consumers {
 			cctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-			_, err := c.cons.Info(cctx)
+			info, err := c.cons.Info(cctx)
 			cancel()
 			if err != nil {
 				problems = append(problems, fmt.Sprintf("%s consumer not bound: %v", stage, err))
+				continue
+			}
+			why := h.stall(info, c.worker, time.Now())
+			if why != "" {
+				problems = append(problems, stage+" "+why)
+			}
+			if h.stalled != nil {
+				h.stalled(stage, why != "")
 			}
 		}
 	}
@@ -99,6 +131,31 @@ func (h *Health) Check(ctx context.Context) []string {
 		problems = append(problems, alErr.Error())
 	}
 	return problems
+}
+
+// stall says why a stage with consumer info and worker w is stalled at
+// now, or "" when it is not. A halted or paused stage is not: Check says
+// so already, with its own reason.
+func (h *Health) stall(info *jetstream.ConsumerInfo, w *worker.Worker, now time.Time) string {
+	if h.stallAfter <= 0 || w.Halted() {
+		return ""
+	}
+	last, inHand := w.Activity()
+	idle := now.Sub(last).Round(time.Second)
+	if now.Sub(last) < h.stallAfter || (info.NumPending == 0 && inHand == 0) {
+		return ""
+	}
+	switch {
+	case info.Paused:
+		return fmt.Sprintf("stalled: its consumer %s is paused for %s more (nats consumer resume %s %s ends that); nothing settled for %s while %d messages wait",
+			info.Name, info.PauseRemaining.Round(time.Second), info.Stream, info.Name, idle, info.NumPending)
+	case h.slots != nil && h.slots() == 0:
+		return fmt.Sprintf("stalled: this process may make no Assemblyline call (its share of the shared quota budget is 0); nothing settled for %s while %d messages wait and %d are in hand",
+			idle, info.NumPending, inHand)
+	default:
+		return fmt.Sprintf("stalled: nothing settled for %s (STALL_AFTER %s) while %d messages wait and %d are in hand",
+			idle, h.stallAfter, info.NumPending, inHand)
+	}
 }
 
 // handler serves /metrics from reg, /healthz (the process is alive: always

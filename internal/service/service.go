@@ -40,6 +40,9 @@ type Env struct {
 	NC     *nats.Conn
 	JS     jetstream.JetStream
 	Health *Health
+	// Healer re-creates the streams and the bucket when a stage finds
+	// them missing (an operator's deletion, a NATS store lost).
+	Healer *broker.Healer
 }
 
 // Options adjust Setup for the one-command mode.
@@ -63,15 +66,19 @@ func Setup(ctx context.Context, binary string, cfg *config.Config, opts Options)
 	}
 	e := &Env{Cfg: cfg, Log: log, Metrics: metrics.New()}
 	e.Health = newHealth()
+	e.Health.stallAfter = cfg.StallAfter
+	e.Health.stalled = e.Metrics.Stalled
 
 	var gate assemblyline.Gate
 	if opts.InProcess == nil && cfg.Calls.Shared {
 		e.Shared = quota.NewShared(quota.SharedConfig{
 			Server: cfg.AL.BaseURL, User: cfg.AL.User, Name: holderName(binary), Quota: cfg.Calls.Quota,
+			Heal:   e.heal,
 			OnSize: e.Metrics.QuotaBudget, OnHeld: e.Metrics.QuotaHeld, OnWait: e.Metrics.QuotaWait,
 			Logger: log.With("component", "quota"),
 		})
 		gate = e.Shared
+		e.Health.slots = e.Shared.Allowed
 	} else {
 		// One process alone (the one-command mode keeps every call in
 		// it): a local adaptive limit, nothing shared.
@@ -117,10 +124,12 @@ func Setup(ctx context.Context, binary string, cfg *config.Config, opts Options)
 		nc.Close()
 		return nil, err
 	}
-	if err := broker.Provision(ctx, e.JS, broker.Topology{Replicas: cfg.NATS.Replicas, DedupWindow: broker.SIDDedupWindow(cfg.Search.Interval, cfg.Search.Overlap)}, log); err != nil {
+	topo := broker.Topology{Replicas: cfg.NATS.Replicas, DedupWindow: broker.SIDDedupWindow(cfg.Search.Interval, cfg.Search.Overlap)}
+	if err := broker.Provision(ctx, e.JS, topo, log); err != nil {
 		nc.Close()
 		return nil, err
 	}
+	e.Healer = broker.NewHealer(e.JS, topo, log)
 	if e.Shared != nil {
 		if err := e.joinBudget(ctx); err != nil {
 			nc.Close()
@@ -242,6 +251,8 @@ func (e *Env) pollOnce(ctx context.Context) {
 			}
 		}
 	}
+	// The stall gauges follow the same checks as /readyz, probed or not.
+	e.Health.Check(ctx)
 	for _, s := range []string{messages.StreamSIDs, messages.StreamFiles, messages.StreamDeferred, messages.StreamDLQ, messages.StreamCollected} {
 		if st, err := e.JS.Stream(ctx, s); err == nil {
 			state := st.CachedInfo().State

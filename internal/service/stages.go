@@ -62,7 +62,11 @@ func stageWorker[T any](ctx context.Context, e *Env, stage, stream, durable stri
 		return nil, err
 	}
 	rebind := func(ctx context.Context) (jetstream.Consumer, error) {
-		return broker.Consumer(ctx, e.JS, stream, durable, cc, e.Log)
+		c, err := broker.Consumer(ctx, e.JS, stream, durable, cc, e.Log)
+		if err == nil {
+			e.Health.rebound(stage, c)
+		}
+		return c, err
 	}
 	deferred, err := broker.DeferredConsumer(ctx, e.JS, stage, 0, e.Cfg.NATS.Replicas, e.Log)
 	if err != nil {
@@ -71,6 +75,13 @@ func stageWorker[T any](ctx context.Context, e *Env, stage, stream, durable stri
 	sealKey, err := worker.SealKey(ctx, e.JS)
 	if err != nil {
 		return nil, err
+	}
+	if e.Healer != nil {
+		e.Healer.OnBucketCreated(func(ctx context.Context) {
+			if err := worker.RestoreSealKey(ctx, e.JS, sealKey); err != nil {
+				e.Log.Warn("cannot put the seal key back in the re-created bucket", "err", err)
+			}
+		})
 	}
 	w := worker.New(e.JS, cons, h, worker.Config{
 		Deferred: deferred,
@@ -92,10 +103,21 @@ func stageWorker[T any](ctx context.Context, e *Env, stage, stream, durable stri
 		Observer:      e.Metrics,
 		Rebind:        rebind,
 		CheckUpstream: e.probeAssemblyline,
+		Heal:          e.heal,
 		SealKey:       sealKey,
 	})
 	e.Health.addConsumer(stage, cons, w)
+	e.Metrics.Stage(stage)
 	return w, nil
+}
+
+// heal re-creates missing streams and the bucket (nil-safe: an Env built
+// without NATS has no Healer).
+func (e *Env) heal(ctx context.Context) error {
+	if e.Healer == nil {
+		return nil
+	}
+	return e.Healer.Heal(ctx)
 }
 
 // probeAssemblyline is the stages' cheap call while Assemblyline may be
@@ -123,5 +145,6 @@ func (e *Env) Searcher(ctx context.Context) (*searcher.Searcher, error) {
 		Logger:    e.Log,
 		Observer:  e.Metrics,
 		Push:      e.Cfg.Webhook.Addr != "",
+		Heal:      e.heal,
 	}), nil
 }

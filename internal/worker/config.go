@@ -95,6 +95,10 @@ type Config struct {
 	// Rebind, when set, recreates the durable consumer if it disappears
 	// (deleted by an operator, or lost with a NATS store).
 	Rebind func(ctx context.Context) (jetstream.Consumer, error)
+	// Heal, when set, re-creates the streams and the bucket when one is
+	// found missing: before Rebind and RebindDeferred, and when no stream
+	// took a handler's outputs (broker.Healer.Heal).
+	Heal func(ctx context.Context) error
 }
 
 func (c *Config) setDefaults() {

@@ -27,7 +27,11 @@ func (w *Worker) deduplicated(in *Message, out *nats.Msg) {
 	}
 	w.log.Log(context.Background(), level, "output not stored again: the stream had a message with this ID within its duplicate window; `alharvest recollect` forces a fresh one",
 		"subject", out.Subject, "msg_id", out.Header.Get(nats.MsgIdHdr))
-	if o, ok := w.cfg.Observer.(DedupObserver); ok {
+	obs := w.cfg.Observer
+	if c, ok := obs.(settleClock); ok {
+		obs = c.Observer
+	}
+	if o, ok := obs.(DedupObserver); ok {
 		o.Deduplicated(w.cfg.Stage, out.Subject)
 	}
 }

@@ -2,7 +2,6 @@ package worker
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"time"
 
@@ -53,11 +52,14 @@ func (w *Worker) forward(ctx context.Context) {
 // rebindDeferred recreates the deferred consumer when err says it no
 // longer exists, and returns the consumer to pull from.
 func (w *Worker) rebindDeferred(ctx context.Context, c jetstream.Consumer, err error) jetstream.Consumer {
-	if w.cfg.RebindDeferred == nil || ctx.Err() != nil ||
-		!(errors.Is(err, jetstream.ErrConsumerDeleted) || errors.Is(err, jetstream.ErrConsumerNotFound)) {
+	if w.cfg.RebindDeferred == nil || ctx.Err() != nil {
+		return c
+	}
+	if err = gone(ctx, c, err); !isGone(err) {
 		return c
 	}
 	w.log.Warn("deferred consumer is gone; recreating it", "err", err)
+	w.heal(ctx)
 	nc, rerr := w.cfg.RebindDeferred(ctx)
 	if rerr != nil {
 		w.log.Error("cannot recreate the deferred consumer", "err", rerr)

@@ -89,11 +89,21 @@ func (w *Worker) pull(ctx context.Context, n int, jobs chan<- jetstream.Msg) (in
 	got := 0
 	handBack := false
 	tripped := w.latch.trippedCh()
+	dropped := w.droppedCh()
 	for {
 		var m jetstream.Msg
 		var ok bool
 		select {
 		case m, ok = <-batch.Messages():
+		case <-dropped:
+			// The request went out on a connection that is gone, and
+			// the server forgot it with the connection (or with its
+			// store): nothing more comes for it. End it now, not at its
+			// deadline, so the next pull is a new request as soon as the
+			// connection is back, and finds out whether the consumer is.
+			dropped = nil
+			cancel()
+			continue
 		case <-tripped:
 			// Halted or paused: what this request still delivers goes back
 			// to the queue at once (the request is not cancelled, or what
@@ -127,20 +137,32 @@ func (w *Worker) pull(ctx context.Context, n int, jobs chan<- jetstream.Msg) (in
 	return got, nil
 }
 
-// consumerGone returns err, or the consumer-not-found error when the
-// consumer no longer exists: a pull from a deleted consumer can fail with
-// an error that does not say so (no responders), and only the server
-// knows.
+// consumerGone returns err, or the server's not-found error when the
+// consumer (or its stream) no longer exists: a pull from a deleted
+// consumer can fail with an error that does not say so (no responders),
+// and only the server knows.
 func (w *Worker) consumerGone(ctx context.Context, err error) error {
-	if errors.Is(err, jetstream.ErrConsumerDeleted) || errors.Is(err, jetstream.ErrConsumerNotFound) {
+	return gone(ctx, w.consumer, err)
+}
+
+// gone returns err, or c's not-found error when c or its stream no longer
+// exists, as the server tells.
+func gone(ctx context.Context, c jetstream.Consumer, err error) error {
+	if isGone(err) {
 		return err
 	}
 	ictx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
-	if _, ierr := w.consumer.Info(ictx); errors.Is(ierr, jetstream.ErrConsumerNotFound) {
+	if _, ierr := c.Info(ictx); isGone(ierr) {
 		return ierr
 	}
 	return err
+}
+
+// isGone reports whether err says a consumer or its stream does not exist.
+func isGone(err error) bool {
+	return errors.Is(err, jetstream.ErrConsumerDeleted) || errors.Is(err, jetstream.ErrConsumerNotFound) ||
+		errors.Is(err, jetstream.ErrStreamNotFound)
 }
 
 // checkStall is told that a pull delivered nothing in StallAfter. That is
@@ -162,17 +184,28 @@ func (w *Worker) checkStall(ctx context.Context) {
 	w.cfg.Observer.ConsumerRestarted(w.cfg.Stage)
 }
 
-// rebindIfGone recreates the consumer when err says it no longer exists.
+// rebindIfGone recreates the consumer when err says it, or its stream, no
+// longer exists: the layout first (Heal), then the consumer (Rebind).
 func (w *Worker) rebindIfGone(ctx context.Context, err error) {
-	if w.cfg.Rebind == nil || ctx.Err() != nil ||
-		!(errors.Is(err, jetstream.ErrConsumerDeleted) || errors.Is(err, jetstream.ErrConsumerNotFound)) {
+	if w.cfg.Rebind == nil || ctx.Err() != nil || !isGone(err) {
 		return
 	}
 	w.log.Warn("durable consumer is gone; recreating it", "err", err)
+	w.heal(ctx)
 	if c, rerr := w.cfg.Rebind(ctx); rerr == nil {
 		w.consumer = c
 	} else {
 		w.log.Error("cannot recreate the consumer", "err", rerr)
+	}
+}
+
+// heal has the layout re-created (Config.Heal) after an operation found a
+// stream missing.
+func (w *Worker) heal(ctx context.Context) {
+	if w.cfg.Heal != nil {
+		if err := w.cfg.Heal(ctx); err != nil {
+			w.log.Warn("cannot re-create the NATS layout", "err", err)
+		}
 	}
 }
 

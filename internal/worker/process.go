@@ -118,6 +118,13 @@ func (w *Worker) publish(ctx context.Context, in *Message, outs []*nats.Msg) err
 	ctx, cancel := context.WithTimeout(ctx, w.cfg.PublishTimeout)
 	defer cancel()
 	acks, err := broker.PublishAll(ctx, w.js, outs)
+	if err != nil && w.cfg.Heal != nil && broker.Missing(err) && ctx.Err() == nil {
+		// No stream took them: it may be gone with the store. Have it
+		// re-created and publish again (Nats-Msg-Id makes a repeat of
+		// what did land harmless), rather than spend an attempt.
+		w.heal(ctx)
+		acks, err = broker.PublishAll(ctx, w.js, outs)
+	}
 	for i, ack := range acks {
 		if ack != nil && ack.Duplicate {
 			w.deduplicated(in, outs[i])

@@ -55,6 +55,22 @@ func SealKey(ctx context.Context, js jetstream.JetStream) ([]byte, error) {
 	return e.Value(), nil
 }
 
+// RestoreSealKey stores key as the stages' shared seal key unless one is
+// stored already. After the bucket was lost, the replicas still running
+// keep sealing with the key they loaded; one starting later must load that
+// same key, not make a new one, or it would take their deferred copies for
+// forgeries.
+func RestoreSealKey(ctx context.Context, js jetstream.JetStream, key []byte) error {
+	kv, err := js.KeyValue(ctx, messages.BucketState)
+	if err != nil {
+		return fmt.Errorf("seal key: %w", err)
+	}
+	if _, err := kv.Create(ctx, sealKeyName, key); err != nil && !errors.Is(err, jetstream.ErrKeyExists) {
+		return fmt.Errorf("seal key: %w", err)
+	}
+	return nil
+}
+
 // seal computes HeaderSeal's value for a message.
 func (w *Worker) seal(subject string, data []byte, h nats.Header) string {
 	mac := hmac.New(sha256.New, w.sealKey)

@@ -10,6 +10,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/alharvest/alharvest/internal/broker"
 	"github.com/alharvest/alharvest/internal/failure"
 	"github.com/alharvest/alharvest/pkg/messages"
 )
@@ -38,7 +39,7 @@ func (w *Worker) deadLetter(ctx context.Context, m jetstream.Msg, meta *jetstrea
 
 	pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), w.cfg.PublishTimeout)
 	defer cancel()
-	if _, err := w.js.PublishMsg(pctx, dl); err != nil {
+	if _, err := w.publishHealing(pctx, dl); err != nil {
 		log.Error("cannot dead-letter; keeping the message", "err", err, "reason", reason)
 		_ = m.NakWithDelay(w.cfg.RetryDelay(1))
 		w.cfg.Observer.Settled(w.cfg.Stage, OutcomeRetried, failure.Unavailable)
@@ -97,6 +98,17 @@ func (w *Worker) deferMsg(ctx context.Context, m jetstream.Msg, meta *jetstream.
 	w.cfg.Observer.Settled(w.cfg.Stage, OutcomeDeferred, failure.KindOf(cause))
 }
 
+// publishHealing publishes m; when no stream takes it (gone with the store,
+// or deleted), it has the layout re-created and publishes once more.
+func (w *Worker) publishHealing(ctx context.Context, m *nats.Msg) (*jetstream.PubAck, error) {
+	ack, err := w.js.PublishMsg(ctx, m)
+	if err != nil && w.cfg.Heal != nil && broker.Missing(err) && ctx.Err() == nil {
+		w.heal(ctx)
+		ack, err = w.js.PublishMsg(ctx, m)
+	}
+	return ack, err
+}
+
 // replace stores a copy of m, with the headers edit sets, in m's place:
 // once JetStream has the copy, m is acked. The copy keeps m's age. With to
 // set, the copy is stored there (a deferred store) and names m's subject,
@@ -122,7 +134,7 @@ func (w *Worker) replace(ctx context.Context, m jetstream.Msg, msg *Message, to 
 	}
 	pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), timeout)
 	defer cancel()
-	if _, err := w.js.PublishMsg(pctx, cp); err != nil {
+	if _, err := w.publishHealing(pctx, cp); err != nil {
 		return err
 	}
 	if err := m.Ack(); err != nil {

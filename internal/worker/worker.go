@@ -34,6 +34,11 @@
 //     unhandled past its ack deadline; every pull request ends within
 //     StallAfter, and one that delivered nothing while the consumer had
 //     work waiting is logged and counted;
+//   - a consumer or stream found missing (deleted by an operator, or lost
+//     with the NATS store) is re-created (Config.Heal, then Rebind), and
+//     outputs or copies no stream took are published again once it is,
+//     without spending an attempt; Activity tells a stall check when the
+//     worker last settled a message;
 //   - the bookkeeping headers of re-published copies count only under the
 //     worker's own seal (HeaderSeal); a handler's panic dead-letters its
 //     message, nothing more;
@@ -70,8 +75,10 @@ import (
 	"crypto/rand"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
@@ -90,6 +97,12 @@ type Worker struct {
 
 	sealKey []byte // see Config.SealKey
 
+	settledAt atomic.Int64 // see Activity
+	inHand    atomic.Int64
+
+	droppedMu sync.Mutex
+	dropped   chan struct{} // closed (and replaced) when the NATS connection drops
+
 	fatalOnce sync.Once
 	fatal     error
 	stopRun   context.CancelFunc
@@ -103,7 +116,7 @@ func New[T any](js jetstream.JetStream, consumer jetstream.Consumer, h Handler[T
 		key = make([]byte, 32)
 		_, _ = rand.Read(key) // never fails (crypto/rand)
 	}
-	return &Worker{
+	w := &Worker{
 		sealKey:  key,
 		cfg:      cfg,
 		js:       js,
@@ -115,6 +128,10 @@ func New[T any](js jetstream.JetStream, consumer jetstream.Consumer, h Handler[T
 		// cannot make any deferral exceed it (2 × 0.8 > 1.2).
 		notBeforeLimit: 2 * cfg.DeferDelay(64),
 	}
+	w.dropped = make(chan struct{})
+	w.settledAt.Store(time.Now().UnixNano())
+	w.cfg.Observer = settleClock{Observer: cfg.Observer, last: &w.settledAt, inHand: &w.inHand}
+	return w
 }
 
 // Halted reports whether the stage is halted by a Halt failure or paused
@@ -130,6 +147,15 @@ func (w *Worker) Run(ctx context.Context) error {
 	runCtx, stopRun := context.WithCancel(ctx)
 	defer stopRun()
 	w.stopRun = stopRun
+	if nc := w.js.Conn(); nc != nil {
+		st := nc.StatusChanged(nats.DISCONNECTED, nats.RECONNECTING)
+		defer nc.RemoveStatusListener(st) // closes st, which ends the loop below
+		go func() {
+			for range st {
+				w.connDropped()
+			}
+		}()
+	}
 
 	// Handlers outlive intake by the grace period, so in-flight work can
 	// finish after a SIGTERM instead of being thrown away.
@@ -178,6 +204,21 @@ func (w *Worker) Run(ctx context.Context) error {
 		<-done
 	}
 	return w.fatal
+}
+
+// connDropped tells every pull under way that its connection is gone.
+func (w *Worker) connDropped() {
+	w.droppedMu.Lock()
+	defer w.droppedMu.Unlock()
+	close(w.dropped)
+	w.dropped = make(chan struct{})
+}
+
+// droppedCh is closed when the NATS connection next drops.
+func (w *Worker) droppedCh() <-chan struct{} {
+	w.droppedMu.Lock()
+	defer w.droppedMu.Unlock()
+	return w.dropped
 }
 
 // sleepCtx sleeps for d or until ctx ends; it reports whether it slept fully.
