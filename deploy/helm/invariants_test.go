@@ -727,6 +727,30 @@ func TestNATSDependency(t *testing.T) {
 			svc = o.name
 		}
 	}
+	// In a cluster KEDA reaches the consumer's leader at <server name>.<endpoint host>:
+	// the endpoint must be the headless Service, whose pod names are the server names.
+	var headless *corev1.Service
+	for _, o := range r.all("Service") {
+		if s := o.obj.(*corev1.Service); s.Spec.ClusterIP == "None" {
+			headless = s
+		}
+	}
+	if headless == nil {
+		t.Fatal("no headless NATS Service")
+	}
+	monitor := false
+	for _, p := range headless.Spec.Ports {
+		monitor = monitor || p.Port == 8222
+	}
+	if !monitor || sts.Spec.ServiceName != headless.Name {
+		t.Errorf("headless Service %s (ports %v) is not the StatefulSet's (%s) with the monitoring port", headless.Name, headless.Spec.Ports, sts.Spec.ServiceName)
+	}
+	for _, o := range r.all("ScaledObject") {
+		want := headless.Name + "." + release.Namespace + ".svc:8222"
+		if got := o.obj.(*ScaledObject).Spec.Triggers[0].Metadata["natsServerMonitoringEndpoint"]; got != want {
+			t.Errorf("%s reads NATS's monitoring at %q, want the headless Service %q", o.name, got, want)
+		}
+	}
 	for bin, d := range r.stages(t) {
 		env := envOf(d.Spec.Template.Spec.Containers[0])
 		if want := "nats://" + svc + "." + release.Namespace + ".svc:4222"; svc == "" || env["NATS_URL"] != want {

@@ -60,12 +60,17 @@ app.kubernetes.io/component: {{ .stage }}
 {{- end }}
 {{- end }}
 
-{{/* host:port of the NATS monitoring endpoint KEDA reads. */}}
+{{/*
+host:port of the NATS monitoring endpoint KEDA reads. For this release's NATS it is the
+headless Service: in a cluster the scaler asks the consumer's leader, at
+<server name>.<endpoint host>, and the headless Service gives each server (named after its
+pod) that DNS name.
+*/}}
 {{- define "alharvest.natsMonitoring" -}}
 {{- if .Values.nats.monitoringEndpoint }}
 {{- .Values.nats.monitoringEndpoint }}
 {{- else if .Values.nats.enabled }}
-{{- printf "%s-nats.%s.svc:8222" .Release.Name .Release.Namespace }}
+{{- printf "%s-nats-headless.%s.svc:8222" .Release.Name .Release.Namespace }}
 {{- end }}
 {{- end }}
 
