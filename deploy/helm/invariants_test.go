@@ -545,6 +545,10 @@ func TestRequiredSecretsRefuseToRender(t *testing.T) {
 		"open NATS":         {with(without(base(), "nats.url"), "nats.enabled", true), "authorization.users"},
 		"ingress no TLS":    {with(with(base(), "webhook.ingress.enabled", true), "webhook.ingress.host", "h.example.org"), "webhook.ingress.tlsSecret is required"},
 		"bad memory":        {with(base(), "scorer.resources.limits.memory", "half"), `memory limit "half"`},
+		// values.schema.json: a misspelt or mistyped value is refused, not ignored.
+		"misspelt value": {with(base(), "keda.enable", true), "additional properties 'enable' not allowed"},
+		"mistyped value": {with(base(), "nats.replicas", "three"), "/nats/replicas"},
+		"unknown auth":   {with(base(), "nats.auth", "jwt"), "/nats/auth"},
 	} {
 		_, err := render(loadChart(t), tc.vals)
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
