@@ -573,7 +573,13 @@ func TestImageVersion(t *testing.T) {
 	}
 	cmd := exec.Command("sh", "deploy/images.sh", "--names")
 	cmd.Dir = "../.."
-	cmd.Env = append(os.Environ(), "VERSION="+meta.AppVersion)
+	// The default image name, as the chart's default repository is.
+	cmd.Env = []string{"VERSION=" + meta.AppVersion}
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "ALHARVEST_IMAGE_NAME=") && !strings.HasPrefix(kv, "VERSION=") {
+			cmd.Env = append(cmd.Env, kv)
+		}
+	}
 	out, err := cmd.Output()
 	if err != nil {
 		t.Fatalf("images.sh --names: %v", err)
