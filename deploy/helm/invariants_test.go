@@ -771,3 +771,35 @@ func TestNATSDependency(t *testing.T) {
 		}
 	}
 }
+
+// TestNATSNamesFollowTheNATSChart checks the stages and KEDA find this
+// release's NATS under the name the NATS chart gives it, also when the
+// release's name already contains "nats" (then the chart uses it as is).
+func TestNATSNamesFollowTheNATSChart(t *testing.T) {
+	vals := valueSets()["nats-dependency"]
+	for _, rel := range []string{"harvest", "nats-harvest"} {
+		opts := release
+		opts.Name = rel
+		files, err := renderAs(loadChart(t), vals, opts)
+		if err != nil {
+			t.Fatalf("%s: %v", rel, err)
+		}
+		r := rendered{objects: decode(t, files)}
+		services := map[string]bool{}
+		for _, o := range r.all("Service") {
+			services[o.name] = true
+		}
+		for bin, d := range r.stages(t) {
+			host := strings.TrimPrefix(envOf(d.Spec.Template.Spec.Containers[0])["NATS_URL"], "nats://")
+			if name := strings.Split(host, ".")[0]; !services[name] {
+				t.Errorf("release %s: %s NATS_URL names Service %q; rendered %v", rel, bin, name, services)
+			}
+		}
+		for _, o := range r.all("ScaledObject") {
+			host := o.obj.(*ScaledObject).Spec.Triggers[0].Metadata["natsServerMonitoringEndpoint"]
+			if name := strings.Split(host, ".")[0]; !services[name] {
+				t.Errorf("release %s: %s reads Service %q; rendered %v", rel, o.name, name, services)
+			}
+		}
+	}
+}

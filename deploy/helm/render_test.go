@@ -143,6 +143,11 @@ func loadChart(t *testing.T) *chart.Chart {
 // does: dependencies enabled or pruned by their conditions, the Kubernetes
 // version checked against the chart's, values validated, templates run.
 func render(ch *chart.Chart, vals map[string]any) (map[string]string, error) {
+	return renderAs(ch, vals, release)
+}
+
+// renderAs is render for the release rel.
+func renderAs(ch *chart.Chart, vals map[string]any, rel common.ReleaseOptions) (map[string]string, error) {
 	kv, err := common.ParseKubeVersion(kubeVersion)
 	if err != nil {
 		return nil, err
@@ -155,7 +160,7 @@ func render(ch *chart.Chart, vals map[string]any) (map[string]string, error) {
 	}
 	caps := common.DefaultCapabilities.Copy()
 	caps.KubeVersion = *kv
-	top, err := util.ToRenderValuesWithSchemaValidation(ch, vals, release, caps, false)
+	top, err := util.ToRenderValuesWithSchemaValidation(ch, vals, rel, caps, false)
 	if err != nil {
 		return nil, err
 	}

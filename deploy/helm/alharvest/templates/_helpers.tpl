@@ -49,12 +49,27 @@ app.kubernetes.io/component: {{ .stage }}
 {{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag) }}
 {{- end }}
 
+{{/* The name the NATS chart gives this release's NATS (its nats.fullname, by the same rule). */}}
+{{- define "alharvest.natsFullname" -}}
+{{- $n := .Values.natscluster }}
+{{- if $n.fullnameOverride }}
+{{- $n.fullnameOverride | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- $name := default "natscluster" $n.nameOverride }}
+{{- if contains $name .Release.Name }}
+{{- .Release.Name | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" }}
+{{- end }}
+{{- end }}
+{{- end }}
+
 {{/* The NATS URL the stages use. */}}
 {{- define "alharvest.natsURL" -}}
 {{- if .Values.nats.url }}
 {{- .Values.nats.url }}
 {{- else if .Values.nats.enabled }}
-{{- printf "nats://%s-nats.%s.svc:4222" .Release.Name .Release.Namespace }}
+{{- printf "nats://%s.%s.svc:4222" (include "alharvest.natsFullname" .) .Release.Namespace }}
 {{- else }}
 {{- fail "nats.url is required: the NATS servers alharvest uses, e.g. nats://nats.nats.svc:4222 (or set nats.enabled=true to deploy the official NATS chart with this release)" }}
 {{- end }}
@@ -70,7 +85,7 @@ pod) that DNS name.
 {{- if .Values.nats.monitoringEndpoint }}
 {{- .Values.nats.monitoringEndpoint }}
 {{- else if .Values.nats.enabled }}
-{{- printf "%s-nats-headless.%s.svc:8222" .Release.Name .Release.Namespace }}
+{{- printf "%s-headless.%s.svc:8222" (include "alharvest.natsFullname" .) .Release.Namespace }}
 {{- end }}
 {{- end }}
 
