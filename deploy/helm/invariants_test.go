@@ -17,6 +17,8 @@ import (
 	"sync"
 	"testing"
 
+	"helm.sh/helm/v4/pkg/chart/v2/loader"
+	chartutil "helm.sh/helm/v4/pkg/chart/v2/util"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
@@ -782,5 +784,35 @@ func TestNATSNamesFollowTheNATSChart(t *testing.T) {
 				t.Errorf("release %s: %s reads Service %q; rendered %v", rel, o.name, name, services)
 			}
 		}
+	}
+}
+
+// TestPackagedChartCarriesTheAlerts packages the chart as `helm package`
+// does and installs from the archive: the alert rules, a symbolic link in
+// the chart directory, travel as their content, and so does the vendored
+// NATS chart.
+func TestPackagedChartCarriesTheAlerts(t *testing.T) {
+	archive, err := chartutil.Save(loadChart(t), t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ch, err := loader.Load(archive)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ch.Dependencies()) != 1 || ch.Dependencies()[0].Name() != "nats" {
+		t.Errorf("packaged chart's dependencies: %v, want the NATS chart", ch.Dependencies())
+	}
+	files, err := render(ch, valueSets()["ingress-and-monitoring"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	var want RuleGroups
+	if err := yaml.UnmarshalStrict(readFile(t, "deploy/prometheus/alerts.yml"), &want); err != nil {
+		t.Fatal(err)
+	}
+	rules := (rendered{objects: decode(t, files)}).all("PrometheusRule")
+	if len(rules) != 1 || !reflect.DeepEqual(rules[0].obj.(*PrometheusRule).Spec, want) {
+		t.Errorf("the packaged chart's PrometheusRule differs from deploy/prometheus/alerts.yml")
 	}
 }
