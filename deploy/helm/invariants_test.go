@@ -5,6 +5,7 @@ import (
 	"go/ast"
 	"go/parser"
 	"go/token"
+	"maps"
 	"os"
 	"os/exec"
 	"path"
@@ -77,13 +78,13 @@ func envOf(c corev1.Container) map[string]string {
 // Admission runs), plus a read-only root file system, which the standard
 // does not ask for.
 func TestRestrictedPodSecurity(t *testing.T) {
-	for set, r := range renderAll(t) {
+	forEachSet(t, func(t *testing.T, set string, r rendered) {
 		for owner, pod := range r.pods() {
 			for _, msg := range restrictedViolations(t, pod) {
 				t.Errorf("%s: %s: %s", set, owner, msg)
 			}
 		}
-	}
+	})
 }
 
 // restrictedViolations lists how pod breaks the latest restricted profile
@@ -190,7 +191,7 @@ func TestEnvIsWhatTheBinariesRead(t *testing.T) {
 	// Secrets travel only as files: the variable holding the value itself
 	// must never be set.
 	inline := []string{"AL_APIKEY", "NATS_PASSWORD", "NATS_TOKEN", "WEBHOOK_PASSWORD", "WEBHOOK_TOKEN"}
-	for set, r := range renderAll(t) {
+	forEachSet(t, func(t *testing.T, set string, r rendered) {
 		for bin, d := range r.stages(t) {
 			known, ok := read[bin]
 			if !ok {
@@ -217,14 +218,14 @@ func TestEnvIsWhatTheBinariesRead(t *testing.T) {
 				t.Errorf("%s: the searcher does not set WEBHOOK_ADDR", set)
 			}
 		}
-	}
+	})
 }
 
 // TestProbesAndPorts checks that the probes ask /healthz and /readyz on the
 // port HTTP_ADDR opens, and that the webhook's Service, container port and
 // WEBHOOK_ADDR agree.
 func TestProbesAndPorts(t *testing.T) {
-	for set, r := range renderAll(t) {
+	forEachSet(t, func(t *testing.T, set string, r rendered) {
 		for bin, d := range r.stages(t) {
 			c := d.Spec.Template.Spec.Containers[0]
 			env := envOf(c)
@@ -265,7 +266,7 @@ func TestProbesAndPorts(t *testing.T) {
 				t.Errorf("%s: Ingress routes %s to %+v (TLS %v), want /webhooks/assemblyline to the webhook port over TLS", set, p.Path, p.Backend.Service, ing.Spec.TLS)
 			}
 		}
-	}
+	})
 }
 
 // service returns the Service selecting d's pods.
@@ -283,7 +284,7 @@ func (r rendered) service(t *testing.T, d *appsv1.Deployment) *corev1.Service {
 
 // TestGoMemLimit checks GOMEMLIMIT is goMemLimitPercent (80) of the memory limit.
 func TestGoMemLimit(t *testing.T) {
-	for set, r := range renderAll(t) {
+	forEachSet(t, func(t *testing.T, set string, r rendered) {
 		for bin, d := range r.stages(t) {
 			c := d.Spec.Template.Spec.Containers[0]
 			limit := c.Resources.Limits.Memory()
@@ -296,7 +297,7 @@ func TestGoMemLimit(t *testing.T) {
 				t.Errorf("%s: %s GOMEMLIMIT=%s, want %s (80%% of %s)", set, bin, got, want, limit)
 			}
 		}
-	}
+	})
 	// Units other than the defaults' Mi.
 	for limit, want := range map[string]string{"1Gi": "858993459", "800M": "640000000", "2147483648": "1717986918"} {
 		files, err := render(loadChart(t), with(base(), "scorer.resources.limits.memory", limit))
@@ -396,10 +397,10 @@ func stageConsumers(t *testing.T) map[string]consumerBinding {
 func TestKEDATriggersNameTheStagesConsumers(t *testing.T) {
 	want := stageConsumers(t)
 	sets := 0
-	for set, r := range renderAll(t) {
+	forEachSet(t, func(t *testing.T, set string, r rendered) {
 		scaled := r.all("ScaledObject")
 		if len(scaled) == 0 {
-			continue
+			return
 		}
 		sets++
 		stages := r.stages(t)
@@ -453,7 +454,7 @@ func TestKEDATriggersNameTheStagesConsumers(t *testing.T) {
 		if !seen["scorer"] || !seen["downloader"] {
 			t.Errorf("%s: ScaledObjects for %v, want scorer and downloader", set, seen)
 		}
-	}
+	})
 	if sets < 2 {
 		t.Fatalf("only %d value sets render ScaledObjects", sets)
 	}
@@ -462,7 +463,7 @@ func TestKEDATriggersNameTheStagesConsumers(t *testing.T) {
 // TestSecretsOnlyReferenced checks the chart renders no Secret and mounts
 // only the Secrets it was given by name.
 func TestSecretsOnlyReferenced(t *testing.T) {
-	for set, r := range renderAll(t) {
+	forEachSet(t, func(t *testing.T, set string, r rendered) {
 		if s := r.all("Secret"); len(s) > 0 {
 			t.Errorf("%s: renders Secret %s", set, s[0].name)
 		}
@@ -482,7 +483,7 @@ func TestSecretsOnlyReferenced(t *testing.T) {
 				}
 			}
 		}
-	}
+	})
 }
 
 // collectSecretNames gathers the values of every key naming a Secret.
@@ -576,13 +577,13 @@ func TestImageVersion(t *testing.T) {
 	if image == "" {
 		t.Fatalf("images.sh --names printed no ALHARVEST_IMAGE:\n%s", out)
 	}
-	for set, r := range renderAll(t) {
+	forEachSet(t, func(t *testing.T, set string, r rendered) {
 		for bin, d := range r.stages(t) {
 			if got := d.Spec.Template.Spec.Containers[0].Image; got != image {
 				t.Errorf("%s: %s runs %s, images.sh builds %s for appVersion %s", set, bin, got, image, meta.AppVersion)
 			}
 		}
-	}
+	})
 }
 
 // TestPrometheusRuleIsTheShippedAlerts checks the PrometheusRule carries
@@ -596,7 +597,7 @@ func TestPrometheusRuleIsTheShippedAlerts(t *testing.T) {
 	if len(want.Groups) == 0 || len(want.Groups[0].Rules) == 0 {
 		t.Fatal("deploy/prometheus/alerts.yml has no rules")
 	}
-	r := renderAll(t)["ingress-and-monitoring"]
+	r := renderSet(t, "ingress-and-monitoring")
 	rules := r.all("PrometheusRule")
 	if len(rules) != 1 {
 		t.Fatalf("%d PrometheusRules, want 1", len(rules))
@@ -633,13 +634,13 @@ func TestPrometheusRuleIsTheShippedAlerts(t *testing.T) {
 // selected by a policy admitting only the metrics port (and the searcher's
 // webhook port), and NATS, when deployed here, only admits alharvest.
 func TestNetworkPolicies(t *testing.T) {
-	for set, r := range renderAll(t) {
+	forEachSet(t, func(t *testing.T, set string, r rendered) {
 		policies := r.all("NetworkPolicy")
 		if r.vals["networkPolicy"] != nil {
 			if len(policies) != 0 {
 				t.Errorf("%s: networkPolicy.enabled=false still renders %d policies", set, len(policies))
 			}
-			continue
+			return
 		}
 		for bin, d := range r.stages(t) {
 			var np *networkingv1.NetworkPolicy
@@ -682,14 +683,14 @@ func TestNetworkPolicies(t *testing.T) {
 				t.Errorf("%s: no NetworkPolicy guards the NATS pods", set)
 			}
 		}
-	}
+	})
 }
 
 // TestNATSDependency checks the official NATS chart, when enabled, renders
 // a 3-server cluster with JetStream on a file store, every write synced,
 // users required, and the stages pointed at it.
 func TestNATSDependency(t *testing.T) {
-	r := renderAll(t)["nats-dependency"]
+	r := renderSet(t, "nats-dependency")
 	var sts *appsv1.StatefulSet
 	for _, o := range r.all("StatefulSet") {
 		sts = o.obj.(*appsv1.StatefulSet)
@@ -759,6 +760,7 @@ func TestNATSDependency(t *testing.T) {
 // release's NATS under the name the NATS chart gives it, also when the
 // release's name already contains "nats" (then the chart uses it as is).
 func TestNATSNamesFollowTheNATSChart(t *testing.T) {
+	skipWithoutNATSChart(t)
 	vals := valueSets()["nats-dependency"]
 	for _, rel := range []string{"harvest", "nats-harvest"} {
 		opts := release
@@ -787,12 +789,82 @@ func TestNATSNamesFollowTheNATSChart(t *testing.T) {
 	}
 }
 
+// TestNATSEnabledOwnTemplates checks this chart's own side of
+// nats.enabled, which renders without the NATS chart: the stages and KEDA
+// point at the Services the NATS chart names for the release (the names
+// TestNATSNamesFollowTheNATSChart checks against the NATS chart itself
+// once it is fetched), a NetworkPolicy guards the NATS pods, the stages'
+// pods stay restricted, and the settings that would deploy an open or
+// too small NATS cluster stop the render. The NATS chart is taken out of
+// the loaded chart, so the test is the same whether or not it was fetched.
+func TestNATSEnabledOwnTemplates(t *testing.T) {
+	for rel, natsName := range map[string]string{"harvest": "harvest-nats", "nats-harvest": "nats-harvest"} {
+		opts := release
+		opts.Name = rel
+		ch := loadChart(t)
+		ch.SetDependencies()
+		files, err := renderAs(ch, valueSets()["nats-dependency"], opts)
+		if err != nil {
+			t.Fatalf("release %s: %v", rel, err)
+		}
+		r := rendered{objects: decode(t, files)}
+		stages := r.stages(t)
+		if len(stages) != 3 {
+			t.Fatalf("release %s: stages %v, want searcher, scorer and downloader", rel, slices.Collect(maps.Keys(stages)))
+		}
+		for bin, d := range stages {
+			env := envOf(d.Spec.Template.Spec.Containers[0])
+			if want := "nats://" + natsName + "." + release.Namespace + ".svc:4222"; env["NATS_URL"] != want {
+				t.Errorf("release %s: %s NATS_URL=%q, want %q", rel, bin, env["NATS_URL"], want)
+			}
+			if env["NATS_REPLICAS"] != "3" {
+				t.Errorf("release %s: %s NATS_REPLICAS=%q, want 3", rel, bin, env["NATS_REPLICAS"])
+			}
+			for _, msg := range restrictedViolations(t, &d.Spec.Template.Spec) {
+				t.Errorf("release %s: %s: %s", rel, bin, msg)
+			}
+		}
+		scaled := r.all("ScaledObject")
+		if len(scaled) != 2 {
+			t.Errorf("release %s: %d ScaledObjects, want the scorer's and the downloader's", rel, len(scaled))
+		}
+		for _, o := range scaled {
+			want := natsName + "-headless." + release.Namespace + ".svc:8222"
+			if got := o.obj.(*ScaledObject).Spec.Triggers[0].Metadata["natsServerMonitoringEndpoint"]; got != want {
+				t.Errorf("release %s: %s reads NATS's monitoring at %q, want %q", rel, o.name, got, want)
+			}
+		}
+		guarded := false
+		for _, o := range r.all("NetworkPolicy") {
+			guarded = guarded || o.obj.(*networkingv1.NetworkPolicy).Spec.PodSelector.MatchLabels["app.kubernetes.io/name"] == "nats"
+		}
+		if !guarded {
+			t.Errorf("release %s: no NetworkPolicy guards the NATS pods", rel)
+		}
+	}
+	for name, tc := range map[string]struct {
+		vals map[string]any
+		want string
+	}{
+		"open NATS":          {with(valueSets()["nats-dependency"], "natscluster.config.merge.authorization.users", []any{}), "a NATS without users would accept any client"},
+		"replicas > servers": {with(valueSets()["nats-dependency"], "nats.replicas", 5), "nats.replicas=5 exceeds the NATS cluster's 3 servers"},
+	} {
+		ch := loadChart(t)
+		ch.SetDependencies()
+		_, err := render(ch, tc.vals)
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: err = %v, want one containing %q", name, err, tc.want)
+		}
+	}
+}
+
 // TestPackagedChartCarriesTheAlerts packages the chart as `helm package`
 // does and installs from the archive: the alert rules, a symbolic link in
-// the chart directory, travel as their content, and so does the vendored
-// NATS chart.
+// the chart directory, travel as their content, the NATS chart stays
+// declared, and it travels inside the archive when it has been fetched.
 func TestPackagedChartCarriesTheAlerts(t *testing.T) {
-	archive, err := chartutil.Save(loadChart(t), t.TempDir())
+	src := loadChart(t)
+	archive, err := chartutil.Save(src, t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -800,8 +872,11 @@ func TestPackagedChartCarriesTheAlerts(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(ch.Dependencies()) != 1 || ch.Dependencies()[0].Name() != "nats" {
-		t.Errorf("packaged chart's dependencies: %v, want the NATS chart", ch.Dependencies())
+	if d := ch.Metadata.Dependencies; len(d) != 1 || d[0].Name != "nats" || d[0].Alias != "natscluster" {
+		t.Errorf("packaged chart declares %v, want the NATS chart as natscluster", d)
+	}
+	if hasNATSChart(ch) != hasNATSChart(src) {
+		t.Errorf("packaged chart carries the NATS chart: %v; the chart directory: %v", hasNATSChart(ch), hasNATSChart(src))
 	}
 	files, err := render(ch, valueSets()["ingress-and-monitoring"])
 	if err != nil {
