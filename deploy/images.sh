@@ -10,20 +10,28 @@
 #   NATS_IMAGE=alharvest/nats:<nats-server version from go.mod>
 #   ALHARVEST_IMAGE=alharvest:<version>
 # Progress goes to stderr. Needs go, git (for the version) and docker.
-# The version is `git describe --tags --always --dirty`; the binaries carry it
-# too (linked in: build_info{version=...} on /metrics).
+# The version is $VERSION, else `git describe --tags --always --dirty`; the
+# binaries carry it too (linked in: build_info{version=...} on /metrics), and
+# the Helm chart's appVersion is the one a release builds with.
+#
+#   deploy/images.sh --names          # print the two names only; build nothing
 set -eu
 cd "$(dirname "$0")/.."
 
 log() { echo "images.sh: $*" >&2; }
 
-version=$(git describe --tags --always --dirty 2>/dev/null || echo devel)
+version=${VERSION:-$(git describe --tags --always --dirty 2>/dev/null || echo devel)}
 revision=$(git rev-parse HEAD 2>/dev/null || echo unknown)
 created=$(date -u +%Y-%m-%dT%H:%M:%SZ)
 natsver=$(go list -m -f '{{.Version}}' github.com/nats-io/nats-server/v2)
 tag=$(echo "$version" | tr -c 'A-Za-z0-9_.\n-' '_')
 alharvest_image="${ALHARVEST_IMAGE_NAME:-alharvest}:$tag"
 nats_image="${NATS_IMAGE_NAME:-alharvest/nats}:${natsver#v}"
+if [ "${1:-}" = "--names" ]; then
+  echo "NATS_IMAGE=$nats_image"
+  echo "ALHARVEST_IMAGE=$alharvest_image"
+  exit 0
+fi
 
 ctx=$(mktemp -d)
 trap 'rm -rf "$ctx"' EXIT
