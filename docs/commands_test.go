@@ -320,8 +320,13 @@ func (h *helpCache) get(t *testing.T, bin string, sub []string) help {
 	return r
 }
 
-// usage reports whether a help output is a usage text: it lists flags.
-func (r help) usage() bool { return len(r.flags) > 0 }
+// usage reports whether a help output is a usage text: it starts with a
+// usage line, or lists flags.
+func (r help) usage() bool { return strings.HasPrefix(r.text, "Usage:") || len(r.flags) > 0 }
+
+// defaultRe finds, in a table of commands, the one that runs when none is
+// named ("run ... (the default)").
+var defaultRe = regexp.MustCompile(`(?m)^\s+([a-z][a-z-]*)\s.*\(the default\)\s*$`)
 
 var (
 	wordRe        = regexp.MustCompile(`^[a-z][a-z-]*$`)
@@ -340,7 +345,7 @@ func (h *helpCache) check(t *testing.T, inv invocation) {
 	t.Helper()
 	top := h.get(t, inv.bin, nil)
 	if !top.usage() {
-		t.Errorf("%s: %s -h printed no flags:\n%s", inv.where, inv.bin, top.text)
+		t.Errorf("%s: %s -h printed no usage:\n%s", inv.where, inv.bin, top.text)
 		return
 	}
 	// The subcommand path: leading words the parent's help names.
@@ -354,6 +359,13 @@ func (h *helpCache) check(t *testing.T, inv invocation) {
 		}
 		sub = append(sub, args[0])
 		cur, args = next, args[1:]
+	}
+	// Only flags, or nothing, after a table of commands: its default command.
+	defaulted := false
+	if m := defaultRe.FindStringSubmatch(cur.text); m != nil && len(cur.flags) == 0 &&
+		(len(args) == 0 || strings.HasPrefix(args[0], "-")) {
+		sub = append(sub, m[1])
+		cur, defaulted = h.get(t, inv.bin, slices.Clone(sub)), true
 	}
 	name := strings.Join(append([]string{inv.bin}, sub...), " ")
 	if len(sub) == 0 && len(args) > 0 && !strings.HasPrefix(args[0], "-") && !placeholderRe.MatchString(args[0]) {
@@ -373,7 +385,7 @@ func (h *helpCache) check(t *testing.T, inv invocation) {
 		takes, ok := cur.flags[n]
 		switch {
 		case n == "h" || n == "help":
-		case n == "version" && len(sub) == 0:
+		case n == "version" && (len(sub) == 0 || defaulted && len(sub) == 1):
 			out, err := exec.Command(filepath.Join(h.dir, inv.bin), "--version").CombinedOutput()
 			if err != nil {
 				t.Errorf("%s: %s --version: %v\n%s", inv.where, inv.bin, err, out)
