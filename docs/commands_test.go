@@ -378,7 +378,10 @@ func (h *helpCache) check(t *testing.T, inv invocation) {
 	}
 	for i := 0; i < len(args); i++ {
 		a := args[i]
-		if a == "--" || !strings.HasPrefix(a, "-") || a == "-" {
+		if a == "--" {
+			break // the end of the flags: what follows is positional (alharvest feed's program and its arguments)
+		}
+		if !strings.HasPrefix(a, "-") || a == "-" {
 			continue // a positional argument (a SID, a path)
 		}
 		n, val, hasVal := strings.Cut(strings.TrimLeft(a, "-"), "=")

@@ -159,7 +159,9 @@ func TestDashboard(t *testing.T) {
 
 // TestComposeMonitoringProfile loads docker-compose.yml with the monitoring
 // profile the way `docker compose` does and checks that Prometheus and
-// Grafana get this directory's files, on loopback only.
+// Grafana get this directory's files, on loopback only. The compose file
+// refuses to load without the Assemblyline settings, so it is read with the
+// demo's (deploy/demo.env), as `docker compose --env-file deploy/demo.env`.
 func TestComposeMonitoringProfile(t *testing.T) {
 	abs, err := filepath.Abs(root)
 	if err != nil {
@@ -167,6 +169,7 @@ func TestComposeMonitoringProfile(t *testing.T) {
 	}
 	po, err := cli.NewProjectOptions([]string{filepath.Join(abs, "docker-compose.yml")},
 		cli.WithName("alharvest"), cli.WithWorkingDirectory(abs), cli.WithEnv(nil),
+		cli.WithEnvFiles(filepath.Join(abs, "deploy", "demo.env")), cli.WithDotEnv,
 		cli.WithProfiles([]string{"monitoring"}), cli.WithInterpolation(true),
 		cli.WithNormalization(true), cli.WithConsistency(true), cli.WithResolvedPaths(true))
 	if err != nil {

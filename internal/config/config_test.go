@@ -188,3 +188,16 @@ func TestExplicitSettings(t *testing.T) {
 		})
 	}
 }
+
+// TestUsageHasNoBackQuotes: the flag package shows the first back-quoted
+// word of a usage text as the flag's value name (`-stall-after stalled`
+// instead of `-stall-after duration`), so no usage text may hold one.
+func TestUsageHasNoBackQuotes(t *testing.T) {
+	for _, bin := range []string{config.Searcher, config.Scorer, config.Downloader, config.Alharvest, config.Admin, config.Feed} {
+		for _, v := range config.Vars(bin) {
+			if strings.Contains(v.Usage, "`") {
+				t.Errorf("%s: the usage of %s holds a back quote: %s", bin, v.Env, v.Usage)
+			}
+		}
+	}
+}

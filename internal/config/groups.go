@@ -218,7 +218,7 @@ func shutdownGroup(l *loader, c *Config) {
 const DefaultStallAfter = 5 * time.Minute
 
 func stallGroup(l *loader, c *Config) {
-	l.duration(&c.StallAfter, "STALL_AFTER", DefaultStallAfter, "a stage with work waiting that has settled no message for this long reports `stalled` on /readyz, in `alharvest status` and in alharvest_stage_stalled")
+	l.duration(&c.StallAfter, "STALL_AFTER", DefaultStallAfter, "a stage with work waiting that has settled no message for this long reports stalled on /readyz, in alharvest status and in alharvest_stage_stalled")
 	l.finally(func() error {
 		if c.StallAfter < time.Second {
 			return errors.New("STALL_AFTER must be at least 1s")
