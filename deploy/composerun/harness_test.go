@@ -225,7 +225,7 @@ func newProject(t *testing.T, o options) *project {
 			out, _ := p.composeOut("logs", "--no-color", "--tail", "40")
 			t.Logf("compose logs (last 40 lines per container):\n%s", out)
 		}
-		if out, err := p.composeOut("--profile", "demo", "down", "-v", "--remove-orphans", "-t", "5"); err != nil {
+		if out, err := p.composeOut("--profile", "demo", "--profile", "feed", "down", "-v", "--remove-orphans", "-t", "5"); err != nil {
 			t.Logf("down: %v\n%s", err, out)
 		}
 	})
