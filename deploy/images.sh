@@ -1,20 +1,22 @@
 #!/bin/sh
-# Builds the two images the compose files need without pulling anything:
+# Builds the images the compose files need without pulling anything:
 # every binary is compiled here by `go build` (static, CGO_ENABLED=0) and
-# copied into an image FROM scratch.
+# copied into an image FROM scratch; the feed's example image is the
+# alharvest image plus its example program (deploy/feed.Dockerfile).
 #
-#   eval "$(deploy/images.sh)"        # sets NATS_IMAGE and ALHARVEST_IMAGE
+#   eval "$(deploy/images.sh)"        # sets NATS_IMAGE, ALHARVEST_IMAGE, FEED_IMAGE
 #   docker-compose --env-file deploy/demo.env up -d
 #
 # stdout is only the assignments, one per line:
 #   NATS_IMAGE=alharvest/nats:<nats-server version from go.mod>
 #   ALHARVEST_IMAGE=alharvest:<version>
+#   FEED_IMAGE=alharvest-feed:<version>
 # Progress goes to stderr. Needs go, git (for the version) and docker.
 # The version is $VERSION, else `git describe --tags --always --dirty`; the
 # binaries carry it too (linked in: build_info{version=...} on /metrics), and
 # the Helm chart's appVersion is the one a release builds with.
 #
-#   deploy/images.sh --names          # print the two names only; build nothing
+#   deploy/images.sh --names          # print the names only; build nothing
 set -eu
 cd "$(dirname "$0")/.."
 
@@ -27,9 +29,12 @@ natsver=$(go list -m -f '{{.Version}}' github.com/nats-io/nats-server/v2)
 tag=$(echo "$version" | tr -c 'A-Za-z0-9_.\n-' '_')
 alharvest_image="${ALHARVEST_IMAGE_NAME:-alharvest}:$tag"
 nats_image="${NATS_IMAGE_NAME:-alharvest/nats}:${natsver#v}"
+feed_image="${FEED_IMAGE_NAME:-alharvest-feed}:$tag"
 if [ "${1:-}" = "--names" ]; then
   echo "NATS_IMAGE=$nats_image"
   echo "ALHARVEST_IMAGE=$alharvest_image"
+echo "FEED_IMAGE=$feed_image"
+  echo "FEED_IMAGE=$feed_image"
   exit 0
 fi
 
@@ -55,6 +60,12 @@ docker build -q -f deploy/alharvest.Dockerfile -t "$alharvest_image" \
   --build-arg VERSION="$version" --build-arg REVISION="$revision" --build-arg CREATED="$created" \
   "$ctx/a" >&2
 
+# --- the feed's example -------------------------------------------------------
+log "building image $feed_image"
+mkdir -p "$ctx/f/owned/inbox"
+go build -trimpath -ldflags "-s -w" -o "$ctx/f/feed-example" ./deploy/feedexample
+docker build -q -f deploy/feed.Dockerfile -t "$feed_image" --build-arg BASE="$alharvest_image" "$ctx/f" >&2
+
 # --- NATS ---------------------------------------------------------------------
 log "building nats-server $natsver"
 mkdir -p "$ctx/n/rootfs/etc" "$ctx/n/rootfs/tmp" "$ctx/n/owned/data"
@@ -68,3 +79,4 @@ docker build -q -f deploy/nats.Dockerfile -t "$nats_image" --build-arg VERSION="
 
 echo "NATS_IMAGE=$nats_image"
 echo "ALHARVEST_IMAGE=$alharvest_image"
+echo "FEED_IMAGE=$feed_image"

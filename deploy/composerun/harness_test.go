@@ -100,7 +100,7 @@ func repoRoot(t *testing.T) string {
 	return root
 }
 
-// images builds both images once (deploy/images.sh) and returns the
+// images builds the images once (deploy/images.sh) and returns the
 // assignments it printed.
 func images(t *testing.T) []string {
 	t.Helper()
@@ -109,7 +109,8 @@ func images(t *testing.T) []string {
 		cmd := exec.Command("sh", filepath.Join(repoRoot(t), "deploy", "images.sh"))
 		// Names of their own, removed by TestMain: test runs leave no
 		// images behind and never replace an operator's.
-		cmd.Env = append(os.Environ(), "ALHARVEST_IMAGE_NAME="+testImagePrefix+"alharvest", "NATS_IMAGE_NAME="+testImagePrefix+"nats")
+		cmd.Env = append(os.Environ(), "ALHARVEST_IMAGE_NAME="+testImagePrefix+"alharvest", "NATS_IMAGE_NAME="+testImagePrefix+"nats",
+			"FEED_IMAGE_NAME="+testImagePrefix+"alharvest-feed")
 		var stderr bytes.Buffer
 		cmd.Stderr = &stderr
 		out, err := cmd.Output()
@@ -119,13 +120,13 @@ func images(t *testing.T) []string {
 		}
 		for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
 			k, v, ok := strings.Cut(line, "=")
-			if !ok || (k != "NATS_IMAGE" && k != "ALHARVEST_IMAGE") || v == "" {
-				imagesErr = fmt.Errorf("deploy/images.sh printed %q, want NATS_IMAGE=... and ALHARVEST_IMAGE=...", line)
+			if !ok || (k != "NATS_IMAGE" && k != "ALHARVEST_IMAGE" && k != "FEED_IMAGE") || v == "" {
+				imagesErr = fmt.Errorf("deploy/images.sh printed %q, want NATS_IMAGE=..., ALHARVEST_IMAGE=... and FEED_IMAGE=...", line)
 				return
 			}
 			imageEnv = append(imageEnv, line)
 		}
-		if len(imageEnv) != 2 {
+		if len(imageEnv) != 3 {
 			imagesErr = fmt.Errorf("deploy/images.sh printed %q", out)
 		}
 		t.Logf("deploy/images.sh took %v: %v", time.Since(start).Round(time.Second), imageEnv)
@@ -224,7 +225,7 @@ func newProject(t *testing.T, o options) *project {
 			out, _ := p.composeOut("logs", "--no-color", "--tail", "40")
 			t.Logf("compose logs (last 40 lines per container):\n%s", out)
 		}
-		if out, err := p.composeOut("--profile", "demo", "down", "-v", "--remove-orphans", "-t", "5"); err != nil {
+		if out, err := p.composeOut("--profile", "demo", "--profile", "feed", "down", "-v", "--remove-orphans", "-t", "5"); err != nil {
 			t.Logf("down: %v\n%s", err, out)
 		}
 	})

@@ -4,6 +4,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"maps"
 	"net"
 	"net/url"
 	"os"
@@ -55,6 +56,7 @@ type scenario struct {
 
 	cluster bool // three NATS nodes expected
 	demo    bool // alsim expected, and the stages pointed at it
+	feed    bool // the feed profile: feed and feed-init expected
 
 	wantALURL string // AL_ALLOW_HTTP must be true exactly when it is http://
 	wantUser  string // user: of the stage containers
@@ -88,6 +90,16 @@ func scenarios(t *testing.T) []scenario {
 		{
 			name: "cluster real", files: []string{baseFile, clusterFile}, envFiles: []string{envExample}, env: real, cluster: true,
 			wantALURL: "https://al.example.org", wantUser: "65532:65532",
+		},
+		{
+			name: "demo with the feed", files: []string{baseFile}, envFiles: demo, profiles: []string{"demo", "feed"}, demo: true, feed: true,
+			wantALURL: "http://alsim:8980", wantUser: "65532:65532",
+		},
+		{
+			name: "cluster real with the feed, own uid", files: []string{baseFile, clusterFile}, envFiles: []string{envExample},
+			env:      map[string]string{"AL_APIKEY_SECRET_FILE": key, "ALHARVEST_UID": "1000", "ALHARVEST_GID": "1000"},
+			profiles: []string{"feed"}, cluster: true, feed: true,
+			wantALURL: "https://al.example.org", wantUser: "1000:1000",
 		},
 	}
 }
@@ -207,6 +219,9 @@ func TestCompose(t *testing.T) {
 			if sc.demo {
 				t.Run("alsim", func(t *testing.T) { checkAlsim(t, p) })
 			}
+			if sc.feed {
+				t.Run("feed", func(t *testing.T) { checkFeed(t, p, sc) })
+			}
 		})
 	}
 }
@@ -217,26 +232,36 @@ func checkServices(t *testing.T, p *types.Project, sc scenario) {
 	if sc.demo {
 		want = append(want, "alsim")
 	}
+	if sc.feed {
+		want = append(want, feedServices...)
+	}
 	got := p.ServiceNames()
 	sort.Strings(got)
 	sort.Strings(want)
 	if !slices.Equal(got, want) {
 		t.Errorf("services = %v, want %v", got, want)
 	}
-	if sc.demo {
-		return
+	// alsim exists only behind the demo profile, the feed behind its own;
+	// nothing else needs one.
+	profileOf := map[string]string{"alsim": "demo"}
+	for _, name := range feedServices {
+		profileOf[name] = "feed"
 	}
-	// alsim exists only behind the demo profile.
-	s, ok := p.DisabledServices["alsim"]
-	if !ok {
-		t.Fatalf("alsim is not among the disabled services %v", p.DisabledServices)
-	}
-	if !slices.Equal(s.Profiles, []string{"demo"}) {
-		t.Errorf("alsim profiles = %v, want [demo]", s.Profiles)
+	for name, profile := range profileOf {
+		s, ok := p.Services[name]
+		if !ok {
+			if s, ok = p.DisabledServices[name]; !ok {
+				t.Errorf("%s is neither enabled nor disabled", name)
+				continue
+			}
+		}
+		if !slices.Equal(s.Profiles, []string{profile}) {
+			t.Errorf("%s profiles = %v, want [%s]", name, s.Profiles, profile)
+		}
 	}
 	for name, s := range p.Services {
-		if len(s.Profiles) > 0 {
-			t.Errorf("%s has profiles %v: only alsim may need one", name, s.Profiles)
+		if _, ok := profileOf[name]; !ok && len(s.Profiles) > 0 {
+			t.Errorf("%s has profiles %v: only %v may need one", name, s.Profiles, slices.Sorted(maps.Keys(profileOf)))
 		}
 	}
 }
@@ -432,6 +457,9 @@ func checkDependsOn(t *testing.T, p *types.Project, sc scenario) {
 	readers := append(slices.Clone(stages), natsNodes(sc)...)
 	if sc.demo {
 		readers = append(readers, "alsim")
+	}
+	if sc.feed {
+		readers = append(readers, "feed")
 	}
 	for _, name := range readers {
 		d, ok := p.Services[name].DependsOn["secrets-init"]

@@ -37,10 +37,14 @@ func checkHardening(t *testing.T, p *types.Project, sc scenario) {
 			t.Errorf("%s: root filesystem is writable; want read_only: true", name)
 		}
 	}
-	for _, name := range stages {
+	long := slices.Clone(stages)
+	if sc.feed {
+		long = append(long, "feed")
+	}
+	for _, name := range long {
 		s := p.Services[name]
 		if len(s.CapAdd) > 0 {
-			t.Errorf("%s: cap_add %v; the stages need no capability", name, s.CapAdd)
+			t.Errorf("%s: cap_add %v; the stages and the feed need no capability", name, s.CapAdd)
 		}
 		if !slices.ContainsFunc(s.Tmpfs, func(m string) bool { return strings.HasPrefix(m, "/tmp") }) {
 			t.Errorf("%s: no tmpfs at /tmp on a read-only root: %v", name, s.Tmpfs)
@@ -68,6 +72,9 @@ func checkHardening(t *testing.T, p *types.Project, sc scenario) {
 	}
 	if init := p.Services["output-init"]; !slices.Equal(init.CapAdd, []string{"CHOWN", "DAC_OVERRIDE"}) {
 		t.Errorf("output-init: cap_add %v, want only [CHOWN DAC_OVERRIDE]", init.CapAdd)
+	}
+	if init, ok := p.Services["feed-init"]; ok && !slices.Equal(init.CapAdd, []string{"CHOWN", "DAC_OVERRIDE"}) {
+		t.Errorf("feed-init: cap_add %v, want only [CHOWN DAC_OVERRIDE]", init.CapAdd)
 	}
 	if init := p.Services["secrets-init"]; !slices.Equal(init.CapAdd, []string{"CHOWN", "DAC_OVERRIDE", "FOWNER"}) {
 		t.Errorf("secrets-init: cap_add %v, want only [CHOWN DAC_OVERRIDE FOWNER]", init.CapAdd)
@@ -123,6 +130,9 @@ func checkGenerated(t *testing.T, p *types.Project, sc scenario) {
 	readers := append(slices.Clone(stages), natsNodes(sc)...)
 	if sc.demo {
 		readers = append(readers, "alsim")
+	}
+	if sc.feed {
+		readers = append(readers, "feed")
 	}
 	for _, name := range readers {
 		if ok, ro := mounted(name); !ok || !ro {
