@@ -19,7 +19,7 @@ func TestOneCommand(t *testing.T) {
 	// sweeps, and the demo profile's alsim would otherwise complete (and
 	// push) 100 more submissions over the next two minutes.
 	p := newProject(t, options{alsim: map[string]string{"ALSIM_FAULT_MISSING_BLOBS": "1", "ALSIM_LATE_ARRIVALS": "0"}})
-	p.compose("--profile", "demo", "up", "-d", "--no-deps", "alsim")
+	p.compose("--profile", "demo", "up", "-d", "alsim") // and secrets-init, whose webhook token it reads
 	p.waitHealthy(time.Minute, "alsim")
 	want, uncollectable := p.expected()
 
