@@ -3,9 +3,10 @@ package alsim
 import (
 	"flag"
 	"fmt"
-	"strconv"
 	"strings"
 	"time"
+
+	"github.com/alharvest/alharvest/internal/bytesize"
 )
 
 // EnvPrefix prefixes the environment variable behind every flag:
@@ -15,48 +16,6 @@ const EnvPrefix = "ALSIM_"
 // EnvName is the environment variable that sets flag name.
 func EnvName(name string) string {
 	return EnvPrefix + strings.ToUpper(strings.ReplaceAll(name, "-", "_"))
-}
-
-// ByteSize is a flag value for sizes: plain bytes or with a unit
-// (KiB, MiB, GiB, TiB, or k/M/G/T meaning the same powers of 1024).
-type ByteSize int64
-
-// String prints the size with the largest exact binary unit.
-func (b *ByteSize) String() string {
-	if b == nil {
-		return "0"
-	}
-	v := int64(*b)
-	for _, u := range []struct {
-		n    int64
-		name string
-	}{{1 << 40, "TiB"}, {1 << 30, "GiB"}, {1 << 20, "MiB"}, {1 << 10, "KiB"}} {
-		if v != 0 && v%u.n == 0 {
-			return strconv.FormatInt(v/u.n, 10) + u.name
-		}
-	}
-	return strconv.FormatInt(v, 10)
-}
-
-// Set parses a size.
-func (b *ByteSize) Set(s string) error {
-	s = strings.TrimSpace(s)
-	mult := int64(1)
-	for _, u := range []struct {
-		suffix string
-		n      int64
-	}{{"TiB", 1 << 40}, {"GiB", 1 << 30}, {"MiB", 1 << 20}, {"KiB", 1 << 10}, {"T", 1 << 40}, {"G", 1 << 30}, {"M", 1 << 20}, {"k", 1 << 10}, {"K", 1 << 10}, {"B", 1}} {
-		if rest, ok := strings.CutSuffix(s, u.suffix); ok {
-			s, mult = strings.TrimSpace(rest), u.n
-			break
-		}
-	}
-	n, err := strconv.ParseInt(s, 10, 64)
-	if err != nil || n < 0 {
-		return fmt.Errorf("invalid size %q", s)
-	}
-	*b = ByteSize(n * mult)
-	return nil
 }
 
 type timeFlag struct{ t *time.Time }
@@ -95,7 +54,7 @@ func BindFlags(fs *flag.FlagSet) func() Config {
 	bl := func(p *bool, name string, usage string) { fs.BoolVar(p, name, false, env(name, usage)) }
 	size := func(p *int64, name string, def int64, usage string) {
 		*p = def
-		fs.Var((*ByteSize)(p), name, env(name, usage))
+		fs.Var((*bytesize.Value)(p), name, env(name, usage))
 	}
 
 	// Corpus.
