@@ -7,8 +7,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/alharvest/alharvest/internal/alsim"
-	"github.com/alharvest/alharvest/internal/alsim/alsimtest"
+	"github.com/alharvest/alharvest/internal/sim/alsim"
+	"github.com/alharvest/alharvest/internal/sim/alsim/alsimtest"
 )
 
 // The commands that need nothing but this machine run for real, and what

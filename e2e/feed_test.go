@@ -9,8 +9,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/alharvest/alharvest/internal/alsim"
 	"github.com/alharvest/alharvest/internal/dlq"
+	"github.com/alharvest/alharvest/internal/sim/alsim"
 	"github.com/alharvest/alharvest/internal/testenv"
 	"github.com/alharvest/alharvest/pkg/messages"
 )

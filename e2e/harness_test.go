@@ -20,11 +20,11 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/alharvest/alharvest/internal/alsim"
-	"github.com/alharvest/alharvest/internal/alsim/alsimtest"
-	"github.com/alharvest/alharvest/internal/bench"
 	"github.com/alharvest/alharvest/internal/dlq"
 	"github.com/alharvest/alharvest/internal/natstest"
+	"github.com/alharvest/alharvest/internal/sim/alsim"
+	"github.com/alharvest/alharvest/internal/sim/alsim/alsimtest"
+	"github.com/alharvest/alharvest/internal/sim/bench"
 	"github.com/alharvest/alharvest/internal/testenv"
 )
 

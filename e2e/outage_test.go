@@ -6,8 +6,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/alharvest/alharvest/internal/alsim"
-	"github.com/alharvest/alharvest/internal/bench"
+	"github.com/alharvest/alharvest/internal/sim/alsim"
+	"github.com/alharvest/alharvest/internal/sim/bench"
 	"github.com/alharvest/alharvest/internal/testenv"
 	"github.com/alharvest/alharvest/pkg/messages"
 )

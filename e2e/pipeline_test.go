@@ -4,7 +4,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/alharvest/alharvest/internal/alsim"
+	"github.com/alharvest/alharvest/internal/sim/alsim"
 )
 
 // TestSeparateProcessesCollectExactlyTheExpectedSet deploys the pipeline as

@@ -9,9 +9,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/alharvest/alharvest/internal/alsim"
-	"github.com/alharvest/alharvest/internal/alsim/alsimtest"
 	"github.com/alharvest/alharvest/internal/metrics"
+	"github.com/alharvest/alharvest/internal/sim/alsim"
+	"github.com/alharvest/alharvest/internal/sim/alsim/alsimtest"
 	"github.com/alharvest/alharvest/internal/testenv"
 )
 

@@ -11,7 +11,7 @@ package main
 import (
 	"os"
 
-	"github.com/alharvest/alharvest/internal/bench"
+	"github.com/alharvest/alharvest/internal/sim/bench"
 )
 
 func main() { os.Exit(bench.Main(os.Args[1:], os.Stdout, os.Stderr)) }

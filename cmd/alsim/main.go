@@ -13,7 +13,7 @@ package main
 import (
 	"os"
 
-	"github.com/alharvest/alharvest/internal/alsim"
+	"github.com/alharvest/alharvest/internal/sim/alsim"
 )
 
 func main() { os.Exit(alsim.Main(os.Args[1:], os.Stdout, os.Stderr)) }

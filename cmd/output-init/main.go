@@ -1,5 +1,5 @@
 // Command output-init prepares the downloader's output directory in compose
-// (service output-init): see internal/outputinit.
+// (service output-init): see internal/ops/outputinit.
 //
 //	OWNER  uid:gid the stages run as (ALHARVEST_UID:ALHARVEST_GID)
 //	DIR    the directory, /collected by default
@@ -8,7 +8,7 @@ package main
 import (
 	"os"
 
-	"github.com/alharvest/alharvest/internal/outputinit"
+	"github.com/alharvest/alharvest/internal/ops/outputinit"
 )
 
 func main() { os.Exit(outputinit.Main(os.Args[1:], os.Stdout, os.Stderr)) }

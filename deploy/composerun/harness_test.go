@@ -22,7 +22,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/alharvest/alharvest/internal/alsim/alsimtest"
+	"github.com/alharvest/alharvest/internal/sim/alsim/alsimtest"
 	"github.com/alharvest/alharvest/internal/testenv"
 )
 

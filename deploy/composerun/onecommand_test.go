@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/alharvest/alharvest/internal/alsim/alsimtest"
+	"github.com/alharvest/alharvest/internal/sim/alsim/alsimtest"
 )
 
 // TestOneCommand: the image's default entrypoint (the one-command run,

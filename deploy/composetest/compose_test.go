@@ -22,9 +22,9 @@ import (
 	"github.com/compose-spec/compose-go/v2/cli"
 	"github.com/compose-spec/compose-go/v2/types"
 
-	"github.com/alharvest/alharvest/internal/alsim"
 	"github.com/alharvest/alharvest/internal/config"
-	"github.com/alharvest/alharvest/internal/secretsinit"
+	"github.com/alharvest/alharvest/internal/ops/secretsinit"
+	"github.com/alharvest/alharvest/internal/sim/alsim"
 )
 
 const (

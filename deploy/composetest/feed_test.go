@@ -16,7 +16,7 @@ import (
 	"github.com/nats-io/nkeys"
 
 	"github.com/alharvest/alharvest/internal/config"
-	"github.com/alharvest/alharvest/internal/secretsinit"
+	"github.com/alharvest/alharvest/internal/ops/secretsinit"
 )
 
 // feedServices run only with the feed profile.

@@ -17,8 +17,8 @@ import (
 	"github.com/nats-io/nkeys"
 
 	"github.com/alharvest/alharvest/internal/config"
-	"github.com/alharvest/alharvest/internal/outputinit"
-	"github.com/alharvest/alharvest/internal/secretsinit"
+	"github.com/alharvest/alharvest/internal/ops/outputinit"
+	"github.com/alharvest/alharvest/internal/ops/secretsinit"
 )
 
 // checkHardening: what every container of a malware pipeline should have.

@@ -7,7 +7,7 @@ import (
 	"net/http/httptest"
 	"testing"
 
-	"github.com/alharvest/alharvest/internal/alsim"
+	"github.com/alharvest/alharvest/internal/sim/alsim"
 )
 
 // BenchmarkDecodeSubmissionFull measures decoding a realistic

@@ -10,7 +10,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/alharvest/alharvest/internal/alsim"
+	"github.com/alharvest/alharvest/internal/sim/alsim"
 )
 
 // checkFastAgainstStd is the contract of the fast path: when it accepts a

@@ -6,14 +6,14 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/alharvest/alharvest/internal/alsim"
-	"github.com/alharvest/alharvest/internal/bench"
 	"github.com/alharvest/alharvest/internal/config"
 	"github.com/alharvest/alharvest/internal/harvest"
-	"github.com/alharvest/alharvest/internal/outputinit"
+	"github.com/alharvest/alharvest/internal/ops/outputinit"
+	"github.com/alharvest/alharvest/internal/ops/secretsinit"
 	"github.com/alharvest/alharvest/internal/sbom"
-	"github.com/alharvest/alharvest/internal/secretsinit"
 	"github.com/alharvest/alharvest/internal/service"
+	"github.com/alharvest/alharvest/internal/sim/alsim"
+	"github.com/alharvest/alharvest/internal/sim/bench"
 	"github.com/alharvest/alharvest/internal/version"
 )
 

@@ -8,8 +8,8 @@ import (
 
 	"github.com/nats-io/nkeys"
 
-	"github.com/alharvest/alharvest/internal/alsim"
 	"github.com/alharvest/alharvest/internal/config"
+	"github.com/alharvest/alharvest/internal/sim/alsim"
 )
 
 // The demo NATS seed published in alharvest's repository: a stage must

@@ -19,8 +19,8 @@ import (
 	"github.com/alharvest/alharvest/internal/broker"
 	"github.com/alharvest/alharvest/internal/failure"
 	"github.com/alharvest/alharvest/internal/natstest"
+	"github.com/alharvest/alharvest/internal/pipeline/worker"
 	"github.com/alharvest/alharvest/internal/testenv"
-	"github.com/alharvest/alharvest/internal/worker"
 	"github.com/alharvest/alharvest/pkg/messages"
 )
 

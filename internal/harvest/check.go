@@ -5,10 +5,10 @@ import (
 	"flag"
 	"io"
 
-	"github.com/alharvest/alharvest/internal/check"
 	"github.com/alharvest/alharvest/internal/cli"
 	"github.com/alharvest/alharvest/internal/config"
 	"github.com/alharvest/alharvest/internal/exitcode"
+	"github.com/alharvest/alharvest/internal/ops/check"
 	"github.com/alharvest/alharvest/internal/secret"
 	"github.com/alharvest/alharvest/internal/service"
 )

@@ -13,12 +13,12 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/alharvest/alharvest/internal/alsim"
-	"github.com/alharvest/alharvest/internal/alsim/alsimtest"
-	"github.com/alharvest/alharvest/internal/check"
 	"github.com/alharvest/alharvest/internal/cli"
 	"github.com/alharvest/alharvest/internal/natstest"
+	"github.com/alharvest/alharvest/internal/ops/check"
 	"github.com/alharvest/alharvest/internal/secret"
+	"github.com/alharvest/alharvest/internal/sim/alsim"
+	"github.com/alharvest/alharvest/internal/sim/alsim/alsimtest"
 	"github.com/alharvest/alharvest/internal/testenv"
 	"github.com/alharvest/alharvest/pkg/messages"
 )

@@ -13,11 +13,11 @@ import (
 	"strings"
 	"time"
 
-	"github.com/alharvest/alharvest/internal/alsim"
 	"github.com/alharvest/alharvest/internal/cli"
 	"github.com/alharvest/alharvest/internal/config"
 	"github.com/alharvest/alharvest/internal/exitcode"
 	"github.com/alharvest/alharvest/internal/logging"
+	"github.com/alharvest/alharvest/internal/sim/alsim"
 )
 
 // demoCorpus is alsim's corpus for the demo: what a real server shows

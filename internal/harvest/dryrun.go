@@ -6,8 +6,8 @@ import (
 
 	"github.com/alharvest/alharvest/internal/cli"
 	"github.com/alharvest/alharvest/internal/config"
-	"github.com/alharvest/alharvest/internal/dryrun"
 	"github.com/alharvest/alharvest/internal/exitcode"
+	"github.com/alharvest/alharvest/internal/ops/dryrun"
 	"github.com/alharvest/alharvest/internal/quota"
 	"github.com/alharvest/alharvest/internal/service"
 )

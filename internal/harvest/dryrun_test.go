@@ -9,10 +9,10 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/alharvest/alharvest/internal/alsim"
-	"github.com/alharvest/alharvest/internal/alsim/alsimtest"
-	"github.com/alharvest/alharvest/internal/dryrun"
 	"github.com/alharvest/alharvest/internal/harvest"
+	"github.com/alharvest/alharvest/internal/ops/dryrun"
+	"github.com/alharvest/alharvest/internal/sim/alsim"
+	"github.com/alharvest/alharvest/internal/sim/alsim/alsimtest"
 )
 
 // TestDryRun: --dry-run lists exactly the files alsim says qualify, with

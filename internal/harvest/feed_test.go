@@ -10,11 +10,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/alharvest/alharvest/internal/alsim"
-	"github.com/alharvest/alharvest/internal/alsim/alsimtest"
 	"github.com/alharvest/alharvest/internal/config"
-	"github.com/alharvest/alharvest/internal/feed"
 	"github.com/alharvest/alharvest/internal/harvest"
+	"github.com/alharvest/alharvest/internal/pipeline/feed"
+	"github.com/alharvest/alharvest/internal/sim/alsim"
+	"github.com/alharvest/alharvest/internal/sim/alsim/alsimtest"
 	"github.com/alharvest/alharvest/internal/testenv"
 )
 

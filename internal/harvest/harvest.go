@@ -18,10 +18,10 @@ import (
 
 	"github.com/alharvest/alharvest/internal/broker"
 	"github.com/alharvest/alharvest/internal/config"
-	"github.com/alharvest/alharvest/internal/searcher"
+	"github.com/alharvest/alharvest/internal/pipeline/searcher"
+	"github.com/alharvest/alharvest/internal/pipeline/worker"
 	"github.com/alharvest/alharvest/internal/service"
 	"github.com/alharvest/alharvest/internal/version"
-	"github.com/alharvest/alharvest/internal/worker"
 	"github.com/alharvest/alharvest/pkg/messages"
 )
 

@@ -7,13 +7,13 @@ import (
 	"fmt"
 	"io"
 
-	"github.com/alharvest/alharvest/internal/admin"
 	"github.com/alharvest/alharvest/internal/cli"
 	"github.com/alharvest/alharvest/internal/config"
 	"github.com/alharvest/alharvest/internal/contract"
 	"github.com/alharvest/alharvest/internal/exitcode"
-	"github.com/alharvest/alharvest/internal/feed"
 	"github.com/alharvest/alharvest/internal/logging"
+	"github.com/alharvest/alharvest/internal/ops/admin"
+	"github.com/alharvest/alharvest/internal/pipeline/feed"
 	"github.com/alharvest/alharvest/internal/service"
 	"github.com/alharvest/alharvest/internal/version"
 )

@@ -4,11 +4,11 @@ import (
 	"flag"
 	"fmt"
 
-	"github.com/alharvest/alharvest/internal/admin"
 	"github.com/alharvest/alharvest/internal/cli"
 	"github.com/alharvest/alharvest/internal/config"
 	"github.com/alharvest/alharvest/internal/exitcode"
 	"github.com/alharvest/alharvest/internal/logging"
+	"github.com/alharvest/alharvest/internal/ops/admin"
 	"github.com/alharvest/alharvest/internal/service"
 )
 

@@ -13,7 +13,7 @@ import (
 	"github.com/alharvest/alharvest/internal/bytesize"
 	"github.com/alharvest/alharvest/internal/dlq"
 	"github.com/alharvest/alharvest/internal/metrics"
-	"github.com/alharvest/alharvest/internal/searcher"
+	"github.com/alharvest/alharvest/internal/pipeline/searcher"
 )
 
 // Report is what a one-command run did.

@@ -20,14 +20,14 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/alharvest/alharvest/internal/alsim"
-	"github.com/alharvest/alharvest/internal/alsim/alsimtest"
 	"github.com/alharvest/alharvest/internal/broker"
 	"github.com/alharvest/alharvest/internal/dlq"
 	"github.com/alharvest/alharvest/internal/failure"
 	"github.com/alharvest/alharvest/internal/harvest"
 	"github.com/alharvest/alharvest/internal/logging"
 	"github.com/alharvest/alharvest/internal/service"
+	"github.com/alharvest/alharvest/internal/sim/alsim"
+	"github.com/alharvest/alharvest/internal/sim/alsim/alsimtest"
 	"github.com/alharvest/alharvest/internal/testenv"
 	"github.com/alharvest/alharvest/pkg/messages"
 )

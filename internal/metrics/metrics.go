@@ -15,8 +15,8 @@ import (
 	dto "github.com/prometheus/client_model/go"
 
 	"github.com/alharvest/alharvest/internal/failure"
+	"github.com/alharvest/alharvest/internal/pipeline/worker"
 	"github.com/alharvest/alharvest/internal/version"
-	"github.com/alharvest/alharvest/internal/worker"
 )
 
 const namespace = "alharvest"

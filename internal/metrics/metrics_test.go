@@ -13,9 +13,9 @@ import (
 	dto "github.com/prometheus/client_model/go"
 
 	"github.com/alharvest/alharvest/internal/failure"
+	"github.com/alharvest/alharvest/internal/pipeline/webhook"
+	"github.com/alharvest/alharvest/internal/pipeline/worker"
 	"github.com/alharvest/alharvest/internal/version"
-	"github.com/alharvest/alharvest/internal/webhook"
-	"github.com/alharvest/alharvest/internal/worker"
 )
 
 // series names one time series of the registry and the value it should hold

@@ -1,6 +1,6 @@
 package metrics
 
-import "github.com/alharvest/alharvest/internal/webhook"
+import "github.com/alharvest/alharvest/internal/pipeline/webhook"
 
 var _ webhook.Observer = (*Metrics)(nil)
 

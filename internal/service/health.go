@@ -20,7 +20,7 @@ import (
 	"github.com/alharvest/alharvest/internal/assemblyline"
 	"github.com/alharvest/alharvest/internal/connlimit"
 	"github.com/alharvest/alharvest/internal/failure"
-	"github.com/alharvest/alharvest/internal/worker"
+	"github.com/alharvest/alharvest/internal/pipeline/worker"
 )
 
 // Health answers /healthz and /readyz. Ready means: connected to NATS,

@@ -7,10 +7,10 @@ import (
 
 	"github.com/alharvest/alharvest/internal/broker"
 	"github.com/alharvest/alharvest/internal/config"
-	"github.com/alharvest/alharvest/internal/downloader"
-	"github.com/alharvest/alharvest/internal/scorer"
-	"github.com/alharvest/alharvest/internal/searcher"
-	"github.com/alharvest/alharvest/internal/worker"
+	"github.com/alharvest/alharvest/internal/pipeline/downloader"
+	"github.com/alharvest/alharvest/internal/pipeline/scorer"
+	"github.com/alharvest/alharvest/internal/pipeline/searcher"
+	"github.com/alharvest/alharvest/internal/pipeline/worker"
 	"github.com/alharvest/alharvest/pkg/messages"
 )
 

@@ -4,7 +4,7 @@ import (
 	"context"
 	"time"
 
-	"github.com/alharvest/alharvest/internal/webhook"
+	"github.com/alharvest/alharvest/internal/pipeline/webhook"
 )
 
 // Webhook opens the Assemblyline webhook receiver on WEBHOOK_ADDR and
