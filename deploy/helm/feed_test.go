@@ -357,3 +357,46 @@ func TestNotesPrintIdentityUsers(t *testing.T) {
 		t.Errorf("the notes do not say what the feed runs:\n%s", notes)
 	}
 }
+
+// TestDocsIdentityUsers checks the users block docs/kubernetes.md shows
+// for the bundled NATS grants the feeder and the reader what secrets-init
+// grants them, so the example a reader pastes is the one the render accepts.
+func TestDocsIdentityUsers(t *testing.T) {
+	want, err := secretsInitPermissions()
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc := string(readFile(t, "docs/kubernetes.md"))
+	_, section, ok := strings.Cut(doc, "## Feeder, reader and the feed\n")
+	if !ok {
+		t.Fatal(`docs/kubernetes.md has no section "Feeder, reader and the feed"`)
+	}
+	_, block, ok := strings.Cut(section, "```yaml\nnatscluster:\n")
+	if !ok {
+		t.Fatal("the section shows no natscluster users block")
+	}
+	block, _, _ = strings.Cut("natscluster:\n"+block, "```")
+	var v struct {
+		NATSCluster struct {
+			Config struct {
+				Merge struct {
+					Authorization struct {
+						Users []natsUser `json:"users"`
+					} `json:"authorization"`
+				} `json:"merge"`
+			} `json:"config"`
+		} `json:"natscluster"`
+	}
+	if err := yaml.UnmarshalStrict([]byte(block), &v); err != nil {
+		t.Fatalf("the docs' users block does not decode: %v\n%s", err, block)
+	}
+	users := v.NATSCluster.Config.Merge.Authorization.Users
+	if len(users) != 3 {
+		t.Fatalf("the docs show %d users, want the stages', the feeder's and the reader's", len(users))
+	}
+	for i, id := range map[int]string{1: "feeder", 2: "reader"} {
+		if !reflect.DeepEqual(users[i].Permissions, want[id]) {
+			t.Errorf("the docs grant the %s %+v, secrets-init grants %+v", id, users[i].Permissions, want[id])
+		}
+	}
+}
