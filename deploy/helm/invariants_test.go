@@ -147,7 +147,7 @@ func varsRead(t *testing.T) map[string]map[string]bool {
 			return
 		}
 		defer os.RemoveAll(dir)
-		bins := []string{"searcher", "scorer", "downloader"}
+		bins := []string{"searcher", "scorer", "downloader", "alharvest"}
 		args := []string{"build", "-o", dir + string(filepath.Separator)}
 		for _, b := range bins {
 			args = append(args, "./cmd/"+b)
@@ -161,13 +161,18 @@ func varsRead(t *testing.T) map[string]map[string]bool {
 		re := regexp.MustCompile(`\[\$([A-Z][A-Z0-9_]*)\]`)
 		binaryVars = map[string]map[string]bool{}
 		for _, b := range bins {
-			out, _ := exec.Command(filepath.Join(dir, b), "-h").CombinedOutput() // -h may exit 0 or 2
+			// The chart runs the alharvest binary only as the feed.
+			help, least := []string{"-h"}, 20
+			if b == "alharvest" {
+				help, least = []string{"feed", "-h"}, 10
+			}
+			out, _ := exec.Command(filepath.Join(dir, b), help...).CombinedOutput() // -h may exit 0 or 2
 			vars := map[string]bool{}
 			for _, m := range re.FindAllStringSubmatch(string(out), -1) {
 				vars[m[1]] = true
 			}
-			if len(vars) < 20 {
-				binaryVarsErr = fmt.Errorf("%s -h listed only %d [$VAR] settings; has its help format changed?\n%s", b, len(vars), out)
+			if len(vars) < least {
+				binaryVarsErr = fmt.Errorf("%s %v listed only %d [$VAR] settings; has its help format changed?\n%s", b, help, len(vars), out)
 				return
 			}
 			binaryVars[b] = vars
@@ -568,17 +573,24 @@ func TestImageVersion(t *testing.T) {
 	if err != nil {
 		t.Fatalf("images.sh --names: %v", err)
 	}
-	var image string
+	var image, feedImage string
 	for _, line := range strings.Split(string(out), "\n") {
 		if v, ok := strings.CutPrefix(line, "ALHARVEST_IMAGE="); ok {
 			image = v
 		}
+		if v, ok := strings.CutPrefix(line, "FEED_IMAGE="); ok {
+			feedImage = v
+		}
 	}
-	if image == "" {
-		t.Fatalf("images.sh --names printed no ALHARVEST_IMAGE:\n%s", out)
+	if image == "" || feedImage == "" {
+		t.Fatalf("images.sh --names printed no ALHARVEST_IMAGE or FEED_IMAGE:\n%s", out)
 	}
 	forEachSet(t, func(t *testing.T, set string, r rendered) {
 		for bin, d := range r.stages(t) {
+			image := image
+			if bin == "alharvest" { // the feed: the example image, the alharvest image plus its program
+				image = feedImage
+			}
 			if got := d.Spec.Template.Spec.Containers[0].Image; got != image {
 				t.Errorf("%s: %s runs %s, images.sh builds %s for appVersion %s", set, bin, got, image, meta.AppVersion)
 			}

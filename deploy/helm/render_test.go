@@ -116,10 +116,14 @@ func valueSets() map[string]map[string]any {
 	with(dep, "nats.enabled", true)
 	with(dep, "nats.replicas", 3)
 	with(dep, "keda.enabled", true)
-	with(dep, "natscluster.config.merge.authorization.users",
-		[]any{map[string]any{"nkey": "UDXU4RCSJNZOIQHZNWXHXORDPRTGNJAHAHFRGZNEEJCPQTT2M7NLCNF4"}})
+	with(dep, "identities.feeder.publicKey", feederKey)
+	with(dep, "identities.reader.publicKey", readerKey)
+	with(dep, "natscluster.config.merge.authorization.users", append(
+		[]any{map[string]any{"nkey": "UDXU4RCSJNZOIQHZNWXHXORDPRTGNJAHAHFRGZNEEJCPQTT2M7NLCNF4"}},
+		identityUsers()...))
 
 	return map[string]map[string]any{
+		"feed":                   feedValues(),
 		"minimal":                base(),
 		"keda":                   keda,
 		"keda-endpoint-secret":   kedaSecret,
@@ -253,6 +257,12 @@ type rendered struct {
 	objects []object
 }
 
+// feedEnabled reports whether the value set turns the feed on.
+func (r rendered) feedEnabled() bool {
+	f, _ := r.vals["feed"].(map[string]any)
+	return f != nil && f["enabled"] == true
+}
+
 func (r rendered) all(kind string) []object {
 	var out []object
 	for _, o := range r.objects {
@@ -304,8 +314,12 @@ func renderSet(t *testing.T, set string) rendered {
 		t.Fatalf("%s: render: %v", set, err)
 	}
 	r := rendered{vals: vals, objects: decode(t, files)}
-	if len(r.all("Deployment")) != 3 {
-		t.Fatalf("%s: rendered %d Deployments, want searcher, scorer and downloader", set, len(r.all("Deployment")))
+	want := 3
+	if r.feedEnabled() {
+		want = 4
+	}
+	if len(r.all("Deployment")) != want {
+		t.Fatalf("%s: rendered %d Deployments, want searcher, scorer and downloader (and the feed when enabled)", set, len(r.all("Deployment")))
 	}
 	return r
 }

@@ -290,3 +290,52 @@ affinity:
   {{- toYaml . | nindent 2 }}
 {{- end }}
 {{- end }}
+
+{{/*
+What the feeder and the reader may do on NATS, subject by subject: the same lists the
+compose deployment's secrets step writes into nats-server.conf (a test compares them).
+The feeder publishes SIDs and receives each publish's JetStream acknowledgement on its
+inbox. The reader looks up ALHARVEST_COLLECTED, creates and looks up its own durable
+consumers there, pulls, acknowledges what it pulled, dead-letters under stage feed, and
+receives every answer on its inbox: no other publish, no stream or consumer deletion.
+*/}}
+{{- define "alharvest.identityPermissions" -}}
+feeder:
+  publish:
+    allow:
+      - alharvest.sids
+  subscribe:
+    allow:
+      - _INBOX.>
+reader:
+  publish:
+    allow:
+      - $JS.API.STREAM.INFO.ALHARVEST_COLLECTED
+      - $JS.API.CONSUMER.CREATE.ALHARVEST_COLLECTED.>
+      - $JS.API.CONSUMER.DURABLE.CREATE.ALHARVEST_COLLECTED.*
+      - $JS.API.CONSUMER.INFO.ALHARVEST_COLLECTED.*
+      - $JS.API.CONSUMER.MSG.NEXT.ALHARVEST_COLLECTED.*
+      - $JS.ACK.ALHARVEST_COLLECTED.>
+      - alharvest.dlq.feed
+  subscribe:
+    allow:
+      - _INBOX.>
+{{- end }}
+
+{{/*
+The NATS authorization.users entries of the identities whose public key is set, as a YAML
+list: what natscluster.config.merge.authorization.users must hold besides the stages' user,
+and what an external NATS's configuration needs (NATS reads this as JSON too).
+*/}}
+{{- define "alharvest.identityUsers" -}}
+{{- $perms := include "alharvest.identityPermissions" . | fromYaml }}
+{{- $users := list }}
+{{- range $id := list "feeder" "reader" }}
+{{- with (index $.Values.identities $id).publicKey }}
+{{- $users = append $users (dict "nkey" . "permissions" (get $perms $id)) }}
+{{- end }}
+{{- end }}
+{{- if $users }}
+{{- toYaml $users }}
+{{- end }}
+{{- end }}
