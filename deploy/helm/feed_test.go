@@ -43,10 +43,10 @@ type natsUser struct {
 // secretsInitPermissions reads what the compose deployment's secrets step
 // grants the feeder and the reader: the string lists FeederPublish,
 // FeederSubscribe, ReaderPublish and ReaderSubscribe in
-// internal/secretsinit, parsed from the source (the main module's internal
+// internal/ops/secretsinit, parsed from the source (the main module's internal
 // packages cannot be imported from this module).
 func secretsInitPermissions() (map[string]permissions, error) {
-	const file = "../../internal/secretsinit/secretsinit.go"
+	const file = "../../internal/ops/secretsinit/secretsinit.go"
 	src, err := os.ReadFile(file)
 	if err != nil {
 		return nil, err
