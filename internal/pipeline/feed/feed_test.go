@@ -219,7 +219,7 @@ func TestExampleProgram(t *testing.T) {
 	dir, inbox := t.TempDir(), t.TempDir()
 	c := writeCart(t, dir, "for the inbox")
 	var out testenv.Buffer
-	h, err := New(Config{Program: Program{Argv: []string{"/bin/sh", "../../deploy/feed-example.sh", inbox}}, Stdout: &out})
+	h, err := New(Config{Program: Program{Argv: []string{"/bin/sh", "../../../deploy/feed-example.sh", inbox}}, Stdout: &out})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -239,7 +239,7 @@ func TestExampleProgram(t *testing.T) {
 	if !strings.Contains(out.String(), "handed "+c.SHA256) || !strings.Contains(out.String(), "already in inbox") {
 		t.Errorf("program output %q", out.String())
 	}
-	h, _ = New(Config{Program: Program{Argv: []string{"/bin/sh", "../../deploy/feed-example.sh", filepath.Join(inbox, "missing")}}})
+	h, _ = New(Config{Program: Program{Argv: []string{"/bin/sh", "../../../deploy/feed-example.sh", filepath.Join(inbox, "missing")}}})
 	_, err = worker.HandleOnce(context.Background(), h, eventMsg(t, c))
 	if err == nil || !strings.Contains(err.Error(), "is not a directory") || failure.ActionFor(err) != failure.Retry {
 		t.Errorf("missing inbox: %v", err)
