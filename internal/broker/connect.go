@@ -212,8 +212,14 @@ func Retry(ctx context.Context, log *slog.Logger, what string, op func(context.C
 	return nil
 }
 
+// ErrNotYet marks an error an op given to Retry wants retried although
+// Retry would not take it for a passing one by itself: a part of the
+// layout just provisioned that a cluster node has not caught up with yet.
+var ErrNotYet = errors.New("not there yet")
+
 func transient(err error) bool {
-	return errors.Is(err, context.DeadlineExceeded) ||
+	return errors.Is(err, ErrNotYet) ||
+		errors.Is(err, context.DeadlineExceeded) ||
 		errors.Is(err, nats.ErrTimeout) ||
 		errors.Is(err, nats.ErrNoResponders) ||
 		errors.Is(err, jetstream.ErrJetStreamNotEnabled) ||

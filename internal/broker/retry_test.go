@@ -3,11 +3,13 @@ package broker_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"testing"
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/alharvest/alharvest/internal/broker"
 )
@@ -54,5 +56,28 @@ func TestRetry(t *testing.T) {
 				t.Errorf("err = %v, want %v", err, tc.wantErr)
 			}
 		})
+	}
+}
+
+// An op that marks its error ErrNotYet is retried until it succeeds; an
+// error Retry does not know stops at once.
+func TestRetryRetriesWhatIsNotThereYet(t *testing.T) {
+	calls := 0
+	err := broker.Retry(context.Background(), slog.New(slog.DiscardHandler), "bucket", func(context.Context) error {
+		if calls++; calls < 3 {
+			return fmt.Errorf("%w: %w", broker.ErrNotYet, jetstream.ErrBucketNotFound)
+		}
+		return nil
+	})
+	if err != nil || calls != 3 {
+		t.Errorf("Retry: %v after %d calls, want nil after 3", err, calls)
+	}
+	calls = 0
+	err = broker.Retry(context.Background(), slog.New(slog.DiscardHandler), "bucket", func(context.Context) error {
+		calls++
+		return jetstream.ErrBucketNotFound
+	})
+	if !errors.Is(err, jetstream.ErrBucketNotFound) || calls != 1 {
+		t.Errorf("Retry: %v after %d calls, want the error after 1", err, calls)
 	}
 }

@@ -143,7 +143,7 @@ func Setup(ctx context.Context, binary string, cfg *config.Config, opts Options)
 // outlives ctx (a draining stage still calls Assemblyline); Close ends it.
 func (e *Env) joinBudget(ctx context.Context) error {
 	return broker.Retry(ctx, e.Log, "quota budget", func(ctx context.Context) error {
-		kv, err := e.JS.KeyValue(ctx, messages.BucketState)
+		kv, err := e.openBucket(ctx)
 		if err != nil {
 			return err
 		}
@@ -299,8 +299,25 @@ func (e *Env) stateBucket(ctx context.Context) (jetstream.KeyValue, error) {
 	var kv jetstream.KeyValue
 	err := broker.Retry(ctx, e.Log, "bucket "+messages.BucketState, func(ctx context.Context) error {
 		var err error
-		kv, err = e.JS.KeyValue(ctx, messages.BucketState)
+		kv, err = e.openBucket(ctx)
 		return err
 	})
+	return kv, err
+}
+
+// openBucket opens ALHARVEST_STATE for a caller that retries. A bucket
+// just provisioned can still be "not found" on a cluster node that has not
+// caught up with its creation, and one an operator deleted is missing for
+// good: either way it heals (re-creating the bucket if it really is gone)
+// and answers with an error the retry treats as transient, so a process
+// starting beside a forming cluster waits instead of exiting.
+func (e *Env) openBucket(ctx context.Context) (jetstream.KeyValue, error) {
+	kv, err := e.JS.KeyValue(ctx, messages.BucketState)
+	if errors.Is(err, jetstream.ErrBucketNotFound) && e.Healer != nil {
+		if herr := e.Healer.Heal(ctx); herr != nil {
+			e.Log.Warn("cannot re-create the NATS layout", "err", herr)
+		}
+		return nil, fmt.Errorf("%w: %w", broker.ErrNotYet, err)
+	}
 	return kv, err
 }
