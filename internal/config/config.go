@@ -11,6 +11,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/alharvest/alharvest/internal/assemblyline"
@@ -193,4 +194,24 @@ func Load(binary string, args []string, lookupEnv func(string) (string, bool), e
 		}
 	}
 	return c, l.fs, nil
+}
+
+// Secrets lists the secret values this configuration holds (the
+// Assemblyline key and its password part, NATS and webhook passwords and
+// tokens), for the log scrubber and the leak tests: the one list every
+// binary uses.
+func (cfg *Config) Secrets() []string {
+	var out []string
+	if key := cfg.AL.APIKey.Reveal(); key != "" {
+		out = append(out, key)
+		if _, pw, ok := strings.Cut(key, ":"); ok && pw != "" {
+			out = append(out, pw)
+		}
+	}
+	for _, s := range []string{cfg.NATS.Password.Reveal(), cfg.NATS.Token.Reveal(), cfg.Webhook.Password.Reveal(), cfg.Webhook.Token.Reveal()} {
+		if s != "" {
+			out = append(out, s)
+		}
+	}
+	return out
 }

@@ -10,7 +10,6 @@ import (
 	"github.com/alharvest/alharvest/internal/exitcode"
 	"github.com/alharvest/alharvest/internal/ops/check"
 	"github.com/alharvest/alharvest/internal/secret"
-	"github.com/alharvest/alharvest/internal/service"
 )
 
 var checkCommand = &cli.Command{
@@ -40,7 +39,7 @@ func runCheck(c *cli.Call) error {
 	writeResult(&buf, asJSON, rep)
 	// The configuration is printed redacted and errors never quote a key;
 	// scrubbing the whole text once more costs nothing.
-	io.WriteString(c.Stdout, secret.Scrub(buf.String(), service.Secrets(cfg)...))
+	io.WriteString(c.Stdout, secret.Scrub(buf.String(), cfg.Secrets()...))
 	if !rep.OK {
 		return exitcode.With(exitcode.Failed, nil)
 	}

@@ -14,7 +14,6 @@ import (
 	"github.com/alharvest/alharvest/internal/logging"
 	"github.com/alharvest/alharvest/internal/ops/admin"
 	"github.com/alharvest/alharvest/internal/pipeline/feed"
-	"github.com/alharvest/alharvest/internal/service"
 	"github.com/alharvest/alharvest/internal/version"
 )
 
@@ -84,7 +83,7 @@ func runMain(c *cli.Call, dryRun bool) error {
 	if err := c.Parsed(fs, err); err != nil {
 		return err
 	}
-	c.Secrets(service.Secrets(cfg)...)
+	c.Secrets(cfg.Secrets()...)
 
 	terminal := cli.IsTerminal(c.Stderr)
 	var logOut io.Writer = c.Stderr
@@ -105,7 +104,7 @@ func runMain(c *cli.Call, dryRun bool) error {
 		}
 	}
 	log := logging.New(logging.Config{Level: level, Format: format, Output: logOut,
-		Binary: config.Alharvest, Secrets: service.Secrets(cfg)})
+		Binary: config.Alharvest, Secrets: cfg.Secrets()})
 
 	// A server that cannot be found or refuses the connection will not
 	// answer the seventh retry either: say so now, before any report.

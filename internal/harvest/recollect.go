@@ -9,7 +9,6 @@ import (
 	"github.com/alharvest/alharvest/internal/exitcode"
 	"github.com/alharvest/alharvest/internal/logging"
 	"github.com/alharvest/alharvest/internal/ops/admin"
-	"github.com/alharvest/alharvest/internal/service"
 )
 
 var recollectCommand = &cli.Command{
@@ -34,13 +33,13 @@ func runRecollect(c *cli.Call) error {
 	if err := c.Parsed(fs, err); err != nil {
 		return err
 	}
-	c.Secrets(service.Secrets(cfg)...)
+	c.Secrets(cfg.Secrets()...)
 	for _, id := range c.Args {
 		if _, _, err := admin.RecollectMsg(id, ""); err != nil {
 			return exitcode.Use(err)
 		}
 	}
-	log := logging.New(logging.Config{Level: "warn", Format: "text", Output: c.Stderr, Binary: config.Alharvest, Secrets: service.Secrets(cfg)})
+	log := logging.New(logging.Config{Level: "warn", Format: "text", Output: c.Stderr, Binary: config.Alharvest, Secrets: cfg.Secrets()})
 	conn, err := admin.Open(c.Ctx, cfg, cfg.Explicit("NATS_URL"), log)
 	if err != nil {
 		return err

@@ -153,9 +153,9 @@ func TestSecretsNeverLeakAcrossARun(t *testing.T) {
 			if cfg.AL.APIKey != leakKey || !strings.EqualFold(cfg.Log.Level, "debug") {
 				t.Fatalf("configuration did not take the test key and debug level")
 			}
-			secrets := service.Secrets(cfg)
+			secrets := cfg.Secrets()
 			if len(secrets) < 2 {
-				t.Fatalf("service.Secrets = %d entries, want the key and its password", len(secrets))
+				t.Fatalf("cfg.Secrets = %d entries, want the key and its password", len(secrets))
 			}
 			logs := &testenv.Buffer{}
 			log := lg.new(secrets, logs)

@@ -121,7 +121,7 @@ func runStage(c *cli.Call, binary string, st stage) error {
 	if err := c.Parsed(fs, err); err != nil {
 		return err
 	}
-	c.Secrets(Secrets(cfg)...)
+	c.Secrets(cfg.Secrets()...)
 	ctx := c.Ctx
 
 	env, err := Setup(ctx, binary, cfg, Options{})

@@ -10,7 +10,6 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"strings"
 	"sync"
 	"time"
 
@@ -61,7 +60,7 @@ func Setup(ctx context.Context, binary string, cfg *config.Config, opts Options)
 	if log == nil {
 		log = logging.New(logging.Config{
 			Level: cfg.Log.Level, Format: cfg.Log.Format, Binary: binary,
-			Secrets: Secrets(cfg),
+			Secrets: cfg.Secrets(),
 		})
 	}
 	e := &Env{Cfg: cfg, Log: log, Metrics: metrics.New()}
@@ -155,23 +154,6 @@ func (e *Env) joinBudget(ctx context.Context) error {
 func holderName(binary string) string {
 	host, _ := os.Hostname()
 	return fmt.Sprintf("%s@%s:%d", binary, host, os.Getpid())
-}
-
-// Secrets lists the configured secrets, for log scrubbing and leak tests.
-func Secrets(cfg *config.Config) []string {
-	var out []string
-	if key := cfg.AL.APIKey.Reveal(); key != "" {
-		out = append(out, key)
-		if _, pw, ok := strings.Cut(key, ":"); ok && pw != "" {
-			out = append(out, pw)
-		}
-	}
-	for _, s := range []string{cfg.NATS.Password.Reveal(), cfg.NATS.Token.Reveal(), cfg.Webhook.Password.Reveal(), cfg.Webhook.Token.Reveal()} {
-		if s != "" {
-			out = append(out, s)
-		}
-	}
-	return out
 }
 
 // Close drains the NATS connection, flushing pending publishes and acks.

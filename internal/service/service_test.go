@@ -76,7 +76,7 @@ func TestSetupRefusesKeyOverPlainHTTP(t *testing.T) {
 
 func TestSecretsListsWhatToScrub(t *testing.T) {
 	cfg := load(t, map[string]string{"AL_URL": "https://x", "AL_USER": "u", "AL_APIKEY": "name:pw-long-enough", "NATS_PASSWORD": "natspw", "NATS_TOKEN": "tok"})
-	got := strings.Join(Secrets(cfg), " ")
+	got := strings.Join(cfg.Secrets(), " ")
 	for _, want := range []string{"name:pw-long-enough", "pw-long-enough", "natspw", "tok"} {
 		if !strings.Contains(got, want) {
 			t.Errorf("Secrets lacks %q", want)

@@ -24,7 +24,6 @@ import (
 	"github.com/alharvest/alharvest/internal/logging"
 	"github.com/alharvest/alharvest/internal/metrics"
 	"github.com/alharvest/alharvest/internal/pipeline/worker"
-	"github.com/alharvest/alharvest/internal/secret"
 	"github.com/alharvest/alharvest/pkg/messages"
 )
 
@@ -98,28 +97,17 @@ func run(c *cli.Call) error {
 	if err := c.Parsed(fs, err); err != nil {
 		return err
 	}
-	c.Secrets(secrets(cfg)...)
+	c.Secrets(cfg.Secrets()...)
 	o.Argv = c.Args
 	if err := o.check(); err != nil {
 		return exitcode.Use(err)
 	}
 	log := logging.New(logging.Config{Level: cfg.Log.Level, Format: cfg.Log.Format, Output: c.Stderr,
-		Binary: "alharvest-feed", Secrets: secrets(cfg)})
+		Binary: "alharvest-feed", Secrets: cfg.Secrets()})
 	if err := Run(c.Ctx, cfg, o, c.Stdout, c.Stderr, log); err != nil && !errors.Is(err, context.Canceled) {
 		return err
 	}
 	return nil
-}
-
-// secrets lists the configured NATS secrets, for log scrubbing.
-func secrets(cfg *config.Config) []string {
-	var out []string
-	for _, s := range []secret.String{cfg.NATS.Password, cfg.NATS.Token} {
-		if s.Reveal() != "" {
-			out = append(out, s.Reveal())
-		}
-	}
-	return out
 }
 
 // Run runs a feed until ctx ends: it connects to NATS, binds the feed's
