@@ -10,6 +10,7 @@ import (
 
 	"github.com/alharvest/alharvest/internal/config"
 	"github.com/alharvest/alharvest/internal/natstest"
+	"github.com/alharvest/alharvest/pkg/messages"
 )
 
 func load(t *testing.T, env map[string]string) *config.Config {
@@ -80,6 +81,45 @@ func TestSecretsListsWhatToScrub(t *testing.T) {
 	for _, want := range []string{"name:pw-long-enough", "pw-long-enough", "natspw", "tok"} {
 		if !strings.Contains(got, want) {
 			t.Errorf("Secrets lacks %q", want)
+		}
+	}
+}
+
+// A stage that starts while the state bucket is missing (deleted, or not
+// yet visible on the cluster node it talks to) waits for it, re-creating
+// it if it is really gone, and loads the seal key from it: it does not end
+// the process, which an orchestrator would count as a crash.
+func TestStageStartsWhileTheBucketIsMissing(t *testing.T) {
+	srv := natstest.Start(t)
+	cfg := load(t, map[string]string{
+		"AL_URL": "https://al.example.org", "AL_USER": "u", "AL_APIKEY": "k:pw", "NATS_URL": srv.URL,
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	env, err := Setup(ctx, config.Scorer, cfg, Options{Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer env.Close()
+	if err := env.JS.DeleteKeyValue(ctx, messages.BucketState); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := env.Scorer(ctx, StageOptions{}); err != nil {
+		t.Fatalf("the scorer did not start without its bucket: %v", err)
+	}
+	kv, err := env.JS.KeyValue(ctx, messages.BucketState)
+	if err != nil {
+		t.Fatalf("the bucket was not re-created: %v", err)
+	}
+	if keys, err := kv.ListKeys(ctx); err != nil {
+		t.Fatal(err)
+	} else {
+		var n int
+		for range keys.Keys() {
+			n++
+		}
+		if n == 0 {
+			t.Error("the re-created bucket holds no seal key")
 		}
 	}
 }

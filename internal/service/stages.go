@@ -2,6 +2,8 @@ package service
 
 import (
 	"context"
+	"errors"
+	"fmt"
 
 	"github.com/nats-io/nats.go/jetstream"
 
@@ -72,7 +74,7 @@ func stageWorker[T any](ctx context.Context, e *Env, stage, stream, durable stri
 	if err != nil {
 		return nil, err
 	}
-	sealKey, err := worker.SealKey(ctx, e.JS)
+	sealKey, err := e.sealKey(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -109,6 +111,26 @@ func stageWorker[T any](ctx context.Context, e *Env, stage, stream, durable stri
 	e.Health.addConsumer(stage, cons, w)
 	e.Metrics.Stage(stage)
 	return w, nil
+}
+
+// sealKey loads (or makes) the key the stage's replicas seal their copies
+// with. Like every other start-up step that touches JetStream, it waits
+// for a cluster still electing leaders or catching up with the bucket's
+// creation, instead of ending the process.
+func (e *Env) sealKey(ctx context.Context) ([]byte, error) {
+	var key []byte
+	err := broker.Retry(ctx, e.Log, "seal key", func(ctx context.Context) error {
+		if _, err := e.openBucket(ctx); err != nil {
+			return err
+		}
+		k, err := worker.SealKey(ctx, e.JS)
+		if errors.Is(err, jetstream.ErrBucketNotFound) {
+			return fmt.Errorf("%w: %w", broker.ErrNotYet, err)
+		}
+		key = k
+		return err
+	})
+	return key, err
 }
 
 // heal re-creates missing streams and the bucket (nil-safe: an Env built
