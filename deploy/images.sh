@@ -33,7 +33,6 @@ feed_image="${FEED_IMAGE_NAME:-alharvest-feed}:$tag"
 if [ "${1:-}" = "--names" ]; then
   echo "NATS_IMAGE=$nats_image"
   echo "ALHARVEST_IMAGE=$alharvest_image"
-echo "FEED_IMAGE=$feed_image"
   echo "FEED_IMAGE=$feed_image"
   exit 0
 fi

@@ -573,17 +573,19 @@ func TestImageVersion(t *testing.T) {
 	if err != nil {
 		t.Fatalf("images.sh --names: %v", err)
 	}
-	var image, feedImage string
-	for _, line := range strings.Split(string(out), "\n") {
-		if v, ok := strings.CutPrefix(line, "ALHARVEST_IMAGE="); ok {
-			image = v
+	// Exactly the three assignments a build prints, each once: a script
+	// evaluates them.
+	names := map[string]string{}
+	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		k, v, _ := strings.Cut(line, "=")
+		if _, dup := names[k]; dup || v == "" || (k != "NATS_IMAGE" && k != "ALHARVEST_IMAGE" && k != "FEED_IMAGE") {
+			t.Fatalf("images.sh --names printed %q; want NATS_IMAGE, ALHARVEST_IMAGE and FEED_IMAGE once each:\n%s", line, out)
 		}
-		if v, ok := strings.CutPrefix(line, "FEED_IMAGE="); ok {
-			feedImage = v
-		}
+		names[k] = v
 	}
-	if image == "" || feedImage == "" {
-		t.Fatalf("images.sh --names printed no ALHARVEST_IMAGE or FEED_IMAGE:\n%s", out)
+	image, feedImage := names["ALHARVEST_IMAGE"], names["FEED_IMAGE"]
+	if len(names) != 3 {
+		t.Fatalf("images.sh --names printed %d assignments, want 3:\n%s", len(names), out)
 	}
 	forEachSet(t, func(t *testing.T, set string, r rendered) {
 		for bin, d := range r.stages(t) {
