@@ -210,8 +210,14 @@ func newProject(t *testing.T, o options) *project {
 		"NATS_MONITOR_HOST_PORT": strconv.Itoa(testenv.FreePort(t)),
 		"ALSIM_HOST_PORT":        strconv.Itoa(testenv.FreePort(t)),
 		"ALSIM_SUBMISSIONS":      "300",
-		"SEARCH_INTERVAL":        "15s",
-		"COMPOSE_HTTP_TIMEOUT":   "120",
+		// The demo's 100 late arrivals come over one minute instead of
+		// two: each scenario waits for the last of them, and a minute
+		// still puts them in the middle of the run, pushed by the
+		// webhook while the stages work through the backlog (and, in
+		// the cluster scenarios, while a node is down or cut off).
+		"ALSIM_ARRIVAL_WINDOW": "1m",
+		"SEARCH_INTERVAL":      "15s",
+		"COMPOSE_HTTP_TIMEOUT": "120",
 	}
 	for k, v := range o.env {
 		env[k] = v
@@ -628,8 +634,27 @@ func (p *project) noRestarts(services ...string) {
 	for _, s := range services {
 		for _, c := range p.containers(s) {
 			if c.RestartCount != 0 || !c.State.Running {
-				p.t.Errorf("%s: restarts %d, running %v", c.Name, c.RestartCount, c.State.Running)
+				// Its whole log, every run of it: the compose tail shows
+				// only the run that replaced the one that ended.
+				p.t.Errorf("%s: restarts %d, running %v; its log:\n%s", c.Name, c.RestartCount, c.State.Running,
+					problems(docker(p.t, "logs", c.ID), 60))
 			}
 		}
 	}
+}
+
+// problems keeps, of a container's log, the lines that say why a run
+// ended: warnings, errors and anything not JSON (a panic, the runtime's
+// own messages), at most the last n of them.
+func problems(log string, n int) string {
+	var keep []string
+	for _, l := range strings.Split(log, "\n") {
+		if l == "" {
+			continue
+		}
+		if !strings.HasPrefix(l, "{") || strings.Contains(l, `"level":"WARN"`) || strings.Contains(l, `"level":"ERROR"`) {
+			keep = append(keep, l)
+		}
+	}
+	return tail(strings.Join(keep, "\n"), n)
 }

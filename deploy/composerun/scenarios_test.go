@@ -7,6 +7,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -20,17 +22,23 @@ import (
 
 var pipeline = []string{"nats", "alsim", "searcher", "scorer", "downloader"}
 
-// TestDemo: `--env-file deploy/demo.env up` reaches healthy, collects the
-// exact set, leaves empty queues, dead-letters only what alsim can never
-// serve, and its collected events name files a consumer can open. The
-// generated feeder identity feeds SIDs and nothing else, and no stage
-// raises an alarm about a demo key.
+// TestDemo: `--env-file deploy/demo.env up`, with the feed's profile too,
+// reaches healthy, collects the exact set, leaves empty queues,
+// dead-letters only what alsim can never serve, and its collected events
+// name files a consumer can open. The generated feeder identity feeds SIDs
+// and nothing else, no stage raises an alarm about a demo key, and the
+// feed hands every collected file to the example program (checkFeed).
 func TestDemo(t *testing.T) {
 	t.Parallel()
-	p := newProject(t, options{alsim: map[string]string{"ALSIM_FAULT_MISSING_BLOBS": "2"}})
+	inbox := filepath.Join(t.TempDir(), "inbox")
+	p := newProject(t, options{alsim: map[string]string{"ALSIM_FAULT_MISSING_BLOBS": "2"}, env: map[string]string{
+		"COMPOSE_PROFILES":    "demo,feed",
+		"FEED_INBOX_HOST_DIR": inbox,
+	}})
+	services := append(slices.Clone(pipeline), "feed")
 	start := time.Now()
 	p.compose("up", "-d")
-	p.waitHealthy(2*time.Minute, pipeline...)
+	p.waitHealthy(2*time.Minute, services...)
 	healthy := time.Since(start)
 	p.waitCollected(3 * time.Minute)
 	want, uncollectable := p.expected()
@@ -83,7 +91,8 @@ func TestDemo(t *testing.T) {
 	if v := dl.Config.Labels["org.opencontainers.image.revision"]; len(v) != 40 {
 		t.Errorf("image revision label %q, want the git commit", v)
 	}
-	p.noRestarts(pipeline...)
+	checkFeed(t, p, inbox, len(want))
+	p.noRestarts(services...)
 }
 
 // checkFeeder: the generated publish-only identity can feed a SID (here a
@@ -117,6 +126,56 @@ func checkFeeder(t *testing.T, p *project, sid string) {
 	}
 	if _, err := nats.Connect("nats://" + p.one("nats").ip() + ":4222"); err == nil {
 		t.Errorf("NATS accepts a client without credentials")
+	}
+}
+
+// checkFeed: the feed, as the reader identity, hands every collected file
+// to the example program: its inbox ends up holding each of them, byte for
+// byte the size the downloader wrote; the feed is ready, counts every file
+// as handed, dead-letters none, and the program's log lines reach its own.
+func checkFeed(t *testing.T, p *project, inbox string, want int) {
+	t.Helper()
+	sizes := func(dir string) map[string]int64 {
+		m := map[string]int64{}
+		entries, _ := os.ReadDir(dir)
+		for _, e := range entries {
+			if !strings.HasSuffix(e.Name(), ".cart") || strings.HasPrefix(e.Name(), ".") {
+				continue
+			}
+			if fi, err := e.Info(); err == nil {
+				m[e.Name()] = fi.Size()
+			}
+		}
+		return m
+	}
+	collected := sizes(p.out)
+	if want == 0 || len(collected) != want {
+		t.Fatalf("%d files collected, alsim expects %d", len(collected), want)
+	}
+	waitFor(t, "every collected file in the feed's inbox", 2*time.Minute, func() (bool, string) {
+		got := sizes(inbox)
+		var missing []string
+		for name, size := range collected {
+			if got[name] != size {
+				missing = append(missing, name)
+			}
+		}
+		return len(missing) == 0 && len(got) == len(collected),
+			strings.Join(missing, " ") + " missing or of another size; inbox holds " + strconv.Itoa(len(got))
+	})
+	t.Logf("feed: all %d collected files in the inbox", len(collected))
+
+	feed := p.one("feed")
+	base := "http://" + feed.ip() + ":9104"
+	httpGet(t, base+"/readyz")
+	if n := metric(t, base+"/metrics", "alharvest_feed_handed_total"); n < float64(want) {
+		t.Errorf("alharvest_feed_handed_total = %v, want >= %d", n, want)
+	}
+	if n := metric(t, base+"/metrics", "alharvest_messages_settled_total", `outcome="dead_lettered"`); n != 0 {
+		t.Errorf("the feed dead-lettered %v files", n)
+	}
+	if logs := docker(t, "logs", feed.ID); !strings.Contains(logs, "handed ") {
+		t.Errorf("the example program logged nothing through the feed:\n%s", logs)
 	}
 }
 
