@@ -74,10 +74,12 @@ func TestReadStatus(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	dl := nats.NewMsg(messages.DLQSubject(messages.StageDownloader))
-	dl.Data = []byte(`{"sha256":"x"}`)
-	if _, err := js.PublishMsg(ctx, dl); err != nil {
-		t.Fatal(err)
+	for _, stage := range []string{messages.StageDownloader, "feed", "feed"} {
+		dl := nats.NewMsg(messages.DLQSubject(stage))
+		dl.Data = []byte(`{"sha256":"x"}`)
+		if _, err := js.PublishMsg(ctx, dl); err != nil {
+			t.Fatal(err)
+		}
 	}
 	for _, sid := range []string{"running1", "running2"} {
 		if _, err := js.Publish(ctx, messages.DeferredSubject(messages.StageScorer), []byte(sid)); err != nil {
@@ -120,6 +122,16 @@ func TestReadStatus(t *testing.T) {
 		if !strings.Contains(text.String(), want) {
 			t.Errorf("status text lacks %q:\n%s", want, text.String())
 		}
+	}
+	// The feed's dead letters have a row of their own, not only a JSON field.
+	var feedRow []string
+	for _, line := range strings.Split(text.String(), "\n") {
+		if f := strings.Fields(line); len(f) > 0 && f[0] == "feed" {
+			feedRow = f
+		}
+	}
+	if len(feedRow) == 0 || feedRow[len(feedRow)-1] != "2" {
+		t.Errorf("status text shows the feed's dead letters as %q, want a feed row ending in 2:\n%s", feedRow, text.String())
 	}
 }
 

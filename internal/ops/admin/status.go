@@ -7,6 +7,8 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"maps"
+	"slices"
 	"text/tabwriter"
 	"time"
 
@@ -208,6 +210,18 @@ func (s *Status) WriteText(w io.Writer) {
 			note = "  (no replica has started yet)"
 		}
 		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%d\t%d%s\n", st.Stage, st.Queued, st.Pending, st.InFlight, st.Redelivered, st.Deferred, st.DeadLettered, note)
+	}
+	// Dead letters of consumers beyond the pipeline (alharvest feed, a
+	// reader of the user's own): a letter nobody sees is a file lost to
+	// the next process.
+	shown := map[string]bool{messages.StageSearcher: true}
+	for _, st := range s.Stages {
+		shown[st.Stage] = true
+	}
+	for _, stage := range slices.Sorted(maps.Keys(s.DeadLetters)) {
+		if !shown[stage] {
+			fmt.Fprintf(tw, "%s\t-\t-\t-\t-\t-\t%d\n", stage, s.DeadLetters[stage])
+		}
 	}
 	tw.Flush()
 	for _, st := range s.Stages {
