@@ -103,7 +103,7 @@ func probeFailure(cfg *config.Config, err error) Result {
 	case failure.QuotaDaily:
 		return fail(areaAL, "quota", msg, "the daily API quota is spent: wait for tomorrow or ask for a larger quota")
 	case failure.QuotaConcurrent:
-		return warn(areaAL, "quota", msg, "every concurrent-call slot of this user is taken right now (another alharvest?): lower AL_MAX_CALLS")
+		return warn(areaAL, "quota", msg, "every concurrent-call slot of this user is taken right now: another client of the same user (give alharvest a user of its own), or alharvest itself running (its processes share the quota; see docs/quota.md)")
 	case failure.BadRequest:
 		return fail(areaAL, "search permission", msg, "the server rejects the search: check SEARCH_FILTER's Lucene syntax")
 	case failure.Timeout:
