@@ -14,7 +14,9 @@ import (
 
 const areaOutput = "output"
 
-// Free-space levels for OUTPUT_DIR.
+// Free-space levels for OUTPUT_DIR beyond OUTPUT_RESERVE, which the
+// downloader keeps free: with less than the reserve and failFree above it,
+// the first downloads would already halt the downloader.
 const (
 	warnFree = 10 << 30
 	failFree = 512 << 20
@@ -72,12 +74,18 @@ func checkOutput(cfg *config.Config) []Result {
 		return append(out, warn(areaOutput, "free space", errText(err), "check the file system holding OUTPUT_DIR"))
 	}
 	free := int64(st.Bavail) * int64(st.Bsize)
+	reserve := max(cfg.OutputReserve, 0)
 	d := bytesize.Format(free) + " free"
+	if reserve > 0 {
+		d += ", " + bytesize.Format(reserve) + " of it kept free (OUTPUT_RESERVE)"
+	}
 	switch {
-	case free < failFree:
-		out = append(out, fail(areaOutput, "free space", d, "free space or move OUTPUT_DIR: a full disk halts the downloader"))
-	case free < warnFree:
-		out = append(out, warn(areaOutput, "free space", d, "less than 10 GiB: check the expected volume with alharvest --dry-run"))
+	case free < reserve+failFree:
+		out = append(out, fail(areaOutput, "free space", d,
+			fmt.Sprintf("free space, move OUTPUT_DIR or lower OUTPUT_RESERVE: the downloader halts when a download would leave less than %s", bytesize.Format(reserve))))
+	case free < reserve+warnFree:
+		out = append(out, warn(areaOutput, "free space", d,
+			"less than 10 GiB beyond OUTPUT_RESERVE: check the expected volume with alharvest --dry-run"))
 	default:
 		out = append(out, ok(areaOutput, "free space", d))
 	}
