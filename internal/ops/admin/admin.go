@@ -25,6 +25,7 @@ import (
 	"github.com/alharvest/alharvest/internal/dlq"
 	"github.com/alharvest/alharvest/internal/exitcode"
 	"github.com/alharvest/alharvest/internal/logging"
+	"github.com/alharvest/alharvest/pkg/messages"
 )
 
 // Conn is an open JetStream connection for an admin command.
@@ -131,7 +132,7 @@ type selection struct {
 }
 
 func (s *selection) flags(fs *flag.FlagSet) {
-	fs.StringVar(&s.stage, "stage", "", "only dead letters of this stage (scorer, downloader)")
+	fs.StringVar(&s.stage, "stage", "", "only dead letters of this stage ("+knownStages+")")
 	fs.StringVar(&s.seqs, "seq", "", "only these DLQ sequence numbers, comma-separated")
 }
 
@@ -193,6 +194,9 @@ func runDLQ(c *cli.Call, verb string) error {
 	if err != nil {
 		return err
 	}
+	if err := checkStage(sel.stage, len(letters)); err != nil {
+		return err
+	}
 	if missing := dlq.Missing(f, letters); len(missing) > 0 {
 		return fmt.Errorf("no dead letter with sequence %s%s (see alharvest dlq list)", joinSeqs(missing), stageNote(sel.stage))
 	}
@@ -208,6 +212,23 @@ func runDLQ(c *cli.Call, verb string) error {
 	n, err := dlq.Replay(c.Ctx, conn.JS, letters, dlq.ReplayOptions{Keep: keep})
 	fmt.Fprintf(c.Stdout, "replayed %d of %d dead letters\n", n, len(letters))
 	return err
+}
+
+// knownStages are the names alharvest dead-letters under.
+const knownStages = "searcher, scorer, downloader, feed"
+
+// checkStage refuses a --stage that names nothing: not one of alharvest's
+// stages and no letter under it (another system's own name is fine while
+// it has letters). A typo would otherwise select nothing and succeed.
+func checkStage(stage string, found int) error {
+	switch stage {
+	case "", messages.StageSearcher, messages.StageScorer, messages.StageDownloader, messages.StageFeed:
+		return nil
+	}
+	if found > 0 {
+		return nil
+	}
+	return exitcode.Use(fmt.Errorf("--stage %q: no such stage (%s) and no dead letter under that name", stage, knownStages))
 }
 
 func stageNote(stage string) string {
@@ -232,7 +253,7 @@ func runPurge(c *cli.Call) error {
 		yes   bool
 	)
 	cfg, log, explicit, err := adminConfig(c, func(fs *flag.FlagSet) {
-		fs.StringVar(&stage, "stage", "", "only the dead letters of this stage (scorer, downloader)")
+		fs.StringVar(&stage, "stage", "", "only the dead letters of this stage ("+knownStages+")")
 		fs.BoolVar(&yes, "yes", false, "yes, remove them: they cannot be brought back")
 	})
 	if err != nil {
@@ -246,6 +267,15 @@ func runPurge(c *cli.Call) error {
 		return err
 	}
 	defer conn.Close()
+	if stage != "" {
+		some, err := dlq.List(c.Ctx, conn.JS, dlq.Filter{Stage: stage, Limit: 1})
+		if err != nil {
+			return err
+		}
+		if err := checkStage(stage, len(some)); err != nil {
+			return err
+		}
+	}
 	n, err := dlq.Purge(c.Ctx, conn.JS, stage)
 	if err != nil {
 		return err

@@ -89,8 +89,9 @@ func TestDLQListJSON(t *testing.T) {
 	}
 }
 
-// TestDLQSelection: naming a letter that does not exist is an error, and
-// nothing is done; delete and purge remove letters, purge only with --yes.
+// TestDLQSelection: naming a letter or a stage that does not exist is an
+// error, and nothing is done; delete and purge remove letters, purge only
+// with --yes.
 func TestDLQSelection(t *testing.T) {
 	for _, tc := range []struct {
 		name   string
@@ -112,6 +113,10 @@ func TestDLQSelection(t *testing.T) {
 		{"purge one stage", []string{"dlq", "purge", "--yes", "--stage", "downloader"}, 0, "purged 2 dead letters of stage downloader", "", []uint64{1}},
 		{"purge", []string{"dlq", "purge", "--yes"}, 0, "purged 3 dead letters", "", nil},
 		{"replay", []string{"dlq", "replay", "--seq", "1"}, 0, "replayed 1 of 1 dead letters", "", []uint64{2, 3}},
+		{"replay a misspelt stage", []string{"dlq", "replay", "--stage", "downloder"}, 2, "", `--stage "downloder": no such stage`, []uint64{1, 2, 3}},
+		{"list a misspelt stage", []string{"dlq", "list", "--stage", "scorr"}, 2, "", `--stage "scorr": no such stage`, []uint64{1, 2, 3}},
+		{"purge a misspelt stage", []string{"dlq", "purge", "--yes", "--stage", "scorr"}, 2, "", `--stage "scorr": no such stage`, []uint64{1, 2, 3}},
+		{"replay a stage with no letters", []string{"dlq", "replay", "--stage", "feed"}, 0, "replayed 0 of 0 dead letters", "", []uint64{1, 2, 3}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			url, js, _ := deadLetters(t)
