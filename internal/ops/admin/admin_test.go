@@ -44,12 +44,12 @@ func TestHealthcheck(t *testing.T) {
 		ready bool
 		want  int
 	}{
-		{"alive", []string{"--addr", ":" + port}, false, 0},
-		{"not ready", []string{"--addr", ":" + port, "--ready"}, false, 1},
-		{"ready", []string{"--addr", "0.0.0.0:" + port, "--ready"}, true, 0},
-		{"probes off", []string{"--addr", ""}, false, 0},
-		{"nothing listening", []string{"--addr", "127.0.0.1:1"}, false, 1},
-		{"bad address", []string{"--addr", "nonsense"}, false, 2},
+		{"alive", []string{"--http-addr", ":" + port}, false, 0},
+		{"not ready", []string{"--http-addr", ":" + port, "--ready"}, false, 1},
+		{"ready", []string{"--http-addr", "0.0.0.0:" + port, "--ready"}, true, 0},
+		{"probes off", []string{"--http-addr", ""}, false, 0},
+		{"nothing listening", []string{"--http-addr", "127.0.0.1:1"}, false, 1},
+		{"bad address", []string{"--http-addr", "nonsense"}, false, 2},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -21,14 +21,15 @@ var HealthcheckCommand = &cli.Command{
 	Name:     "healthcheck",
 	Synopsis: "probe this container's HTTP_ADDR (for Docker)",
 	Help: "Asks this process's /healthz (or /readyz with --ready) on HTTP_ADDR and exits 0 when it\n" +
-		"answers 2xx: a Docker HEALTHCHECK for an image without a shell or curl.",
+		"answers 2xx: a Docker HEALTHCHECK for an image without a shell or curl. With HTTP_ADDR\n" +
+		"empty (the one-shot run serves no probes) there is nothing to ask: it says so and exits 0.",
 	Run: runHealthcheck,
 }
 
 func runHealthcheck(c *cli.Call) error {
 	ctx, stdout, stderr := c.Ctx, c.Stdout, c.Stderr
 	fs := flag.NewFlagSet(c.Path, flag.ContinueOnError)
-	addr := fs.String("addr", os.Getenv("HTTP_ADDR"), "address the process serves probes on [$HTTP_ADDR]")
+	addr := fs.String("http-addr", os.Getenv("HTTP_ADDR"), "address the process serves probes on [$HTTP_ADDR]")
 	target := fs.String("url", "", "probe this URL instead (e.g. alsim's http://127.0.0.1:8980/_alsim/config)")
 	ready := fs.Bool("ready", false, "probe /readyz (NATS, consumers, Assemblyline) instead of /healthz (alive)")
 	timeout := fs.Duration("timeout", 4*time.Second, "give up after this long")
