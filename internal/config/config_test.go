@@ -33,9 +33,20 @@ func TestDefaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.Threshold != 7000 || c.OutputDir != "./collected" || c.NATS.URL != "nats://127.0.0.1:4222" ||
+	// alharvest keeps to its own store unless NATS_URL is given: no
+	// default address. A stage dials the local one.
+	if c.Threshold != 7000 || c.OutputDir != "./collected" || c.NATS.URL != "" ||
 		c.AL.InsecureSkipVerify || c.Search.Interval != 5*time.Minute || c.DataDir == "" || c.Calls.Max != 10 {
 		t.Errorf("defaults: %+v", c)
+	}
+	for _, bin := range []string{config.Scorer, config.Feed} {
+		s, _, err := config.Load(bin, nil, env(base), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if s.NATS.URL != config.DefaultNATSURL {
+			t.Errorf("%s: NATS_URL defaults to %q, want %s", bin, s.NATS.URL, config.DefaultNATSURL)
+		}
 	}
 }
 

@@ -85,7 +85,13 @@ func alGroup(l *loader, c *Config) {
 }
 
 func natsGroup(l *loader, c *Config) {
-	l.str(&c.NATS.URL, "NATS_URL", DefaultNATSURL, "NATS server URLs, comma-separated", false)
+	urlUsage, urlDefault := "NATS server URLs, comma-separated", DefaultNATSURL
+	if l.binary == Alharvest || l.binary == Admin {
+		// These commands keep to their own store unless told otherwise:
+		// a default address here would only mislead.
+		urlUsage, urlDefault = urlUsage+"; unset, the JetStream store in DATA_DIR", ""
+	}
+	l.str(&c.NATS.URL, "NATS_URL", urlDefault, urlUsage, false)
 	l.str(&c.NATS.Creds, "NATS_CREDS", "", "NATS credentials file (JWT + nkey)", false)
 	l.str(&c.NATS.NKey, "NATS_NKEY", "", "NATS nkey seed file", false)
 	l.str(&c.NATS.User, "NATS_USER", "", "NATS user name", false)
@@ -109,7 +115,11 @@ func natsGroup(l *loader, c *Config) {
 }
 
 func logGroup(l *loader, c *Config) {
-	l.str(&c.Log.Level, "LOG_LEVEL", "info", "debug, info, warn or error", false)
+	levelUsage := "debug, info, warn or error"
+	if l.binary == Alharvest {
+		levelUsage += " (unset: warn on a terminal, where the progress line says the rest)"
+	}
+	l.str(&c.Log.Level, "LOG_LEVEL", "info", levelUsage, false)
 	l.str(&c.Log.Format, "LOG_FORMAT", "auto", "json, text, or auto (text on a terminal, JSON otherwise)", false)
 	l.finally(func() error {
 		if !slices.Contains([]string{"debug", "info", "warn", "error"}, strings.ToLower(c.Log.Level)) {

@@ -38,7 +38,8 @@ var stages = map[string]stage{
 	config.Searcher: {
 		help: "Deep-pages Assemblyline's submission search for max_score >= SCORE_THRESHOLD and publishes\n" +
 			"each SID to alharvest.sids, every SEARCH_INTERVAL from its watermark; with --once it sweeps\n" +
-			"once and exits 0. With WEBHOOK_ADDR it also receives Assemblyline's completion pushes.",
+			"once and exits 0. With WEBHOOK_ADDR it also receives Assemblyline's completion pushes.\n" +
+			"Run one: a second searcher only repeats the same sweeps.",
 		flags: func(fs *flag.FlagSet, o *stageFlags) {
 			fs.BoolVar(&o.once, "once", false, "sweep once, then exit (0 on success)")
 		},
@@ -46,7 +47,9 @@ var stages = map[string]stage{
 	},
 	config.Scorer: {
 		help: "Consumes submission IDs from alharvest.sids, sums the result scores of each file of each\n" +
-			"submission, and publishes every file that reaches SCORE_THRESHOLD to alharvest.files.",
+			"submission, and publishes every file that reaches SCORE_THRESHOLD to alharvest.files.\n" +
+			"Replicas share the work and the Assemblyline user's quota (more replicas than the quota\n" +
+			"only wait for a call slot).",
 		run: func(ctx context.Context, env *Env, _ *stageFlags) error {
 			w, err := env.Scorer(ctx, StageOptions{})
 			if err != nil {
@@ -57,7 +60,9 @@ var stages = map[string]stage{
 	},
 	config.Downloader: {
 		help: "Consumes qualifying files from alharvest.files, writes each as a verified\n" +
-			"OUTPUT_DIR/<sha256>.cart, and announces it on alharvest.collected.",
+			"OUTPUT_DIR/<sha256>.cart, and announces it on alharvest.collected.\n" +
+			"Replicas writing to the same OUTPUT_DIR share the work and the Assemblyline user's quota\n" +
+			"(more replicas than the quota only wait for a call slot).",
 		run: func(ctx context.Context, env *Env, _ *stageFlags) error {
 			w, err := env.Downloader(ctx, StageOptions{})
 			if err != nil {
@@ -105,9 +110,8 @@ func Command(binary string) *cli.Command {
 	}
 	return &cli.Command{
 		Name: binary,
-		Help: st.help + "\nRun as many replicas as you like. Each flag can also be set with the environment\n" +
-			"variable in brackets.",
-		Run: func(c *cli.Call) error { return runStage(c, binary, st) },
+		Help: st.help + "\nEach flag can also be set with the environment variable in brackets.",
+		Run:  func(c *cli.Call) error { return runStage(c, binary, st) },
 	}
 }
 

@@ -46,7 +46,7 @@ func run(c *cli.Call) error {
 	fs.DurationVar(&rt.Duration, "duration", time.Minute, "realtime: how long submissions keep completing")
 	fs.DurationVar(&rt.SweepInterval, "interval", 10*time.Second, "realtime: SEARCH_INTERVAL of the push-drop and sweep modes")
 	fs.Float64Var(&rt.Drop, "drop", 0.2, "realtime: fraction of pushes dropped in push-drop mode")
-	modes := fs.String("modes", "", "comma-separated modes (one, multi, naive, searcher); default: the workload's own")
+	modes := fs.String("modes", "", "comma-separated modes: one, multi, multi-N, multi-N-aimd, naive, searcher, push, push-drop, sweep; default: the workload's own")
 	bin := fs.String("bin", "", "directory with the binaries (default: build them now)")
 	work := fs.String("work", "", "scratch directory (default: a temporary one)")
 	jsonOut := fs.String("json", "", "also write the results as JSON to this file")
