@@ -28,9 +28,9 @@ func metric(t *testing.T, url, series string) float64 {
 	return m[series]
 }
 
-// TestRecollect replays the operator's story from the issue: a collected
+// TestRecollect replays an operator's story: a collected
 // file is deleted and its SID re-published within the files stream's
-// duplicate window. A plain re-publication is now said aloud (log line,
+// duplicate window. A plain re-publication is said aloud (log line,
 // metric); `alharvest recollect` restores the file; two recollects of one
 // hash at once write it once.
 func TestRecollect(t *testing.T) {

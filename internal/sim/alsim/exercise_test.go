@@ -7,7 +7,7 @@ import (
 	"testing"
 )
 
-// originalExercise re-implements the Python exercise naively: stream the
+// originalExercise re-implements the job's first Python sketch naively: stream the
 // search for max_score:>=T, fetch each submission's full document, sum
 // result scores per sha256, keep those reaching T.
 func originalExercise(c *client, threshold int64) []string {

@@ -24,7 +24,7 @@ import (
 const (
 	ModeOne   = "one"   // alharvest, one process with embedded JetStream
 	ModeMulti = "multi" // nats-server + searcher + 2 scorers + 2 downloaders; "multi-N[-aimd]": N + N
-	ModeNaive = "naive" // the exercise's sequential solution, ported to Go
+	ModeNaive = "naive" // a naive sequential client (one call at a time), ported to Go
 )
 
 // threshold is the SCORE_THRESHOLD every mode collects at.

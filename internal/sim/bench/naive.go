@@ -12,7 +12,7 @@ import (
 	"time"
 )
 
-// Naive is the original exercise's solution (assemblyline_client's stream
+// Naive is the job's first naive Python solution (assemblyline_client's stream
 // search, then submission/full and file/download one call at a time),
 // ported line for line to Go so the benchmark compares like with like. It
 // reads AL_URL, AL_USER, AL_APIKEY, OUTPUT_DIR and SCORE_THRESHOLD.
