@@ -2,8 +2,6 @@ package service
 
 import (
 	"context"
-	"errors"
-	"fmt"
 
 	"github.com/nats-io/nats.go/jetstream"
 
@@ -80,7 +78,11 @@ func stageWorker[T any](ctx context.Context, e *Env, stage, stream, durable stri
 	}
 	if e.Healer != nil {
 		e.Healer.OnBucketCreated(func(ctx context.Context) {
-			if err := worker.RestoreSealKey(ctx, e.JS, sealKey); err != nil {
+			kv, err := e.JS.KeyValue(ctx, messages.BucketState)
+			if err == nil {
+				err = worker.RestoreSealKey(ctx, kv, sealKey)
+			}
+			if err != nil {
 				e.Log.Warn("cannot put the seal key back in the re-created bucket", "err", err)
 			}
 		})
@@ -120,14 +122,11 @@ func stageWorker[T any](ctx context.Context, e *Env, stage, stream, durable stri
 func (e *Env) sealKey(ctx context.Context) ([]byte, error) {
 	var key []byte
 	err := broker.Retry(ctx, e.Log, "seal key", func(ctx context.Context) error {
-		if _, err := e.openBucket(ctx); err != nil {
+		kv, err := e.openBucket(ctx)
+		if err != nil {
 			return err
 		}
-		k, err := worker.SealKey(ctx, e.JS)
-		if errors.Is(err, jetstream.ErrBucketNotFound) {
-			return fmt.Errorf("%w: %w", broker.ErrNotYet, err)
-		}
-		key = k
+		key, err = worker.SealKey(ctx, kv)
 		return err
 	})
 	return key, err

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/alharvest/alharvest/internal/broker"
+	"github.com/alharvest/alharvest/internal/natstest"
 	"github.com/alharvest/alharvest/internal/pipeline/worker"
 	"github.com/alharvest/alharvest/pkg/messages"
 )
@@ -18,13 +19,13 @@ import (
 func TestSealKeySurvivesALostBucket(t *testing.T) {
 	f := newFixture(t, 5*time.Second)
 	ctx := context.Background()
-	k1, err := worker.SealKey(ctx, f.js)
+	k1, err := worker.SealKey(ctx, natstest.StateBucket(t, f.js))
 	if err != nil {
 		t.Fatal(err)
 	}
 	h := broker.NewHealer(f.js, broker.Topology{}, slog.New(slog.DiscardHandler))
 	h.OnBucketCreated(func(ctx context.Context) {
-		if err := worker.RestoreSealKey(ctx, f.js, k1); err != nil {
+		if err := worker.RestoreSealKey(ctx, natstest.StateBucket(t, f.js), k1); err != nil {
 			t.Error(err)
 		}
 	})
@@ -34,7 +35,7 @@ func TestSealKeySurvivesALostBucket(t *testing.T) {
 	if err := h.Heal(ctx); err != nil {
 		t.Fatal(err)
 	}
-	k2, err := worker.SealKey(ctx, f.js)
+	k2, err := worker.SealKey(ctx, natstest.StateBucket(t, f.js))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -11,8 +11,6 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
-
-	"github.com/alharvest/alharvest/pkg/messages"
 )
 
 // HeaderSeal authenticates the bookkeeping headers (Attempts, First-Seen,
@@ -31,11 +29,7 @@ const sealKeyName = "worker.seal-key"
 // SealKey returns the key the stages' replicas share for HeaderSeal: stored
 // once in the state bucket (which publishers of work need no access to),
 // created at random by the first process to ask.
-func SealKey(ctx context.Context, js jetstream.JetStream) ([]byte, error) {
-	kv, err := js.KeyValue(ctx, messages.BucketState)
-	if err != nil {
-		return nil, fmt.Errorf("seal key: %w", err)
-	}
+func SealKey(ctx context.Context, kv jetstream.KeyValue) ([]byte, error) {
 	key := make([]byte, 32)
 	if _, err := rand.Read(key); err != nil {
 		return nil, fmt.Errorf("seal key: %w", err)
@@ -60,11 +54,7 @@ func SealKey(ctx context.Context, js jetstream.JetStream) ([]byte, error) {
 // keep sealing with the key they loaded; one starting later must load that
 // same key, not make a new one, or it would take their deferred copies for
 // forgeries.
-func RestoreSealKey(ctx context.Context, js jetstream.JetStream, key []byte) error {
-	kv, err := js.KeyValue(ctx, messages.BucketState)
-	if err != nil {
-		return fmt.Errorf("seal key: %w", err)
-	}
+func RestoreSealKey(ctx context.Context, kv jetstream.KeyValue, key []byte) error {
 	if _, err := kv.Create(ctx, sealKeyName, key); err != nil && !errors.Is(err, jetstream.ErrKeyExists) {
 		return fmt.Errorf("seal key: %w", err)
 	}

@@ -925,11 +925,11 @@ func TestPublishersBookkeepingHeadersAreIgnored(t *testing.T) {
 
 func TestSealKeyIsSharedThroughTheBucket(t *testing.T) {
 	f := newFixture(t, 5*time.Second)
-	k1, err := worker.SealKey(context.Background(), f.js)
+	k1, err := worker.SealKey(context.Background(), natstest.StateBucket(t, f.js))
 	if err != nil {
 		t.Fatal(err)
 	}
-	k2, err := worker.SealKey(context.Background(), f.js)
+	k2, err := worker.SealKey(context.Background(), natstest.StateBucket(t, f.js))
 	if err != nil {
 		t.Fatal(err)
 	}
