@@ -12,6 +12,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -194,8 +195,8 @@ func runDLQ(c *cli.Call, verb string) error {
 	if err != nil {
 		return err
 	}
-	if err := checkStage(sel.stage, len(letters)); err != nil {
-		return err
+	if isOther(sel.stage) && len(letters) == 0 {
+		return unknownStage(sel.stage)
 	}
 	if missing := dlq.Missing(f, letters); len(missing) > 0 {
 		return fmt.Errorf("no dead letter with sequence %s%s (see alharvest dlq list)", joinSeqs(missing), stageNote(sel.stage))
@@ -214,22 +215,23 @@ func runDLQ(c *cli.Call, verb string) error {
 	return err
 }
 
-// knownStages are the names alharvest dead-letters under.
-const knownStages = "searcher, scorer, downloader, feed"
+// stages are the names alharvest dead-letters under.
+var stages = []string{messages.StageSearcher, messages.StageScorer, messages.StageDownloader, messages.StageFeed}
 
-// checkStage refuses a --stage that names nothing: not one of alharvest's
-// stages and no letter under it (another system's own name is fine while
-// it has letters). A typo would otherwise select nothing and succeed.
-func checkStage(stage string, found int) error {
-	switch stage {
-	case "", messages.StageSearcher, messages.StageScorer, messages.StageDownloader, messages.StageFeed:
-		return nil
-	}
-	if found > 0 {
-		return nil
-	}
+// knownStages lists them for help and errors.
+var knownStages = strings.Join(stages, ", ")
+
+// unknownStage refuses a --stage that names nothing: not one of
+// alharvest's stages and no letter under it (another system's own name is
+// fine while it has letters). A typo would otherwise select nothing and
+// succeed.
+func unknownStage(stage string) error {
 	return exitcode.Use(fmt.Errorf("--stage %q: no such stage (%s) and no dead letter under that name", stage, knownStages))
 }
+
+// isOther says whether --stage names something beyond alharvest's stages,
+// which must then have letters to be taken for a name and not a typo.
+func isOther(stage string) bool { return stage != "" && !slices.Contains(stages, stage) }
 
 func stageNote(stage string) string {
 	if stage == "" {
@@ -267,13 +269,13 @@ func runPurge(c *cli.Call) error {
 		return err
 	}
 	defer conn.Close()
-	if stage != "" {
+	if isOther(stage) {
 		some, err := dlq.List(c.Ctx, conn.JS, dlq.Filter{Stage: stage, Limit: 1})
 		if err != nil {
 			return err
 		}
-		if err := checkStage(stage, len(some)); err != nil {
-			return err
+		if len(some) == 0 {
+			return unknownStage(stage)
 		}
 	}
 	n, err := dlq.Purge(c.Ctx, conn.JS, stage)
